@@ -1,0 +1,1 @@
+"""The bot: channels, the service that meets storage, the command line."""

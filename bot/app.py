@@ -1,0 +1,132 @@
+"""The composition root: builds storage, engine, service and channels from settings and runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.channels.base import Channel
+from bot.channels.console import ConsoleChannel
+from bot.commands import MENU, MENU_EN
+from bot.identity import Identity
+from bot.service import Service
+from bot.settings import Settings
+from bot.web import WebServer
+from conversations import Catalogue, Engine, load_flows
+from storage import communes, migrate, rounds
+from storage.db import connect
+
+log = logging.getLogger("xtt")
+
+
+@dataclass
+class Parts:
+    """What every command shares: settings, database, identity and texts."""
+
+    settings: Settings
+    db: AsyncEngine
+    identity: Identity
+    texts: Catalogue
+
+
+async def prepare(settings: Settings) -> Parts:
+    """Open the database, apply migrations and load the default communes."""
+    db = connect(settings.database_url)
+    await migrate.upgrade(db)
+    await communes.seed_default(db)
+    return Parts(settings, db, Identity(settings.xtt_secret), Catalogue.load())
+
+
+def build_service(parts: Parts, extra_admins: tuple[tuple[str, str], ...] = ()) -> Service:
+    """Wire the engine (its flows checked now) and the service."""
+    engine = Engine(load_flows(), parts.texts)
+    admins = frozenset(parts.identity.pseudonym(c, u) for c, u in (*parts.settings.admins, *extra_admins))
+    return Service(engine, parts.db, parts.identity, parts.texts, admins=admins, lang=parts.settings.xtt_locale)
+
+
+def telegram_channel(parts: Parts, service: Service) -> Channel:
+    """Build the Telegram channel from settings."""
+    from bot.channels.telegram import TelegramChannel
+
+    s = parts.settings
+    menus = {lang: [(c, parts.texts.get(lang, key)) for c, key in menu]
+             for lang, menu in (("", MENU), ("vi", MENU), ("en", MENU_EN))}
+    return TelegramChannel(s.telegram_bot_token, s.telegram_api_url, service.handle,
+                           webhook_url=s.telegram_webhook_url,
+                           webhook_secret=s.telegram_webhook_secret or parts.identity.derived("telegram-webhook"),
+                           menus=menus)
+
+
+async def run(settings: Settings) -> int:
+    """Run every configured channel until stopped; with none, open the console chat."""
+    parts = await prepare(settings)
+    try:
+        service = build_service(parts)
+        channels: list[Channel] = []
+        if settings.telegram_bot_token:
+            channels.append(telegram_channel(parts, service))
+        if not channels:
+            return await console(parts, service, user="console")
+        return await serve(parts, service, channels)
+    finally:
+        await parts.db.dispose()
+
+
+async def serve(parts: Parts, service: Service, channels: list[Channel]) -> int:
+    """Start the channels and the web server, then wait for SIGTERM or SIGINT."""
+    s = parts.settings
+    web = None
+    if s.telegram_webhook_url or s.web_port_explicit:
+        web = WebServer(s.web_host, int(s.web_port), parts.db)
+        for channel in channels:
+            if hasattr(channel, "webhook"):
+                web.webhook(channel.name, channel.webhook)
+        await web.start()
+    started = []
+    for channel in channels:
+        try:
+            await channel.start()
+            started.append(channel)
+        except Exception:
+            log.exception("channel %s failed to start", channel.name)
+    if not started:
+        return 1
+    if username := getattr(started[0], "username", ""):
+        service.office.links["telegram"] = f"https://t.me/{username}?start={{code}}"
+    if web:
+        web.channels = [c.name for c in started]
+        web.ready = True
+    log.info("xtt ready: %s", ", ".join(c.name for c in started))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping")
+    for channel in started:
+        with contextlib.suppress(Exception):
+            await channel.stop()
+    await service.close()
+    if web:
+        await web.stop()
+    return 0
+
+
+async def console(parts: Parts, service: Service, user: str, preset: tuple[tuple[str, str], ...] = ()) -> int:
+    """Chat in the terminal; on a database without rounds, open one for this year first."""
+    if not await rounds.list_rounds(parts.db):
+        year = str(datetime.now(UTC).year)
+        await rounds.open_round(parts.db, year, datetime.now(UTC))
+        print(f"(First run: opened survey round {year}. Close it with: xtt round close {year})", file=sys.stderr)
+    service.preset = preset
+    channel = ConsoleChannel(service.handle, user)
+    await channel.run()
+    await service.close()
+    return 0

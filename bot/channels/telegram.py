@@ -1,0 +1,159 @@
+"""Telegram through python-telegram-bot: long polling or webhook, inline keyboards."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import Application, ContextTypes, TypeHandler
+
+from conversations import Incoming, Reply
+
+log = logging.getLogger(__name__)
+Handler = Callable[[Incoming, Callable[[Reply], Awaitable[None]]], Awaitable[None]]
+ALLOWED_UPDATES = ["message", "callback_query"]
+TEXT_LIMIT = 4096
+SHORT_LABEL = 18
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    """Inline buttons: two per row when labels are short, one per row otherwise."""
+    if not reply.choices:
+        return None
+    buttons = [InlineKeyboardButton(c.label, callback_data=c.id) for c in reply.choices]
+    width = 2 if all(len(c.label) <= SHORT_LABEL for c in reply.choices) and len(buttons) > 3 else 1
+    return InlineKeyboardMarkup([buttons[i:i + width] for i in range(0, len(buttons), width)])
+
+
+def chunks(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Split long text at line ends so each piece fits one message."""
+    pieces, current = [], ""
+    for line in text.splitlines(keepends=True):
+        while len(line) > limit:
+            pieces.append(current + line[: limit - len(current)])
+            line, current = line[limit - len(current):], ""
+        if len(current) + len(line) > limit:
+            pieces.append(current)
+            current = ""
+        current += line
+    return [*pieces, current] if current or not pieces else pieces
+
+
+class TelegramChannel:
+    """Receives updates with PTB and hands them to the service as Incoming messages."""
+
+    name = "telegram"
+
+    def __init__(self, token: str, api_url: str, handle: Handler, *, webhook_url: str = "",
+                 webhook_secret: str = "", menus: dict[str, list[tuple[str, str]]] | None = None) -> None:
+        self.handle = handle
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret
+        self.menus = menus or {}
+        root = api_url.rstrip("/")
+        builder = (Application.builder().token(token).base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
+                   .concurrent_updates(256))
+        if webhook_url:
+            builder = builder.updater(None)
+        self.app = builder.build()
+        self.app.add_handler(TypeHandler(Update, self._on_update))
+        self.app.add_error_handler(self._on_error)
+        self.username = ""
+
+    async def start(self) -> None:
+        """Connect, register the command menus and start polling or the webhook."""
+        await self.app.initialize()
+        self.username = self.app.bot.username
+        for lang, commands in self.menus.items():
+            await self.app.bot.set_my_commands([BotCommand(c, d) for c, d in commands],
+                                               language_code=lang or None)
+        await self.app.start()
+        if self.webhook_url:
+            await self.app.bot.set_webhook(self.webhook_url, secret_token=self.webhook_secret,
+                                           allowed_updates=ALLOWED_UPDATES)
+        else:
+            assert self.app.updater is not None
+            await self.app.updater.start_polling(poll_interval=0.0, timeout=20, allowed_updates=ALLOWED_UPDATES)
+
+    async def stop(self) -> None:
+        """Stop polling and shut PTB down."""
+        if self.app.updater and self.app.updater.running:
+            await self.app.updater.stop()
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+
+    async def send(self, chat_id: str, reply: Reply) -> None:
+        """Send text with buttons, or a photo or document with a caption."""
+        bot = self.app.bot
+        if reply.image is not None:
+            await bot.send_photo(chat_id, reply.image, caption=reply.text[:1024] or None,
+                                 reply_markup=keyboard(reply))
+            return
+        if reply.document is not None:
+            await bot.send_document(chat_id, reply.document, filename=reply.filename or "file",
+                                    caption=reply.text[:1024] or None)
+            return
+        pieces = chunks(reply.text)
+        for piece in pieces[:-1]:
+            await bot.send_message(chat_id, piece)
+        await bot.send_message(chat_id, pieces[-1], reply_markup=keyboard(reply))
+
+    def incoming(self, update: Update) -> Incoming | None:
+        """Translate an update; None for what the bot ignores (edits, groups, channel posts)."""
+        chat, user = update.effective_chat, update.effective_user
+        if chat is None or user is None or chat.type != ChatType.PRIVATE:
+            log.info("ignored update %s: not from a private chat", update.update_id)
+            return None
+        key = f"telegram:{update.update_id}"
+        base = {"channel": self.name, "chat_id": str(chat.id), "user_id": str(user.id), "update_key": key}
+        if update.callback_query is not None:
+            return Incoming(**base, choice_id=update.callback_query.data or "")
+        message = update.message
+        if message is None:
+            log.info("ignored update %s: an edit or another kind", update.update_id)
+            return None
+        if message.text is not None:
+            return Incoming(**base, text=message.text[:TEXT_LIMIT])
+        return Incoming(**base, other="sticker" if message.sticker else "media")
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Answer button taps at once, then let the service handle the update."""
+        if update.callback_query is not None:
+            try:
+                await update.callback_query.answer()
+            except TelegramError as exc:
+                log.info("could not answer a callback query: %s", exc)
+        incoming = self.incoming(update)
+        if incoming is None:
+            return
+        chat_id = incoming.chat_id
+
+        async def reply(message: Reply) -> None:
+            await self.send(chat_id, message)
+
+        await self.handle(incoming, reply)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log faults PTB reports; the service already apologised to the person."""
+        log.error("telegram error: %s", context.error, exc_info=context.error)
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        """Accept a webhook update when its secret token matches, in constant time."""
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not hmac.compare_digest(given.encode(), self.webhook_secret.encode()):
+            log.warning("rejected a telegram webhook call with a wrong secret token")
+            return web.Response(status=403)
+        try:
+            update = Update.de_json(json.loads(await request.read()), self.app.bot)
+        except (ValueError, TypeError, KeyError):
+            log.warning("rejected a malformed telegram webhook body")
+            return web.Response(status=400)
+        await self.app.update_queue.put(update)
+        return web.Response(text="ok")

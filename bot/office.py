@@ -1,0 +1,119 @@
+"""Commands for Youth Union leaders and the district office, each checked in bot.access."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from analytics import compute
+from bot import access
+from bot.identity import Identity
+from conversations import Catalogue, Incoming, Reply
+from storage import invites, repo
+from storage.rounds import current_round, latest_round
+
+INVITE_DAYS = 7
+Communes = Callable[[], Awaitable[tuple[tuple[str, str], ...]]]
+
+
+def percent(value: float | None) -> str:
+    """A share as a whole percentage, or a dash."""
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+class Office:
+    """Role commands: invites, rounds and scores."""
+
+    def __init__(self, db: AsyncEngine, identity: Identity, texts: Catalogue, clock: Callable[[], datetime],
+                 links: dict[str, str]) -> None:
+        self.db = db
+        self.identity = identity
+        self.texts = texts
+        self.clock = clock
+        self.links = links
+        self.communes: Communes | None = None
+
+    def _say(self, lang: str, key: str, **values: object) -> list[Reply]:
+        """One catalogue reply."""
+        return [Reply(self.texts.get(lang, key, **values), key=key)]
+
+    async def _names(self) -> dict[str, str]:
+        """Commune names by code."""
+        return dict(await self.communes()) if self.communes else dict(await repo.communes(self.db))
+
+    def help_lines(self, person: access.Person, lang: str) -> tuple[str, ...]:
+        """Extra help for leaders and officials."""
+        lines = []
+        if person.leads:
+            lines.append(self.texts.get(lang, "help_leader", commune=", ".join(sorted(person.leads))))
+        if person.official:
+            lines.append(self.texts.get(lang, "help_official"))
+        return tuple(lines)
+
+    async def redeem(self, person: str, incoming: Incoming, code: str, lang: str) -> list[Reply]:
+        """Use an invite code and grant its role."""
+        invite_id = self.identity.invite_id(code)
+        now = self.clock()
+        granted = await invites.redeem(self.db, invite_id, person, now) if invite_id else None
+        if granted is None:
+            return self._say(lang, "invite.invalid")
+        async with self.db.begin() as conn:
+            await conn.execute(repo.save_contact(self.db, person, incoming.channel, incoming.chat_id, now))
+        role, commune = granted
+        if role == access.OFFICIAL:
+            return self._say(lang, "invite.joined_official")
+        return self._say(lang, "invite.joined", commune=(await self._names()).get(commune, commune))
+
+    async def run(self, person: access.Person, command: str, arg: str, lang: str) -> list[Reply]:
+        """Run a role command after checking who asks and for which commune."""
+        if command.startswith("?"):
+            return self._say(lang, "unknown_command")
+        names = await self._names()
+        commune = arg.strip().lower() or None
+        if commune and command in ("score", "invite") and commune not in names:
+            return self._say(lang, "access.unknown_commune", code=commune, codes=", ".join(names))
+        denied = access.check(person, command, commune)
+        if denied:
+            return self._say(lang, denied)
+        if command == "invite":
+            return await self._invite(commune, lang, names)
+        if command == "round":
+            current = await current_round(self.db)
+            return self._say(lang, "round.status", round=current) if current else self._say(lang, "round.none")
+        if command == "score":
+            return await self._score(person, commune, lang)
+        return self._say(lang, "unknown_command")
+
+    async def create_invite(self, role: str, commune: str) -> tuple[str, datetime]:
+        """Store a new invite and return its code and expiry."""
+        invite_id, code = self.identity.invite_code()
+        now = self.clock()
+        expires = now + timedelta(days=INVITE_DAYS)
+        await invites.create(self.db, invite_id, role, commune, now, expires)
+        return code, expires
+
+    async def _invite(self, commune: str | None, lang: str, names: dict[str, str]) -> list[Reply]:
+        """An official creates a leader invite for a commune."""
+        if not commune:
+            return self._say(lang, "invite.usage")
+        code, expires = await self.create_invite(access.LEADER, commune)
+        link = self.links.get("telegram", "").format(code=code) or f"/start {code}"
+        return self._say(lang, "invite.created", commune=names[commune], code=code,
+                         expires=expires.strftime("%d/%m/%Y %H:%M UTC"), link=link)
+
+    async def _score(self, person: access.Person, commune: str | None, lang: str) -> list[Reply]:
+        """A short text summary of the open (or latest) round's scores."""
+        round_id = await current_round(self.db) or await latest_round(self.db)
+        if round_id is None:
+            return self._say(lang, "round.none")
+        scores = await compute(self.db, round_id, list(c) if (c := access.scope(person, commune)) else None)
+        if not any(s.children.n or s.residents.n for s in scores):
+            return self._say(lang, "score.empty", round=round_id)
+        lines = [self.texts.get(lang, "score.title", round=round_id)]
+        for s in scores:
+            lines.append(self.texts.get(lang, "score.line", name=s.name, children=percent(s.children.index),
+                                        n_children=s.children.n, residents=percent(s.residents.index),
+                                        n_residents=s.residents.n, index=percent(s.index)))
+        return [Reply("\n".join(lines), key="score")]

@@ -1,0 +1,38 @@
+"""Neutral messages between the engine, the service and the channels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A choice a person can tap or type; the id is ASCII and at most 64 bytes."""
+
+    id: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One message to a person; channels render it the way they can."""
+
+    text: str
+    choices: tuple[Choice, ...] = ()
+    key: str = ""
+    image: bytes | None = None
+    document: bytes | None = None
+    filename: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """What a person sent, as any channel reports it."""
+
+    channel: str
+    chat_id: str
+    user_id: str
+    text: str | None = None
+    choice_id: str | None = None
+    update_key: str | None = None
+    other: str = ""

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models, migrations and async repository functions."""

@@ -1,0 +1,100 @@
+"""The administrative map: read a CSV or XLSX file of communes and store it."""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.db import upsert
+from storage.models import Commune
+
+DEFAULT_FILE = Path(__file__).parent / "data" / "communes_thap_muoi.csv"
+TYPES = ("ward", "standard", "disadvantaged")
+CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+COLUMNS = ("code", "name", "type", "valid_from", "valid_to", "merged_into")
+
+
+class CommuneFileError(ValueError):
+    """A communes file is wrong; the message names the row and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommuneRow:
+    """One commune as read from a file."""
+
+    code: str
+    name: str
+    type: str
+    valid_from: str | None = None
+    valid_to: str | None = None
+    merged_into: str | None = None
+
+
+def read_file(path: Path) -> list[CommuneRow]:
+    """Read and check a CSV (UTF-8) or XLSX file with columns code, name, type."""
+    if not path.is_file():
+        raise CommuneFileError(f"{path}: file not found")
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        from openpyxl import load_workbook
+
+        sheet = load_workbook(path, read_only=True, data_only=True).worksheets[0]
+        rows = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    else:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            rows = list(csv.reader(handle))
+    if not rows:
+        raise CommuneFileError(f"{path.name}: the file is empty; add a header row code,name,type")
+    header = [h.strip().lower() for h in rows[0]]
+    missing = {"code", "name", "type"} - set(header)
+    if missing:
+        raise CommuneFileError(f"{path.name}: header lacks {sorted(missing)}; the first row must be code,name,type")
+    result, seen = [], set()
+    for number, raw in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in raw):
+            continue
+        cells = {h: (raw[i].strip() if i < len(raw) else "") for i, h in enumerate(header) if h in COLUMNS}
+        row = CommuneRow(**{k: v or None for k, v in cells.items() if k not in ("code", "name", "type")},
+                         code=cells["code"].lower(), name=cells["name"], type=cells["type"].lower())
+        where = f"{path.name}: row {number}"
+        if not CODE.match(row.code):
+            raise CommuneFileError(f"{where}: code {row.code!r} is not valid; use a-z, 0-9 and '-'")
+        if row.code in seen:
+            raise CommuneFileError(f"{where}: code {row.code!r} appears twice; give each unit its own code")
+        if not row.name:
+            raise CommuneFileError(f"{where}: the name is empty")
+        if row.type not in TYPES:
+            raise CommuneFileError(f"{where}: type {row.type!r} is unknown; use one of {', '.join(TYPES)}")
+        seen.add(row.code)
+        result.append(row)
+    if not result:
+        raise CommuneFileError(f"{path.name}: no communes below the header")
+    return result
+
+
+async def store(engine: AsyncEngine, rows: list[CommuneRow]) -> int:
+    """Insert or update communes; old ones not in the file are kept for history."""
+    async with engine.begin() as conn:
+        for row in rows:
+            values = {"code": row.code, "name": row.name, "type": row.type, "valid_from": row.valid_from,
+                      "valid_to": row.valid_to, "merged_into": row.merged_into}
+            await conn.execute(upsert(engine, Commune.__table__, ["code"], values))
+    return len(rows)
+
+
+async def seed_default(engine: AsyncEngine) -> int:
+    """Load the shipped communes when the table is empty; returns how many were added."""
+    async with engine.connect() as conn:
+        count = (await conn.execute(select(func.count()).select_from(Commune))).scalar_one()
+    return 0 if count else await store(engine, read_file(DEFAULT_FILE))
+
+
+async def listing(engine: AsyncEngine) -> list[CommuneRow]:
+    """Every commune, current and historical, by name."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(Commune).order_by(Commune.name))
+        return [CommuneRow(c.code, c.name, c.type, c.valid_from, c.valid_to, c.merged_into) for c in rows]

@@ -1,0 +1,168 @@
+"""SQLAlchemy models: the only place the schema is written (migrations follow it)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Commune(Base):
+    """An administrative unit assessed for child-friendliness."""
+
+    __tablename__ = "communes"
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    type: Mapped[str] = mapped_column(String(20), default="standard")
+    valid_from: Mapped[str | None] = mapped_column(String(10))
+    valid_to: Mapped[str | None] = mapped_column(String(10))
+    merged_into: Mapped[str | None] = mapped_column(String(40))
+
+
+class Round(Base):
+    """An assessment round; at most one is open."""
+
+    __tablename__ = "rounds"
+    id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    target_children: Mapped[int] = mapped_column(Integer, default=30)
+    target_residents: Mapped[int] = mapped_column(Integer, default=30)
+    rubric: Mapped[str | None] = mapped_column(String(120))
+    __table_args__ = (
+        Index("uq_rounds_one_open", "status", unique=True,
+              sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
+    )
+
+
+class Respondent(Base):
+    """A person's consent record and least profile, keyed by their pseudonym."""
+
+    __tablename__ = "respondents"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    group: Mapped[str] = mapped_column(String(10))
+    age_band: Mapped[str] = mapped_column(String(10))
+    commune: Mapped[str] = mapped_column(ForeignKey("communes.code"))
+    consent: Mapped[str] = mapped_column(String(40))
+    consent_version: Mapped[str] = mapped_column(String(20))
+    consent_purpose: Mapped[str] = mapped_column(String(60))
+    consent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lang: Mapped[str] = mapped_column(String(5), default="vi")
+
+
+class Contact(Base):
+    """How to reach a person: the only table that holds platform ids."""
+
+    __tablename__ = "contacts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person: Mapped[str] = mapped_column(String(64), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(64))
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (UniqueConstraint("channel", "chat_id"),)
+
+
+class Session(Base):
+    """Conversation state of one person, as the engine's dict."""
+
+    __tablename__ = "sessions"
+    person: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[dict] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Response(Base):
+    """One survey response; it holds no person key, so answers stay unlinkable."""
+
+    __tablename__ = "responses"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id"))
+    commune: Mapped[str] = mapped_column(ForeignKey("communes.code"))
+    group: Mapped[str] = mapped_column(String(10))
+    age_band: Mapped[str] = mapped_column(String(10))
+    version: Mapped[str] = mapped_column(String(20))
+    submitted: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_on: Mapped[str] = mapped_column(String(10))
+    submitted_on: Mapped[str | None] = mapped_column(String(10))
+    __table_args__ = (Index("ix_responses_round_commune", "round_id", "submitted", "commune", "group"),)
+
+
+class Participation(Base):
+    """That a person (by a per-round token) submitted a round: one response per person per round."""
+
+    __tablename__ = "participations"
+    round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id"), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class Answer(Base):
+    """One answer; `satisfied` is 1, 0, or NULL for unscored answers and comments."""
+
+    __tablename__ = "answers"
+    response_id: Mapped[str] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True)
+    question: Mapped[str] = mapped_column(String(40), primary_key=True)
+    option: Mapped[str | None] = mapped_column(String(40))
+    satisfied: Mapped[int | None] = mapped_column(SmallInteger)
+    text: Mapped[str | None] = mapped_column(Text)
+
+
+class RoleGrant(Base):
+    """A role a person holds: official (all communes) or leader (one commune)."""
+
+    __tablename__ = "roles"
+    person: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20), primary_key=True)
+    commune: Mapped[str] = mapped_column(String(40), primary_key=True, default="")
+    granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Invite(Base):
+    """A one-time, expiring invite to a role; the code carries its id and a signature."""
+
+    __tablename__ = "invites"
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20))
+    commune: Mapped[str] = mapped_column(String(40), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ProcessedUpdate(Base):
+    """Update keys already handled, so a redelivered update is processed once."""
+
+    __tablename__ = "processed_updates"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,137 @@
+"""Repository functions for conversations: reads, and the statements a unit of work writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import Executable
+
+from storage.db import insert_ignore, upsert
+from storage.models import (
+    Answer,
+    Commune,
+    Contact,
+    Participation,
+    ProcessedUpdate,
+    Respondent,
+    Response,
+    RoleGrant,
+    Round,
+    Session,
+)
+
+_T = {m.__name__: m.__table__ for m in (Answer, Contact, Participation, ProcessedUpdate, Respondent, Response,
+                                         Session)}
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """What the service needs before calling the engine."""
+
+    seen: bool
+    session: dict[str, Any] | None
+    round_id: str | None
+
+
+async def load_state(engine: AsyncEngine, person: str, update_key: str | None) -> State:
+    """Read whether the update was seen, the person's session and the open round."""
+    async with engine.connect() as conn:
+        seen = False
+        if update_key:
+            found = await conn.execute(select(ProcessedUpdate.key).where(ProcessedUpdate.key == update_key))
+            seen = found.first() is not None
+        session = (await conn.execute(select(Session.data).where(Session.person == person))).scalar()
+        round_id = (await conn.execute(select(Round.id).where(Round.status == "open"))).scalar()
+    return State(seen, session, round_id)
+
+
+async def participated(engine: AsyncEngine, round_id: str, token: str) -> bool:
+    """Tell whether a participation token was recorded for a round."""
+    async with engine.connect() as conn:
+        query = select(Participation.token).where(Participation.round_id == round_id, Participation.token == token)
+        return (await conn.execute(query)).first() is not None
+
+
+async def communes(engine: AsyncEngine) -> list[tuple[str, str]]:
+    """Current communes as (code, name), in name order."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(Commune.code, Commune.name).where(Commune.valid_to.is_(None))
+                                  .order_by(Commune.name))
+        return [(code, name) for code, name in rows]
+
+
+async def roles(engine: AsyncEngine, person: str) -> list[tuple[str, str]]:
+    """The roles a person holds as (role, commune)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(RoleGrant.role, RoleGrant.commune).where(RoleGrant.person == person))
+        return [(role, commune) for role, commune in rows]
+
+
+def mark_processed(engine: AsyncEngine, key: str, now: datetime) -> Executable:
+    """Remember an update key."""
+    return insert_ignore(engine, _T["ProcessedUpdate"], {"key": key, "seen_at": now})
+
+
+def save_session(engine: AsyncEngine, person: str, data: dict[str, Any], now: datetime) -> Executable:
+    """Store the conversation state."""
+    return upsert(engine, _T["Session"], ["person"], {"person": person, "data": data, "updated_at": now})
+
+
+def delete_session(person: str) -> Executable:
+    """Drop the conversation state."""
+    return delete(Session).where(Session.person == person)
+
+
+def save_profile(engine: AsyncEngine, person: str, values: dict[str, Any]) -> Executable:
+    """Store consent and the least profile."""
+    return upsert(engine, _T["Respondent"], ["key"], {"key": person, **values})
+
+
+def save_contact(engine: AsyncEngine, person: str, channel: str, chat_id: str, now: datetime) -> Executable:
+    """Store how to reach a person."""
+    return upsert(engine, _T["Contact"], ["channel", "chat_id"],
+                  {"person": person, "channel": channel, "chat_id": chat_id, "created_at": now})
+
+
+def start_response(engine: AsyncEngine, values: dict[str, Any]) -> Executable:
+    """Create an unsubmitted response."""
+    return insert_ignore(engine, _T["Response"], values)
+
+
+def save_answer(engine: AsyncEngine, response_id: str, question: str, option: str | None,
+                satisfied: bool | None, text: str | None) -> Executable:
+    """Store or replace one answer, or remove it when it is empty."""
+    if option is None and text is None:
+        return delete(Answer).where(Answer.response_id == response_id, Answer.question == question)
+    values = {"response_id": response_id, "question": question, "option": option,
+              "satisfied": None if satisfied is None else int(satisfied), "text": text}
+    return upsert(engine, _T["Answer"], ["response_id", "question"], values)
+
+
+def submit(response_id: str, day: str) -> Executable:
+    """Lock a response."""
+    return update(Response).where(Response.id == response_id).values(submitted=True, submitted_on=day)
+
+
+def participate(round_id: str, token: str) -> Executable:
+    """Record that a person answered the round; the primary key refuses a second time."""
+    return Participation.__table__.insert().values(round_id=round_id, token=token)
+
+
+def forget(person: str, open_response: str | None) -> list[Executable]:
+    """Erase a person: profile, contacts, roles, session and any unsubmitted response."""
+    statements: list[Executable] = [
+        delete(Respondent).where(Respondent.key == person),
+        delete(Contact).where(Contact.person == person),
+        delete(RoleGrant).where(RoleGrant.person == person),
+        delete(Session).where(Session.person == person),
+    ]
+    if open_response:
+        unsubmitted = select(Response.id).where(Response.id == open_response, Response.submitted.is_(False))
+        statements += [delete(Answer).where(Answer.response_id.in_(unsubmitted)),
+                       delete(Response).where(Response.id == open_response, Response.submitted.is_(False))]
+    return statements
