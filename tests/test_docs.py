@@ -1,0 +1,48 @@
+"""The README, .env.example and .ci/run stay in step with the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bot.settings import SETTINGS, load, read_dotenv
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def commands() -> list[str]:
+    """The shell blocks of the README, in order."""
+    return re.findall(r"```sh\n(.*?)\n```", README, re.S)
+
+
+def test_readme_leads_with_install_run_and_install_test() -> None:
+    run, test = commands()[:2]
+    assert run.endswith("xtt run") and "pip install ." in run
+    assert "pip install" in test and test.endswith("pytest -q")
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    assert commands()[1] in (ROOT / ".ci" / "run").read_text()
+
+
+def test_env_example_lists_every_setting_with_its_default_and_help() -> None:
+    example = read_dotenv(ROOT / ".env.example")
+    text = (ROOT / ".env.example").read_text(encoding="utf-8")
+    for setting in SETTINGS:
+        assert example.get(setting.name) == setting.default, setting.name
+        assert f"# {setting.help}\n{setting.name}=" in text
+
+
+def test_readme_documents_every_setting() -> None:
+    for setting in SETTINGS:
+        assert f"`{setting.name}`" in README, setting.name
+
+
+def test_environment_wins_over_dotenv(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("XTT_LOCALE=en\nTELEGRAM_BOT_TOKEN='abc'\n# WEB_PORT=1\n")
+    settings = load({"XTT_LOCALE": "vi", "XTT_ADMINS": "telegram:1, zalo:ab ,bad"}, dotenv)
+    assert settings.xtt_locale == "vi" and settings.telegram_bot_token == "abc"
+    assert settings.admins == (("telegram", "1"), ("zalo", "ab"))
+    assert settings.web_port == "8080" and not settings.web_port_explicit

@@ -1,0 +1,281 @@
+"""The engine driven as tables of (person says -> bot answers), with the shipped flows."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from conversations import Catalogue, Context, Engine, Input, Result, load_flows
+from conversations.effects import Forget, SaveAnswer, SaveProfile, StartResponse, Submit
+
+COMMUNES = (("tt-my-an", "Thị trấn Mỹ An"), ("my-an", "Xã Mỹ An"), ("my-hoa", "Xã Mỹ Hòa"))
+ENGINE = Engine(load_flows(), Catalogue.load())
+CHILD_START = ["/start", "start", "child", "agree", "agree", "my-an", "a10_12"]
+RESIDENT_START = ["/start", "start", "resident", "agree", "my-hoa", "a36_59"]
+
+
+class Talk:
+    """One person talking to the engine; the session goes through JSON like the database."""
+
+    def __init__(self, round_id: str | None = "2024", **ctx: Any) -> None:
+        self.session: dict[str, Any] | None = None
+        self.round_id = round_id
+        self.ctx = ctx
+        self.ids = 0
+        self.last: Result | None = None
+        self.effects: list[Any] = []
+
+    def say(self, said: str) -> Result:
+        """Send a command (/x), a tap on a current choice (its option id), a raw choice (#turn:id) or text."""
+        self.ids += 1
+        ctx = Context(now=datetime(2024, 11, 5, tzinfo=UTC), new_id=f"r{self.ids}", round_id=self.round_id,
+                      communes=COMMUNES, **self.ctx)
+        if said.startswith("/"):
+            inp = Input(command=said[1:])
+        elif said.startswith("#"):
+            inp = Input(choice=said[1:])
+        elif said == "<sticker>":
+            inp = Input(other=True)
+        elif said.startswith("="):
+            inp = Input(text=said[1:])
+        else:
+            inp = Input(choice=self.tap(said))
+        self.last = ENGINE.advance(self.session, inp, ctx)
+        self.session = json.loads(json.dumps(self.last.session)) if self.last.session else None
+        self.effects.extend(self.last.effects)
+        return self.last
+
+    def tap(self, option: str) -> str:
+        """The callback id of a current choice."""
+        assert self.last is not None, "nothing asked yet"
+        for reply in self.last.replies:
+            for choice in reply.choices:
+                if choice.id.split(":", 1)[1] == option:
+                    return choice.id
+        raise AssertionError(f"no choice {option!r} in {[c.id for r in self.last.replies for c in r.choices]}")
+
+    def keys(self) -> list[str]:
+        """Catalogue keys of the last replies."""
+        assert self.last is not None
+        return [r.key for r in self.last.replies]
+
+    def run(self, steps: list[str]) -> None:
+        """Say several things."""
+        for step in steps:
+            self.say(step)
+
+
+@pytest.mark.parametrize(("script", "keys"), [
+    (["/start"], ["onboarding.intro"]),
+    (["/start", "start"], ["onboarding.role"]),
+    (["/start", "start", "child"], ["onboarding.consent_child"]),
+    (["/start", "start", "child", "agree"], ["onboarding.consent_parent"]),
+    (["/start", "start", "resident"], ["onboarding.consent_resident"]),
+    (["/start", "start", "resident", "agree"], ["onboarding.commune"]),
+    (["/start", "start", "child", "agree", "agree", "my-an"], ["onboarding.age_child"]),
+    (CHILD_START, ["survey.intro", "survey.item.safe_home"]),
+    (["=hello"], ["onboarding.intro"]),
+    (["/start", "no"], ["end.declined"]),
+    (["/start", "start", "child", "disagree"], ["end.declined"]),
+    (["/start", "start", "child", "agree", "not_yet"], ["end.need_parent"]),
+    (["/start", "start", "child", "agree", "agree", "my-an", "under10"], ["end.too_young"]),
+    (["/start", "start", "child", "agree", "agree", "my-an", "over15"], ["end.too_old"]),
+    (["/start", "=1"], ["onboarding.role"]),
+    (["/start", "=2"], ["end.declined"]),
+    (["/start", "=bat dau"], ["onboarding.role"]),
+    (["/start", "=maybe"], ["reask", "onboarding.intro"]),
+    (["/start", "<sticker>"], ["reask_other", "onboarding.intro"]),
+    (["/start", "#0:start"], ["stale", "onboarding.intro"]),
+    (["/start", "#1:nonsense"], ["reask", "onboarding.intro"]),
+    (["/start", "start", "resident", "agree", "=xa my hoa"], ["onboarding.age_resident"]),
+    (["/start", "start", "resident", "agree", "=my an"], ["reask", "onboarding.commune"]),
+])
+def test_onboarding_table(script: list[str], keys: list[str]) -> None:
+    talk = Talk()
+    talk.run(script)
+    assert talk.keys() == keys
+
+
+@pytest.mark.parametrize("ending", [["no"], ["start", "child", "disagree"], ["start", "child", "agree", "not_yet"]])
+def test_declining_stores_nothing(ending: list[str]) -> None:
+    talk = Talk()
+    talk.run(["/start", *ending])
+    assert talk.session is None and talk.effects == []
+
+
+def test_child_consent_records_both_agreements_then_starts_the_survey() -> None:
+    talk = Talk()
+    talk.run(CHILD_START)
+    profile, start = talk.effects
+    assert isinstance(profile, SaveProfile) and profile.consent == ("self", "parent")
+    assert (profile.group, profile.commune, profile.age_band) == ("child", "my-an", "10-12")
+    assert profile.version == "2024.1" and profile.purpose == "criterion13_survey"
+    assert isinstance(start, StartResponse) and start.round_id == "2024" and start.commune == "my-an"
+    assert "Câu 1/12" in talk.last.replies[-1].text
+
+
+def test_resident_consent_is_their_own() -> None:
+    talk = Talk()
+    talk.run(RESIDENT_START)
+    assert talk.effects[0].consent == ("self",)
+
+
+@pytest.mark.parametrize(("said", "option", "satisfied"), [
+    ("very_satisfied", "very_satisfied", True), ("=2", "satisfied", True), ("=2.", "satisfied", True),
+    ("= 3 ", "not_satisfied", False), ("=Rất không hài lòng", "very_dissatisfied", False),
+    ("=rat hai long", "very_satisfied", True), ("=HÀI LÒNG", "satisfied", True), ("=5", "dont_know", None),
+])
+def test_every_choice_can_be_tapped_or_typed(said: str, option: str, satisfied: bool | None) -> None:
+    talk = Talk()
+    talk.run(CHILD_START)
+    talk.say(said)
+    assert talk.last.effects == (SaveAnswer("r7", "safe_home", option, satisfied),)
+    assert "Câu 2/12" in talk.last.replies[-1].text
+
+
+@pytest.mark.parametrize(("said", "key"), [
+    ("=7", "reask"), ("=0", "reask"), ("=hài", "reask"), ("=" + "x" * 5000, "reask"), ("<sticker>", "reask_other"),
+    ("#1:very_satisfied", "stale"), ("#999:very_satisfied", "stale"), ("#{turn}:../../etc", "reask"), ("#{turn}:back", "reask"), ("#junk", "stale"),
+])
+def test_bad_answers_reask_the_current_question_and_store_nothing(said: str, key: str) -> None:
+    talk = Talk()
+    talk.run(CHILD_START)
+    turn = talk.session["turn"]
+    talk.say(said.format(turn=turn))
+    assert talk.keys() == [key, "survey.item.safe_home"]
+    assert talk.last.effects == () and talk.session["turn"] == turn
+
+
+def test_back_goes_one_question_back_and_shows_the_earlier_answer() -> None:
+    talk = Talk()
+    talk.run([*CHILD_START, "satisfied", "very_satisfied", "back"])
+    assert talk.keys() == ["survey.item.safe_school"]
+    assert "Câu 2/12" in talk.last.replies[0].text and "Rất hài lòng" in talk.last.replies[0].text
+    talk.say("=quay lai")
+    assert talk.keys() == ["survey.item.safe_home"]
+    assert not any(c.id.endswith(":back") for c in talk.last.replies[0].choices), "no back on question 1"
+
+
+def answer_all(talk: Talk, option: str = "satisfied") -> None:
+    """Answer every question with one option."""
+    for _ in range(12):
+        talk.say(option)
+
+
+def test_full_survey_with_comment_review_and_submit() -> None:
+    talk = Talk()
+    talk.run(CHILD_START)
+    answer_all(talk)
+    assert talk.keys() == ["survey.comment"]
+    talk.say("=Trường em cần thêm sân chơi")
+    assert talk.keys() == ["survey.review"]
+    assert "Trường em cần thêm sân chơi" in talk.last.replies[0].text
+    talk.say("submit")
+    assert talk.keys() == ["thanks"]
+    assert talk.last.effects == (Submit("r7", "2024", datetime(2024, 11, 5, tzinfo=UTC)),)
+    saved = [e for e in talk.effects if isinstance(e, SaveAnswer)]
+    assert len(saved) == 13 and saved[-1].text == "Trường em cần thêm sân chơi"
+    talk.say("/survey")
+    assert talk.keys() == ["done"]
+    talk.say("=hello")
+    assert talk.keys() == ["idle"]
+
+
+def test_comment_limits_and_skip() -> None:
+    talk = Talk()
+    talk.run(CHILD_START)
+    answer_all(talk)
+    talk.say("=" + "a" * 501)
+    assert talk.keys() == ["comment_too_long", "survey.comment"] and talk.last.effects == ()
+    assert "501" in talk.last.replies[0].text
+    talk.say("= \u200b\x00 ")
+    assert talk.keys() == ["comment_reask", "survey.comment"]
+    talk.say("skip")
+    assert talk.keys() == ["survey.review"] and talk.last.effects == ()
+    talk.say("back")
+    talk.say("=" + "b" * 500)
+    assert talk.last.effects[0].text == "b" * 500
+
+
+def test_resume_after_a_break_continues_at_the_first_unanswered_question() -> None:
+    talk = Talk()
+    talk.run([*CHILD_START, "satisfied", "satisfied", "satisfied"])
+    later = Talk()
+    later.session = talk.session
+    later.say("/survey")
+    assert later.keys() == ["resume", "survey.item.no_violence"]
+    assert "4" in later.last.replies[0].text and "Câu 4/12" in later.last.replies[1].text
+    assert later.last.effects == ()
+
+
+def test_a_closed_round_ends_the_unfinished_survey() -> None:
+    talk = Talk()
+    talk.run([*CHILD_START, "satisfied"])
+    talk.round_id = None
+    talk.say("satisfied")
+    assert talk.keys() == ["round_changed", "no_round"]
+    talk.round_id = "2025"
+    talk.say("/survey")
+    assert talk.keys() == ["survey.intro", "survey.item.safe_home"]
+    assert isinstance(talk.last.effects[0], StartResponse) and talk.last.effects[0].round_id == "2025"
+
+
+def test_no_open_round() -> None:
+    talk = Talk(round_id=None)
+    talk.run(CHILD_START)
+    assert talk.keys() == ["no_round"]
+
+
+def test_someone_who_already_answered_is_told_so_after_forgetting() -> None:
+    talk = Talk(submitted=True)
+    talk.run(CHILD_START)
+    assert talk.keys() == ["done"]
+    assert not any(isinstance(e, StartResponse) for e in talk.effects)
+
+
+def test_language_switches_and_reasks() -> None:
+    talk = Talk()
+    talk.run(CHILD_START)
+    talk.say("/language")
+    assert talk.keys() == ["language_set", "survey.item.safe_home"]
+    assert "Question 1/12" in talk.last.replies[1].text
+    talk.say("=very happy with it")
+    assert talk.last.effects[0].option_id == "very_satisfied"
+
+
+@pytest.mark.parametrize(("answer", "keys", "forgotten"), [
+    ("yes", ["forget.done"], True), ("=co", ["forget.done"], True), ("no", ["forget.cancelled", "survey.item.safe_home"], False),
+])
+def test_forget_asks_first(answer: str, keys: list[str], forgotten: bool) -> None:
+    talk = Talk()
+    talk.run([*CHILD_START, "/forget"])
+    assert talk.keys() == ["forget.confirm"]
+    talk.say(answer)
+    assert talk.keys() == keys
+    assert (talk.last.effects == (Forget(),)) is forgotten
+    assert (talk.session is None) is forgotten
+
+
+def test_help_lists_the_commands_and_extra_lines() -> None:
+    talk = Talk(extra_help=("Cán bộ huyện: /score",))
+    talk.say("/help")
+    assert "/khaosat" in talk.last.replies[0].text and "111" in talk.last.replies[0].text
+    assert talk.last.replies[0].text.endswith("Cán bộ huyện: /score")
+
+
+def test_preset_role_and_commune_skip_those_questions() -> None:
+    talk = Talk(preset=(("group", "resident"), ("commune", "my-an")))
+    talk.run(["/start", "start"])
+    assert talk.keys() == ["onboarding.consent_resident"]
+    talk.run(["agree"])
+    assert talk.keys() == ["onboarding.age_resident"]
+
+
+def test_callback_data_stays_ascii_and_short() -> None:
+    talk = Talk()
+    talk.run(["/start", "start", "resident", "agree"])
+    for choice in talk.last.replies[0].choices:
+        assert choice.id.isascii() and len(choice.id.encode()) <= 64
