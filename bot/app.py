@@ -9,6 +9,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -46,7 +47,8 @@ async def prepare(settings: Settings) -> Parts:
 
 def build_service(parts: Parts, extra_admins: tuple[tuple[str, str], ...] = ()) -> Service:
     """Wire the engine (its flows checked now) and the service."""
-    engine = Engine(load_flows(), parts.texts)
+    folder = parts.settings.xtt_flows_dir
+    engine = Engine(load_flows(Path(folder)) if folder else load_flows(), parts.texts)
     admins = frozenset(parts.identity.pseudonym(c, u) for c, u in (*parts.settings.admins, *extra_admins))
     return Service(engine, parts.db, parts.identity, parts.texts, admins=admins, lang=parts.settings.xtt_locale)
 

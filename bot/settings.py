@@ -26,6 +26,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("XTT_ADMINS", "", "Bootstrap officials, e.g. telegram:12345,zalo:abcd."),
     Setting("XTT_LOCALE", "vi", "Default language of the bot: vi or en."),
     Setting("XTT_DATA_DIR", "data", "Folder for the SQLite file, the generated secret and exports."),
+    Setting("XTT_FLOWS_DIR", "", "Folder with the office's own onboarding.toml, child.toml and resident.toml."),
     Setting("TELEGRAM_BOT_TOKEN", "", "Enables the Telegram channel."),
     Setting("TELEGRAM_API_URL", "https://api.telegram.org",
             "Bot API root: a local Bot API server or a test stand-in."),
@@ -54,6 +55,7 @@ class Settings:
     xtt_admins: str
     xtt_locale: str
     xtt_data_dir: str
+    xtt_flows_dir: str
     telegram_bot_token: str
     telegram_api_url: str
     telegram_webhook_url: str

@@ -138,7 +138,8 @@ def test_every_choice_can_be_tapped_or_typed(said: str, option: str, satisfied: 
 
 @pytest.mark.parametrize(("said", "key"), [
     ("=7", "reask"), ("=0", "reask"), ("=hài", "reask"), ("=" + "x" * 5000, "reask"), ("<sticker>", "reask_other"),
-    ("#1:very_satisfied", "stale"), ("#999:very_satisfied", "stale"), ("#{turn}:../../etc", "reask"), ("#{turn}:back", "reask"), ("#junk", "stale"),
+    ("#1:very_satisfied", "stale"), ("#999:very_satisfied", "stale"), ("#junk", "stale"),
+    ("#{turn}:../../etc", "reask"), ("#{turn}:back", "reask"),
 ])
 def test_bad_answers_reask_the_current_question_and_store_nothing(said: str, key: str) -> None:
     talk = Talk()
@@ -247,7 +248,8 @@ def test_language_switches_and_reasks() -> None:
 
 
 @pytest.mark.parametrize(("answer", "keys", "forgotten"), [
-    ("yes", ["forget.done"], True), ("=co", ["forget.done"], True), ("no", ["forget.cancelled", "survey.item.safe_home"], False),
+    ("yes", ["forget.done"], True), ("=co", ["forget.done"], True),
+    ("no", ["forget.cancelled", "survey.item.safe_home"], False),
 ])
 def test_forget_asks_first(answer: str, keys: list[str], forgotten: bool) -> None:
     talk = Talk()

@@ -18,11 +18,11 @@ class ConsoleChannel:
 
     name = "console"
 
-    def __init__(self, handle: Handler, user: str, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+    def __init__(self, handle: Handler, user: str, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
         self.handle = handle
         self.user = user
-        self.stdin = stdin
-        self.stdout = stdout
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
 
     async def start(self) -> None:
         """Nothing to connect."""

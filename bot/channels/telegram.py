@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import BotCommand, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
@@ -65,6 +66,7 @@ class TelegramChannel:
         self.app.add_handler(TypeHandler(Update, self._on_update))
         self.app.add_error_handler(self._on_error)
         self.username = ""
+        self._pending: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Connect, register the command menus and start polling or the webhook."""
@@ -124,12 +126,11 @@ class TelegramChannel:
         return Incoming(**base, other="sticker" if message.sticker else "media")
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Answer button taps at once, then let the service handle the update."""
+        """Hand the update to the service before any await, so each chat keeps its order."""
         if update.callback_query is not None:
-            try:
-                await update.callback_query.answer()
-            except TelegramError as exc:
-                log.info("could not answer a callback query: %s", exc)
+            task = asyncio.create_task(self._answer(update.callback_query))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
         incoming = self.incoming(update)
         if incoming is None:
             return
@@ -139,6 +140,14 @@ class TelegramChannel:
             await self.send(chat_id, message)
 
         await self.handle(incoming, reply)
+
+    @staticmethod
+    async def _answer(query: CallbackQuery) -> None:
+        """Stop the button's spinner; a failure here only costs the spinner."""
+        try:
+            await query.answer()
+        except TelegramError as exc:
+            log.info("could not answer a callback query: %s", exc)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log faults PTB reports; the service already apologised to the person."""

@@ -1,0 +1,113 @@
+"""The `xtt` command line, run in-process on a temporary data folder: clear messages, never a traceback."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from conversations.loader import FLOWS_DIR
+
+
+@pytest.fixture
+def xtt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """Run xtt with arguments in a fresh folder; returns (exit code, stdout, stderr)."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("DATABASE_URL", "XTT_SECRET", "TELEGRAM_BOT_TOKEN", "XTT_FLOWS_DIR", "XTT_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+    def run(*args: str, stdin: str = "") -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err
+        return code, out, err
+
+    return run
+
+
+def test_rounds(xtt) -> None:
+    assert "no rounds yet" in xtt("round", "list")[1]
+    assert xtt("round", "open", "2024")[0] == 0
+    code, _, err = xtt("round", "open", "2025")
+    assert code == 2 and "round 2024 is open; close it first" in err
+    assert xtt("round", "open", "bad id!")[0] == 2
+    assert xtt("round", "close", "2024")[0] == 0
+    assert "already closed" in xtt("round", "close", "2024")[2]
+    assert "2024       closed" in xtt("round", "list")[1]
+
+
+def test_secret_is_generated_once(xtt, tmp_path: Path) -> None:
+    xtt("round", "list")
+    secret = (tmp_path / "data" / "secret.key").read_text()
+    xtt("round", "list")
+    assert len(secret) == 64 and (tmp_path / "data" / "secret.key").read_text() == secret
+    assert oct((tmp_path / "data" / "secret.key").stat().st_mode)[-3:] == "600"
+
+
+def test_communes_import_xlsx_and_bad_files(xtt, tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["Code", "Name", "Type"])
+    sheet.append(["phuong-1", "Phường 1", "ward"])
+    sheet.append(["xa-nui", "Xã Núi", "disadvantaged"])
+    book.save(tmp_path / "units.xlsx")
+    code, out, _ = xtt("communes", "import", str(tmp_path / "units.xlsx"))
+    assert code == 0 and "imported 2 communes" in out
+    listing = xtt("communes", "list")[1]
+    assert "phuong-1" in listing and "Phường 1" in listing and len(listing.splitlines()) == 15
+    (tmp_path / "bad.csv").write_text("code,name,type\nok,Xã A,standard\nbad,Xã B,city\n", encoding="utf-8")
+    code, _, err = xtt("communes", "import", str(tmp_path / "bad.csv"))
+    assert code == 2 and "bad.csv: row 3: type 'city' is unknown" in err
+    assert "file not found" in xtt("communes", "import", "missing.csv")[2]
+    (tmp_path / "empty.csv").write_text("name\n", encoding="utf-8")
+    assert "header lacks ['code', 'type']" in xtt("communes", "import", str(tmp_path / "empty.csv"))[2]
+
+
+def test_score_on_an_empty_round_and_bad_arguments(xtt) -> None:
+    assert "no rounds yet" in xtt("score")[2]
+    xtt("round", "open", "2024")
+    code, out, _ = xtt("score", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["round"] == "2024" and len(doc["communes"]) == 13
+    assert all(c["children"] == {"n": 0, "answers": 0, "satisfied": 0, "index": None} for c in doc["communes"])
+    assert "Xã Mỹ An" in xtt("score")[1]
+    assert "no round '1999'" in xtt("score", "--round", "1999")[2]
+    assert "unknown commune 'nowhere'" in xtt("score", "--commune", "nowhere")[2]
+
+
+def test_invites(xtt) -> None:
+    assert "needs --commune" in xtt("invite", "leader")[2]
+    code, out, _ = xtt("invite", "leader", "--commune", "my-an")
+    invite = out.split()[2]
+    assert code == 0 and len(invite) == 21 and f"?start={invite}" in out
+    assert " open " in xtt("invite", "list")[1]
+    assert xtt("invite", "revoke", invite)[0] == 0
+    assert " revoked " in xtt("invite", "list")[1]
+    assert xtt("invite", "revoke", invite)[0] == 1
+
+
+def test_a_broken_flow_file_stops_start_up(xtt, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    flows = tmp_path / "flows"
+    shutil.copytree(FLOWS_DIR, flows)
+    child = flows / "child.toml"
+    child.write_text(child.read_text(encoding="utf-8").replace('topic = "play"', 'topic = "games"'), encoding="utf-8")
+    monkeypatch.setenv("XTT_FLOWS_DIR", str(flows))
+    code, _, err = xtt("run")
+    assert code == 2 and "child.toml: item 'play': topic 'games' is unknown" in err and "Fix:" in err
+
+
+def test_console_chat_finishes_a_survey(xtt) -> None:
+    answers = ["1", "1", "bố mẹ em đã đồng ý", "2", *["2"] * 10, "rat hai long", "5", "Em thích sân chơi mới", "1"]
+    code, out, err = xtt("chat", "--as", "child", "--commune", "my-an", stdin="\n".join(answers) + "\n")
+    assert code == 0 and "First run: opened survey round" in err
+    assert "Câu 12/12" in out and "Cảm ơn bạn đã hoàn thành" in out
+    doc = json.loads(xtt("score", "--json", "--commune", "my-an")[1])
+    assert doc["communes"][0]["children"] == {"n": 1, "answers": 11, "satisfied": 11, "index": 1.0}
