@@ -1,5 +1,7 @@
 """Analytics: criterion-13 scores computed in SQL and shaped by pure functions."""
 
-from analytics.score import CommuneScore, GroupScore, commune_index, compute, to_json
+from analytics.rubric import Rubric, RubricError
+from analytics.rubric import load as load_rubric
+from analytics.score import CommuneScore, GroupScore, compute, to_json
 
-__all__ = ["CommuneScore", "GroupScore", "commune_index", "compute", "to_json"]
+__all__ = ["CommuneScore", "GroupScore", "Rubric", "RubricError", "compute", "load_rubric", "to_json"]

@@ -1,4 +1,4 @@
-"""Criterion-13 satisfaction index per commune and group: counts in SQL, the arithmetic here."""
+"""Criterion-13 scores per commune: one GROUP BY in SQL, the arithmetic in pure functions."""
 
 from __future__ import annotations
 
@@ -8,81 +8,129 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.models import Answer, Commune, Response
+from analytics.rubric import Rubric
+from analytics.stats import Sums, combine, interval
+from storage.models import Commune, Response, Round
 
-GROUPS = {"child": "children", "resident": "residents"}
+GROUPS = ("child", "resident")
 
 
 @dataclass(frozen=True, slots=True)
 class GroupScore:
-    """One group's figures: finished respondents, scored answers, satisfied answers."""
+    """One group's figures: finished respondents, scored answers, satisfied answers, interval."""
 
-    n: int = 0
-    answers: int = 0
-    satisfied: int = 0
+    sums: Sums
+    target: int
+
+    @property
+    def n(self) -> int:
+        """Respondents who finished."""
+        return self.sums.n
+
+    @property
+    def answers(self) -> int:
+        """Scored answers."""
+        return self.sums.m
+
+    @property
+    def satisfied(self) -> int:
+        """Satisfied answers."""
+        return self.sums.y
 
     @property
     def index(self) -> float | None:
-        """Satisfied answers over scored answers; None without answers."""
-        return self.satisfied / self.answers if self.answers else None
+        """Satisfied answers over scored answers."""
+        return self.sums.index
+
+    @property
+    def ci95(self) -> tuple[float, float] | None:
+        """The group's 95% interval, respondents as the unit."""
+        return interval(self.sums.index, self.sums.variance)
+
+    @property
+    def short(self) -> bool:
+        """Fewer respondents than the round's target ('chưa đủ mẫu')."""
+        return self.n < self.target
 
 
 @dataclass(frozen=True, slots=True)
 class CommuneScore:
-    """A commune's figures for one round."""
+    """A commune's figures for one round, with points from the rubric."""
 
     code: str
     name: str
+    type: str
     children: GroupScore
     residents: GroupScore
     index: float | None
+    ci95: tuple[float, float] | None
+    points: float | None
+    max_points: float
+
+    @property
+    def zero(self) -> bool:
+        """Zero points: a fail whatever the other criteria ('điểm liệt')."""
+        return self.points == 0
+
+    @property
+    def short(self) -> bool:
+        """Either group is under its target."""
+        return self.children.short or self.residents.short
 
 
-def commune_index(children: GroupScore, residents: GroupScore,
-                  weights: tuple[float, float] = (0.5, 0.5)) -> float | None:
-    """Weighted mean of the group indices that exist; the weights of missing groups are shared out."""
-    parts = [(w, g.index) for w, g in zip(weights, (children, residents), strict=True) if g.index is not None]
-    total = sum(w for w, _ in parts)
-    return sum(w * i for w, i in parts) / total if total else None
+def score(code: str, name: str, kind: str, sums: dict[str, Sums], targets: tuple[int, int],
+          rubric: Rubric) -> CommuneScore:
+    """Shape one commune's sums into its score."""
+    children = GroupScore(sums.get("child", Sums()), targets[0])
+    residents = GroupScore(sums.get("resident", Sums()), targets[1])
+    index, ci95 = combine([(rubric.weights[0], children.sums), (rubric.weights[1], residents.sums)])
+    return CommuneScore(code, name, kind, children, residents, index, ci95, rubric.points(index), rubric.max_points)
 
 
-async def compute(engine: AsyncEngine, round_id: str, communes: list[str] | None = None,
-                  weights: tuple[float, float] = (0.5, 0.5)) -> list[CommuneScore]:
-    """Scores of every commune (or the ones named) for a round; only submitted responses count."""
-    done = (Response.round_id == round_id) & Response.submitted.is_(True)
-    people = select(Response.commune, Response.group, func.count()).where(done).group_by(
-        Response.commune, Response.group)
-    scored = (select(Response.commune, Response.group, func.count(Answer.satisfied), func.sum(Answer.satisfied))
-              .join(Response, Answer.response_id == Response.id).where(done)
-              .group_by(Response.commune, Response.group))
-    listing = select(Commune.code, Commune.name).order_by(Commune.name)
+def sums_query(round_id: str) -> Any:
+    """Per commune and group: respondents and the sums the index and its interval need."""
+    y, m = Response.answers_satisfied, Response.answers_scored
+    return (select(Response.commune, Response.group, func.count(), func.sum(y), func.sum(m), func.sum(y * y),
+                   func.sum(y * m), func.sum(m * m))
+            .where(Response.round_id == round_id, Response.submitted.is_(True))
+            .group_by(Response.commune, Response.group))
+
+
+async def compute(engine: AsyncEngine, round_id: str, rubric: Rubric,
+                  communes: list[str] | None = None) -> list[CommuneScore]:
+    """Scores of every commune (or those named) for a round; only submitted responses count."""
+    listing = select(Commune.code, Commune.name, Commune.type).order_by(Commune.name)
     if communes is not None:
         listing = listing.where(Commune.code.in_(communes))
     async with engine.connect() as conn:
-        counts: dict[tuple[str, str], list[int]] = {}
-        for commune, group, n in await conn.execute(people):
-            counts[(commune, group)] = [n, 0, 0]
-        for commune, group, answers, satisfied in await conn.execute(scored):
-            counts.setdefault((commune, group), [0, 0, 0])[1:] = [answers, int(satisfied or 0)]
+        found: dict[str, dict[str, Sums]] = {}
+        for commune, group, *values in await conn.execute(sums_query(round_id)):
+            found.setdefault(commune, {})[group] = Sums(*(int(v or 0) for v in values))
+        targets = (await conn.execute(select(Round.target_children, Round.target_residents)
+                                      .where(Round.id == round_id))).first() or (30, 30)
         names = list(await conn.execute(listing))
-    result = []
-    for code, name in names:
-        groups = {g: GroupScore(*counts.get((code, g), (0, 0, 0))) for g in GROUPS}
-        result.append(CommuneScore(code, name, groups["child"], groups["resident"],
-                                   commune_index(groups["child"], groups["resident"], weights)))
-    return result
+    return [score(code, name, kind, found.get(code, {}), tuple(targets), rubric) for code, name, kind in names]
 
 
-def to_json(round_id: str, scores: list[CommuneScore]) -> dict[str, Any]:
+def to_json(round_id: str, rubric: Rubric, scores: list[CommuneScore]) -> dict[str, Any]:
     """The `xtt score --json` document."""
     def group(g: GroupScore) -> dict[str, Any]:
-        return {"n": g.n, "answers": g.answers, "satisfied": g.satisfied, "index": _round(g.index)}
+        return {"n": g.n, "answers": g.answers, "satisfied": g.satisfied, "index": _r(g.index),
+                "ci95": _pair(g.ci95), "short": g.short}
 
-    return {"round": round_id, "communes": [
+    return {"round": round_id, "rubric": rubric.name, "rubric_note": rubric.note, "communes": [
         {"code": s.code, "name": s.name, "children": group(s.children), "residents": group(s.residents),
-         "index": _round(s.index)} for s in scores]}
+         "index": _r(s.index), "ci95": _pair(s.ci95),
+         "target": {"children": s.children.target, "residents": s.residents.target},
+         "points": s.points, "max_points": s.max_points, "zero": s.zero, "short": s.short}
+        for s in scores]}
 
 
-def _round(value: float | None) -> float | None:
+def _r(value: float | None) -> float | None:
     """Six decimals are plenty for a share."""
     return None if value is None else round(value, 6)
+
+
+def _pair(pair: tuple[float, float] | None) -> list[float] | None:
+    """An interval as a JSON list."""
+    return None if pair is None else [round(pair[0], 6), round(pair[1], 6)]

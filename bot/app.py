@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from analytics import Rubric, load_rubric
 from bot.channels.base import Channel
 from bot.channels.console import ConsoleChannel
 from bot.commands import MENU, MENU_EN
@@ -50,7 +51,13 @@ def build_service(parts: Parts, extra_admins: tuple[tuple[str, str], ...] = ()) 
     folder = parts.settings.xtt_flows_dir
     engine = Engine(load_flows(Path(folder)) if folder else load_flows(), parts.texts)
     admins = frozenset(parts.identity.pseudonym(c, u) for c, u in (*parts.settings.admins, *extra_admins))
-    return Service(engine, parts.db, parts.identity, parts.texts, admins=admins, lang=parts.settings.xtt_locale)
+    return Service(engine, parts.db, parts.identity, parts.texts, admins=admins, lang=parts.settings.xtt_locale,
+                   rubric=rubric(parts.settings))
+
+
+def rubric(settings: Settings) -> Rubric:
+    """The rubric named in the settings, or the shipped one."""
+    return load_rubric(Path(settings.xtt_rubric)) if settings.xtt_rubric else load_rubric()
 
 
 def telegram_channel(parts: Parts, service: Service) -> Channel:

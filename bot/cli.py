@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from analytics import RubricError, load_rubric
+from analytics.table import table
 from bot import app
 from bot.settings import Settings, ensure_secret, load
 from conversations import FlowError
@@ -50,6 +52,7 @@ def parser() -> argparse.ArgumentParser:
     score = sub.add_parser("score", help="criterion-13 figures per commune")
     score.add_argument("--round", dest="round_id")
     score.add_argument("--commune")
+    score.add_argument("--rubric", type=Path, help="rubric file (default: XTT_RUBRIC or the shipped one)")
     score.add_argument("--json", action="store_true")
     return p
 
@@ -63,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = ensure_secret(load())
     try:
         return asyncio.run(COMMANDS[args.command](settings, args))
-    except (FlowError, CommuneFileError, RoundError, UsageError) as exc:
+    except (FlowError, CommuneFileError, RoundError, RubricError, UsageError) as exc:
         print(f"xtt: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -178,30 +181,33 @@ async def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_score(settings: Settings, args: argparse.Namespace) -> int:
-    """xtt score [--round ID] [--commune CODE] [--json]."""
+    """xtt score [--round ID] [--commune CODE] [--rubric FILE] [--json]."""
     from analytics import compute, to_json
-    from bot.office import percent
+
+    rubric = load_rubric(args.rubric) if args.rubric else app.rubric(settings)
 
     async def work(parts: app.Parts) -> int:
-        round_id = args.round_id or await rounds.current_round(parts.db) or await rounds.latest_round(parts.db)
-        known = {r.id for r in await rounds.list_rounds(parts.db)}
-        if round_id not in known:
-            raise UsageError(f"no round {round_id!r}; see: xtt round list" if round_id else "no rounds yet")
+        round_id = await _round(parts, args.round_id)
         codes = {row.code for row in await communes.listing(parts.db)}
         if args.commune and args.commune not in codes:
             raise UsageError(f"unknown commune {args.commune!r}; see: xtt communes list")
-        scores = await compute(parts.db, round_id, [args.commune] if args.commune else None)
+        scores = await compute(parts.db, round_id, rubric, [args.commune] if args.commune else None)
         if args.json:
-            print(json.dumps(to_json(round_id, scores), ensure_ascii=False, indent=2))
-            return 0
-        print(f"Round {round_id}")
-        print(f"{'commune':<22} {'children n':>10} {'index':>6} {'residents n':>11} {'index':>6} {'overall':>7}")
-        for s in scores:
-            print(f"{s.name:<22} {s.children.n:>10} {percent(s.children.index):>6} {s.residents.n:>11} "
-                  f"{percent(s.residents.index):>6} {percent(s.index):>7}")
+            print(json.dumps(to_json(round_id, rubric, scores), ensure_ascii=False, indent=2))
+        else:
+            print(table(round_id, rubric, scores))
         return 0
 
     return await _with_parts(settings, work)
+
+
+async def _round(parts: app.Parts, wanted: str | None) -> str:
+    """The round asked for, else the open one, else the latest; a clear error when there is none."""
+    round_id = wanted or await rounds.current_round(parts.db) or await rounds.latest_round(parts.db)
+    known = {r.id for r in await rounds.list_rounds(parts.db)}
+    if round_id not in known:
+        raise UsageError(f"no round {round_id!r}; see: xtt round list" if round_id else "no rounds yet")
+    return round_id
 
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from analytics import compute
+from analytics import Rubric, compute
+from analytics.table import percent
 from bot import access
 from bot.identity import Identity
 from conversations import Catalogue, Incoming, Reply
@@ -18,17 +19,13 @@ INVITE_DAYS = 7
 Communes = Callable[[], Awaitable[tuple[tuple[str, str], ...]]]
 
 
-def percent(value: float | None) -> str:
-    """A share as a whole percentage, or a dash."""
-    return "—" if value is None else f"{value * 100:.0f}%"
-
-
 class Office:
     """Role commands: invites, rounds and scores."""
 
     def __init__(self, db: AsyncEngine, identity: Identity, texts: Catalogue, clock: Callable[[], datetime],
-                 links: dict[str, str]) -> None:
+                 links: dict[str, str], rubric: Rubric) -> None:
         self.db = db
+        self.rubric = rubric
         self.identity = identity
         self.texts = texts
         self.clock = clock
@@ -108,7 +105,8 @@ class Office:
         round_id = await current_round(self.db) or await latest_round(self.db)
         if round_id is None:
             return self._say(lang, "round.none")
-        scores = await compute(self.db, round_id, list(c) if (c := access.scope(person, commune)) else None)
+        covered = access.scope(person, commune)
+        scores = await compute(self.db, round_id, self.rubric, None if covered is None else list(covered))
         if not any(s.children.n or s.residents.n for s in scores):
             return self._say(lang, "score.empty", round=round_id)
         lines = [self.texts.get(lang, "score.title", round=round_id)]

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
+from analytics import Rubric, load_rubric
 from bot import access
 from bot.commands import parse
 from bot.identity import Identity, looks_like_invite
@@ -61,7 +62,8 @@ class Service:
 
     def __init__(self, engine: Engine, db: AsyncEngine, identity: Identity, texts: Catalogue, *,
                  admins: frozenset[str] = frozenset(), lang: str = "vi",
-                 clock: Callable[[], datetime] = utcnow, links: dict[str, str] | None = None) -> None:
+                 clock: Callable[[], datetime] = utcnow, links: dict[str, str] | None = None,
+                 rubric: Rubric | None = None) -> None:
         self.engine = engine
         self.db = db
         self.identity = identity
@@ -71,7 +73,7 @@ class Service:
         self.clock = clock
         self.committer = Committer(db)
         self.locks = Locks()
-        self.office = Office(db, identity, texts, clock, links or {})
+        self.office = Office(db, identity, texts, clock, links or {}, rubric or load_rubric())
         self.office.communes = self.communes
         self.preset: tuple[tuple[str, str], ...] = ()
         self._communes: tuple[tuple[str, str], ...] = ()

@@ -103,7 +103,7 @@ class Session(Base):
 
 
 class Response(Base):
-    """One survey response; it holds no person key, so answers stay unlinkable."""
+    """One survey response; no person key, so answers stay unlinkable; totals are fixed on submit."""
 
     __tablename__ = "responses"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -115,7 +115,10 @@ class Response(Base):
     submitted: Mapped[bool] = mapped_column(Boolean, default=False)
     started_on: Mapped[str] = mapped_column(String(10))
     submitted_on: Mapped[str | None] = mapped_column(String(10))
-    __table_args__ = (Index("ix_responses_round_commune", "round_id", "submitted", "commune", "group"),)
+    answers_scored: Mapped[int | None] = mapped_column(Integer)
+    answers_satisfied: Mapped[int | None] = mapped_column(Integer)
+    __table_args__ = (Index("ix_responses_score", "round_id", "submitted", "commune", "group",
+                            "answers_scored", "answers_satisfied"),)
 
 
 class Participation(Base):

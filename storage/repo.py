@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
@@ -113,8 +113,12 @@ def save_answer(engine: AsyncEngine, response_id: str, question: str, option: st
 
 
 def submit(response_id: str, day: str) -> Executable:
-    """Lock a response."""
-    return update(Response).where(Response.id == response_id).values(submitted=True, submitted_on=day)
+    """Lock a response and fix its totals of scored and satisfied answers."""
+    mine = Answer.response_id == response_id
+    return update(Response).where(Response.id == response_id).values(
+        submitted=True, submitted_on=day,
+        answers_scored=select(func.count(Answer.satisfied)).where(mine).scalar_subquery(),
+        answers_satisfied=select(func.coalesce(func.sum(Answer.satisfied), 0)).where(mine).scalar_subquery())
 
 
 def participate(round_id: str, token: str) -> Executable:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from analytics import compute
+from analytics import compute, load_rubric
 from storage import communes, invites, migrate, repo, rounds
 from storage.committer import Committer
 from storage.models import Answer, Contact, Participation, Respondent, Response, RoleGrant, Round, Session
@@ -182,14 +182,14 @@ async def test_scores_count_only_submitted_responses_and_scored_answers(db) -> N
             statements.append(repo.submit(rid, "2024-11-05"))
     statements.append(repo.save_answer(db, "c1", "comment", None, None, "sân chơi"))
     await write(db, *statements)
-    scores = {s.code: s for s in await compute(db, "2024")}
+    scores = {s.code: s for s in await compute(db, "2024", load_rubric())}
     assert len(scores) == 13
     my_an = scores["my-an"]
     assert (my_an.children.n, my_an.children.answers, my_an.children.satisfied) == (2, 4, 3)
     assert (my_an.residents.n, my_an.residents.answers, my_an.residents.satisfied) == (1, 4, 3)
     assert my_an.index == pytest.approx(0.75)
     assert scores["my-hoa"].index is None and scores["my-hoa"].children.n == 0
-    assert [s.code for s in await compute(db, "2024", ["my-an"])] == ["my-an"]
+    assert [s.code for s in await compute(db, "2024", load_rubric(), ["my-an"])] == ["my-an"]
 
 
 async def test_sqlite_pragmas(database_url: str, db) -> None:
