@@ -1,0 +1,315 @@
+"""The 13-criteria recognition table (Decision 06/QĐ-TTg): criteria file, the office's points sheet, the verdict."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from analytics.assess_chart import COLUMNS, assessment_chart, assessment_workbook, number, summary_lines, write_template
+from analytics.rubric import Rubric
+from analytics.score import CommuneScore
+from storage.communes import TYPES
+
+__all__ = ["DEFAULT", "AssessError", "Assessment", "Criteria", "Criterion", "Threshold", "assess",
+           "assessment_chart", "assessment_workbook", "load_criteria", "read_points", "summary_lines", "template"]
+
+DEFAULT = Path(__file__).parent / "data" / "criteria.toml"
+SURVEYED = 13
+ENTERED = tuple(range(1, SURVEYED))
+SLACK = 1e-9
+
+
+class AssessError(ValueError):
+    """A criteria file, points sheet or input is wrong; the message names the file, the place and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    """One criterion: its number, short Vietnamese name and maximum (None for 13: the rubric's)."""
+
+    number: int
+    name: str
+    max_points: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """The total a commune type must reach to be recognised."""
+
+    type: str
+    points: float
+    label: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Criteria:
+    """The criteria file: 13 criteria, thresholds per commune type, and the note shown on outputs."""
+
+    name: str
+    note: str
+    items: tuple[Criterion, ...]
+    thresholds: tuple[Threshold, ...]
+    source: str = DEFAULT.name
+
+    def maximum(self, number: int, rubric: Rubric | None = None) -> float:
+        """A criterion's maximum; criterion 13's comes from the rubric."""
+        if number == SURVEYED:
+            if rubric is None:
+                raise AssessError("criterion 13's maximum comes from the rubric; pass the rubric")
+            return rubric.max_points
+        return self.items[number - 1].max_points or 0.0
+
+    def maxima(self, rubric: Rubric) -> tuple[float, ...]:
+        """The 13 maxima, criterion 13's from the rubric."""
+        return tuple(self.maximum(c.number, rubric) for c in self.items)
+
+    def threshold(self, kind: str) -> Threshold:
+        """The threshold of a commune type."""
+        found = next((t for t in self.thresholds if t.type == kind), None)
+        if found is None:
+            raise AssessError(f"{self.source}: no threshold for commune type {kind!r}; "
+                              f"use one of {', '.join(TYPES)} in the communes file")
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """One commune's verdict: points per criterion, total, threshold, and why it is not recognised."""
+
+    code: str
+    name: str
+    type: str
+    points: tuple[float | None, ...]
+    maxima: tuple[float, ...]
+    total: float
+    threshold: float
+    zero: tuple[int, ...]
+    missing: tuple[int, ...]
+    recognised: bool
+    reasons: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+
+def load_criteria(path: Path = DEFAULT) -> Criteria:
+    """Read and check a criteria file."""
+    where = path.name
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise AssessError(f"{path}: criteria file not found; give the path of a criteria TOML file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise AssessError(f"{where}: not valid TOML ({exc})") from exc
+    name, note = str(doc.get("name", "")).strip(), str(doc.get("note", "")).strip()
+    if not name or not note:
+        raise AssessError(f"{where}: name and note are required; they are printed on every output")
+    found: dict[int, Criterion] = {}
+    entries = doc.get("criteria")
+    if not isinstance(entries, list):
+        raise AssessError(f"{where}: add one [[criteria]] table per criterion 1 to 13")
+    for n, entry in enumerate(entries, 1):
+        at = f"{where}: criteria entry {n}"
+        unknown = sorted(set(entry) - {"number", "name", "max_points"})
+        if unknown:
+            raise AssessError(f"{at}: unknown keys {unknown}; use number, name, max_points")
+        number_ = entry.get("number")
+        if isinstance(number_, bool) or not isinstance(number_, int) or not 1 <= number_ <= SURVEYED:
+            raise AssessError(f"{at}: number must be a whole number from 1 to 13, not {number_!r}")
+        at = f"{where}: criterion {number_}"
+        if number_ in found:
+            raise AssessError(f"{at} appears twice; keep one entry per criterion")
+        title = str(entry.get("name", "")).strip()
+        if not title:
+            raise AssessError(f"{at}: name is empty; give the criterion's short Vietnamese name")
+        top = None
+        if number_ == SURVEYED:
+            if "max_points" in entry:
+                raise AssessError(f"{at}: remove max_points; criterion 13's maximum is the rubric's max_points, "
+                                  "read at run time so the two files cannot disagree")
+        else:
+            top = _number(entry.get("max_points"), f"{at}: max_points")
+            if top <= 0:
+                raise AssessError(f"{at}: max_points must be above 0")
+        found[number_] = Criterion(number_, title, top)
+    absent = [n for n in range(1, SURVEYED + 1) if n not in found]
+    if absent:
+        raise AssessError(f"{where}: criteria {absent} are missing; the file must list criteria 1 to 13")
+    return Criteria(name, note, tuple(found[n] for n in sorted(found)), _thresholds(doc, where), where)
+
+
+def _thresholds(doc: dict, where: str) -> tuple[Threshold, ...]:
+    """The [thresholds.TYPE] tables, one per commune type."""
+    table = doc.get("thresholds")
+    if not isinstance(table, dict):
+        raise AssessError(f"{where}: add [thresholds.ward], [thresholds.standard] and [thresholds.disadvantaged]")
+    unknown = sorted(set(table) - set(TYPES))
+    if unknown:
+        raise AssessError(f"{where}: thresholds {unknown} are unknown types; use {', '.join(TYPES)}")
+    result = []
+    for kind in TYPES:
+        at = f"{where}: thresholds.{kind}"
+        entry = table.get(kind)
+        if not isinstance(entry, dict):
+            raise AssessError(f"{at} is missing; every commune type needs a threshold")
+        points = _number(entry.get("points"), f"{at}.points")
+        label, text = str(entry.get("label", "")).strip(), str(entry.get("description", "")).strip()
+        if points <= 0:
+            raise AssessError(f"{at}.points must be above 0")
+        if not label or not text:
+            raise AssessError(f"{at}: label and description are required (short and full Vietnamese text)")
+        result.append(Threshold(kind, points, label, text))
+    return tuple(result)
+
+
+def _number(value: object, what: str) -> float:
+    """A number from the criteria file, or a clear error."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise AssessError(f"{what} must be a number, not {value!r}")
+    return float(value)
+
+
+def template(communes: Sequence[tuple[str, str, str]], path: Path, criteria: Criteria | None = None) -> None:
+    """Write the sheet the office fills in: CSV (UTF-8 with BOM) or XLSX, by the file's suffix."""
+    if path.suffix.lower() not in (".csv", ".xlsx"):
+        raise AssessError(f"{path.name}: the template must end in .csv or .xlsx")
+    write_template(communes, path, criteria or load_criteria())
+
+
+def read_points(path: Path, criteria: Criteria, known_codes: set[str]) -> dict[str, dict[int, float | None]]:
+    """Read a filled sheet: criteria 1–12 per commune code; blank cells are None (not entered)."""
+    rows = _rows(path)
+    header = [str(cell or "").strip().lower() for cell in rows[0]]
+    absent = [c for c in ("code", *COLUMNS[3:]) if c not in header]
+    if absent:
+        raise AssessError(f"{path.name}: thiếu cột {', '.join(absent)}. Cách sửa: dòng đầu tiên phải là "
+                          f"{','.join(COLUMNS)} (dùng lại tệp mẫu, không đổi tên cột)")
+    at = {h: header.index(h) for h in ("code", *COLUMNS[3:])}
+    result: dict[str, dict[int, float | None]] = {}
+    for line, raw in enumerate(rows[1:], start=2):
+        cells = [*raw, *[None] * (len(header) - len(raw))]
+        code = str(cells[at["code"]] or "").strip().lower()
+        if all(str(c or "").strip() == "" for c in cells) or code.startswith("#") or str(cells[0]).startswith("#"):
+            continue
+        where = f"{path.name}: dòng {line}, cột code (ô {_cell(at['code'], line)})"
+        if not code:
+            raise AssessError(f"{where}: mã xã trống. Cách sửa: ghi mã xã như trong tệp mẫu hoặc xóa dòng này")
+        if code not in known_codes:
+            raise AssessError(f"{where}: mã xã {code!r} không có trong danh sách xã. Cách sửa: sửa mã cho đúng "
+                              "tệp mẫu, hoặc nhập xã trước bằng 'xtt communes import'")
+        if code in result:
+            raise AssessError(f"{where}: mã xã {code!r} xuất hiện hai lần. Cách sửa: giữ một dòng cho mỗi xã")
+        result[code] = {n: _points(cells[at[f"c{n}"]], f"{path.name}: dòng {line}, cột c{n} "
+                                   f"(ô {_cell(at[f'c{n}'], line)}, tiêu chí {n})", criteria.maximum(n))
+                        for n in ENTERED}
+    return result
+
+
+def _rows(path: Path) -> list[list[object]]:
+    """The cells of a CSV (UTF-8, comma or semicolon) or the first sheet of an XLSX file."""
+    if not path.is_file():
+        raise AssessError(f"{path}: không tìm thấy tệp. Cách sửa: kiểm tra đường dẫn và tên tệp")
+    suffix = path.suffix.lower()
+    if suffix == ".xls":
+        raise AssessError(f"{path.name}: định dạng .xls cũ không đọc được. "
+                          "Cách sửa: lưu lại thành .xlsx hoặc CSV UTF-8")
+    if suffix in (".xlsx", ".xlsm"):
+        from openpyxl import load_workbook
+
+        try:
+            sheet = load_workbook(path, read_only=True, data_only=True).worksheets[0]
+            rows = [list(row) for row in sheet.iter_rows(values_only=True)]
+        except Exception as exc:  # openpyxl raises zip, XML and key errors for a damaged file
+            raise AssessError(f"{path.name}: không mở được tệp Excel ({exc}). Cách sửa: mở bằng Excel và lưu lại "
+                              "thành .xlsx") from exc
+    else:
+        try:
+            text = path.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise AssessError(f"{path.name}: tệp không phải UTF-8. Cách sửa: trong Excel chọn Lưu thành "
+                              "'CSV UTF-8 (Comma delimited)', hoặc dùng tệp .xlsx") from exc
+        first = text.split("\n", 1)[0]
+        delimiter = max((",", ";", "\t"), key=first.count)
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    if not rows or not any(str(c or "").strip() for c in rows[0]):
+        raise AssessError(f"{path.name}: tệp trống hoặc thiếu dòng tiêu đề. Cách sửa: dùng lại tệp mẫu")
+    return rows
+
+
+def _points(value: object, where: str, top: float) -> float | None:
+    """Points from one cell: blank is None; a number from 0 to the maximum; decimal comma accepted."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    fix = f"Cách sửa: nhập số điểm từ 0 đến {number(top)}, hoặc để trống nếu chưa có"
+    points: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        points = float(value)
+    elif isinstance(value, str):
+        text = value.strip().replace("\u00a0", "").replace(" ", "")
+        if "," in text and "." not in text:
+            text = text.replace(",", ".")
+        try:
+            points = float(text)
+        except ValueError:
+            points = None
+    if points is None or not math.isfinite(points):
+        raise AssessError(f"{where}: {value!r} không phải là số. {fix}")
+    if points < 0:
+        raise AssessError(f"{where}: điểm âm ({number(points)}). {fix}")
+    if points > top + SLACK:
+        raise AssessError(f"{where}: {number(points)} vượt điểm tối đa {number(top)} của tiêu chí. {fix}")
+    return points
+
+
+def _cell(column: int, row: int) -> str:
+    """A spreadsheet cell name such as D5 from a 0-based column and a 1-based row."""
+    letters, column = "", column + 1
+    while column:
+        column, rest = divmod(column - 1, 26)
+        letters = chr(65 + rest) + letters
+    return f"{letters}{row}"
+
+
+def assess(communes: Sequence[tuple[str, str, str]], points_1_12: Mapping[str, Mapping[int, float | None]],
+           c13: Mapping[str, CommuneScore], criteria: Criteria, rubric: Rubric) -> list[Assessment]:
+    """Decide recognition per commune: all 13 scored, none at 0 (điểm liệt), total at or above its threshold."""
+    maxima = criteria.maxima(rubric)
+    result = []
+    for code, name, kind in communes:
+        threshold = criteria.threshold(kind).points
+        survey = c13.get(code)
+        entered = points_1_12.get(code, {})
+        points = (*(entered.get(n) for n in ENTERED), None if survey is None else survey.points)
+        for n, (value, top) in enumerate(zip(points, maxima, strict=True), 1):
+            if value is not None and not (math.isfinite(value) and 0 <= value <= top + SLACK):
+                raise AssessError(f"{name} ({code}): tiêu chí {n} có {value!r} điểm, ngoài khoảng 0–{number(top)}")
+        total = round(math.fsum(p for p in points if p is not None), 6)
+        zero = tuple(n for n, p in enumerate(points, 1) if p == 0)
+        missing = tuple(n for n, p in enumerate(points, 1) if p is None)
+        reasons = []
+        if zero:
+            reasons.append(f"Tiêu chí {_list(zero)} bị 0 điểm (điểm liệt)")
+        if [n for n in missing if n != SURVEYED]:
+            reasons.append(f"Thiếu điểm tiêu chí {_list([n for n in missing if n != SURVEYED])}")
+        if SURVEYED in missing:
+            reasons.append("Chưa có dữ liệu khảo sát tiêu chí 13")
+        if total < threshold:
+            partial = " (chưa tính các tiêu chí thiếu điểm)" if missing else ""
+            reasons.append(f"Tổng {number(total)} < ngưỡng {number(threshold)}{partial}")
+        warnings = []
+        if survey is not None and survey.points is not None and survey.short:
+            warnings.append(f"Tiêu chí 13 chưa đủ mẫu (trẻ em {survey.children.n}/{survey.children.target}, "
+                            f"người dân {survey.residents.n}/{survey.residents.target})")
+        recognised = not zero and not missing and total >= threshold
+        result.append(Assessment(code, name, kind, points, maxima, total, threshold, zero, missing, recognised,
+                                 tuple(reasons), tuple(warnings)))
+    return result
+
+
+def _list(numbers: Sequence[int]) -> str:
+    """Criterion numbers as '3, 5, 8'."""
+    return ", ".join(str(n) for n in numbers)
