@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet = args.command == "chat" or (args.command == "run" and not _has_channel())
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry the bot token in the URL
     settings = ensure_secret(load())
     try:
         return asyncio.run(COMMANDS[args.command](settings, args))

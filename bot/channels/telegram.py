@@ -160,8 +160,11 @@ class TelegramChannel:
             log.warning("rejected a telegram webhook call with a wrong secret token")
             return web.Response(status=403)
         try:
-            update = Update.de_json(json.loads(await request.read()), self.app.bot)
-        except (ValueError, TypeError, KeyError):
+            body = json.loads(await request.read())
+            update = Update.de_json(body, self.app.bot) if isinstance(body, dict) else None
+        except Exception:
+            update = None
+        if update is None:
             log.warning("rejected a malformed telegram webhook body")
             return web.Response(status=400)
         await self.app.update_queue.put(update)

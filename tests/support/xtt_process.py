@@ -115,6 +115,14 @@ class XttProcess:
         """An error carrying the end of the process output."""
         return XttError(f"{message}\n--- {self.name} output ({self.log_path})\n{_tail(self.output())}")
 
+    async def wait_output(self, text: str, timeout: float = 10.0) -> None:
+        """Wait until the process has written `text` (e.g. a log line) to its output."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            if time.monotonic() > deadline:
+                raise self.failure(f"{self.name} did not write {text!r} within {timeout}s")
+            await asyncio.sleep(0.05)
+
     def _health(self) -> int | None:
         """Status of GET /healthz, or None when nothing answers."""
         try:
