@@ -45,7 +45,7 @@ class GroupScore:
     @property
     def ci95(self) -> tuple[float, float] | None:
         """The group's 95% interval, respondents as the unit."""
-        return interval(self.sums.index, self.sums.variance)
+        return interval(self.sums.index, self.sums.variance, self.sums.n, self.sums.m)
 
     @property
     def short(self) -> bool:

@@ -35,12 +35,26 @@ class Sums:
         return self.n / (self.n - 1) * residual / (self.m * self.m)
 
 
-def interval(index: float | None, variance: float | None) -> tuple[float, float] | None:
-    """A 95% interval around an index, kept inside [0, 1]; None when it cannot be estimated."""
-    if index is None or variance is None:
+def wilson(p: float, n: float) -> tuple[float, float]:
+    """Wilson score interval for a share p observed on n independent units; it always contains p."""
+    z2 = Z95 * Z95
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+# The clustered variance gives an effective sample size n_eff = p(1-p)/var: answers from one person are
+# correlated, so n_eff lies between the respondents and the answers. A Wilson interval on n_eff stays inside
+# [0, 1] and stays honest when every answer is the same. Where the variance says nothing (one respondent,
+# or p at 0 or 1) each respondent counts as one observation.
+def interval(index: float | None, variance: float | None, respondents: int, answers: int) -> tuple[float, float] | None:
+    """95% interval of an index with respondents, not answers, as the unit."""
+    if index is None or respondents < 1 or answers < 1:
         return None
-    half = Z95 * math.sqrt(variance)
-    return max(0.0, index - half), min(1.0, index + half)
+    n_eff = float(respondents)
+    if variance and 0 < index < 1:
+        n_eff = index * (1 - index) / variance
+    return wilson(index, min(max(n_eff, 1.0), float(answers)))
 
 
 def combine(parts: list[tuple[float, Sums]]) -> tuple[float | None, tuple[float, float] | None]:
@@ -51,10 +65,10 @@ def combine(parts: list[tuple[float, Sums]]) -> tuple[float | None, tuple[float,
         return None, None
     index = sum(w * s.index for w, s in present) / total  # type: ignore[operator]
     variances = [s.variance for _, s in present]
-    if any(v is None for v in variances):
-        return index, None
-    variance = sum((w / total) ** 2 * v for (w, _), v in zip(present, variances, strict=True))  # type: ignore[operator]
-    return index, interval(index, variance)
+    variance = None
+    if all(v is not None for v in variances):
+        variance = sum((w / total) ** 2 * v for (w, _), v in zip(present, variances, strict=True))  # type: ignore[operator]
+    return index, interval(index, variance, sum(s.n for _, s in present), sum(s.m for _, s in present))
 
 
 def shown(count: int, respondents: int) -> int | str:

@@ -38,26 +38,28 @@ async def load_golden(db) -> None:
 
 
 async def test_golden_figures_match_hand_computation(db) -> None:
-    """Hand computation (respondents as clusters): p = Σy/Σm, var = n/(n-1)·Σ(y−p·m)²/(Σm)², CI = p ± 1.96·√var.
-
-    my-an children (y, m): (10,12) (8,12) (12,12) (6,11) → p = 36/47 = 0.7660, var = 0.009563, CI 0.5743–0.9576.
-    my-an residents: (12,12) (3,12) (9,10) (11,12) (0,0) → p = 35/46 = 0.7609, var = 0.030274, CI 0.4198–1.0000.
-    Commune (weights ½, ½): 0.7634, var = (0.009563 + 0.030274)/4, CI 0.5678–0.9590; 0.7634 ≥ 0.70 → 30 points.
-    """
+    """Figures worked out by hand from the per-respondent (satisfied, scored) pairs; see the comment below."""
+    # p = Σy/Σm; var = n/(n-1)·Σ(y−p·m)²/(Σm)²; n_eff = p(1−p)/var; CI = Wilson(p, n_eff), z = 1.96.
+    # my-an children (10,12) (8,12) (12,12) (6,11): p = 36/47 = 0.7660, var = 0.009563, n_eff = 18.74,
+    #   CI 0.5403–0.9011. Residents (12,12) (3,12) (9,10) (11,12) (0,0): p = 35/46 = 0.7609,
+    #   var = 0.030274, n_eff = 6.01, CI 0.3740–0.9443. Commune (½, ½): p = 0.7634, var = 0.009959,
+    #   n_eff = 18.14, CI 0.5338–0.9009; 0.7634 ≥ 0.70 → 30 points. my-hoa: one child, all satisfied:
+    #   p = 1, n_eff = 1 respondent, Wilson(1, 1) = 0.2065–1.
     await load_golden(db)
     scores = {s.code: s for s in await compute(db, "2024", RUBRIC)}
     my_an = scores["my-an"]
     assert (my_an.children.n, my_an.children.answers, my_an.children.satisfied) == (4, 47, 36)
     assert (my_an.residents.n, my_an.residents.answers, my_an.residents.satisfied) == (5, 46, 35)
     assert round(my_an.children.index, 4) == 0.7660
-    assert [round(x, 4) for x in my_an.children.ci95] == [0.5743, 0.9576]
+    assert [round(x, 4) for x in my_an.children.ci95] == [0.5403, 0.9011]
     assert round(my_an.residents.index, 4) == 0.7609
-    assert [round(x, 4) for x in my_an.residents.ci95] == [0.4198, 1.0]
+    assert [round(x, 4) for x in my_an.residents.ci95] == [0.3740, 0.9443]
     assert round(my_an.index, 4) == 0.7634
-    assert [round(x, 4) for x in my_an.ci95] == [0.5678, 0.9590]
+    assert [round(x, 4) for x in my_an.ci95] == [0.5338, 0.9009]
     assert my_an.points == 30 and not my_an.zero and my_an.short
     one = scores["my-hoa"]
-    assert one.children.index == 1.0 and one.children.ci95 is None and one.index == 1.0 and one.points == 50
+    assert one.children.index == 1.0 and one.index == 1.0 and one.points == 50
+    assert [round(x, 4) for x in one.children.ci95] == [0.2065, 1.0]
     empty = scores["phu-dien"]
     assert empty.index is None and empty.points is None and not empty.zero
 
@@ -83,12 +85,12 @@ def test_index_in_unit_interval_and_interval_contains_it(a: list, b: list, wa: f
     for s in (to_sums(a), to_sums(b)):
         if s.index is not None:
             assert 0 <= s.index <= 1
-            ci = interval(s.index, s.variance)
-            assert ci is None or ci[0] - 1e-12 <= s.index <= ci[1] + 1e-12
+            ci = interval(s.index, s.variance, s.n, s.m)
+            assert ci is not None and 0 <= ci[0] <= s.index + 1e-12 and s.index - 1e-12 <= ci[1] <= 1
     index, ci = combine([(wa, to_sums(a)), (wb, to_sums(b))])
     if index is not None:
         assert -1e-12 <= index <= 1 + 1e-12
-        assert ci is None or (0 <= ci[0] <= index + 1e-12 <= ci[1] + 2e-12 <= 1 + 2e-12)
+        assert ci is not None and 0 <= ci[0] <= index + 1e-12 and index - 1e-12 <= ci[1] <= 1
 
 
 @given(st.floats(0, 1), st.floats(0, 1))
