@@ -10,7 +10,7 @@ LEADER = "leader"
 # command -> the least role it needs; leaders are limited to their commune, officials see all.
 RULES: dict[str, str] = {
     "score": LEADER, "progress": LEADER, "poll": LEADER, "proposals": LEADER, "remind": LEADER,
-    "report": OFFICIAL, "invite": OFFICIAL, "round": OFFICIAL,
+    "report": OFFICIAL, "assess": OFFICIAL, "invite": OFFICIAL, "round": OFFICIAL,
 }
 
 

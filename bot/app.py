@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics import Rubric, load_rubric
+from analytics.assess import Criteria, load_criteria
 from bot.channels.base import Channel
 from bot.channels.console import ConsoleChannel
 from bot.commands import MENU, MENU_EN
@@ -22,6 +23,7 @@ from bot.service import Service
 from bot.settings import Settings
 from bot.web import WebServer
 from conversations import Catalogue, Engine, load_flows
+from conversations.model import Flows
 from storage import communes, migrate, rounds
 from storage.db import connect
 
@@ -48,16 +50,25 @@ async def prepare(settings: Settings) -> Parts:
 
 def build_service(parts: Parts, extra_admins: tuple[tuple[str, str], ...] = ()) -> Service:
     """Wire the engine (its flows checked now) and the service."""
-    folder = parts.settings.xtt_flows_dir
-    engine = Engine(load_flows(Path(folder)) if folder else load_flows(), parts.texts)
+    engine = Engine(flows(parts.settings), parts.texts)
     admins = frozenset(parts.identity.pseudonym(c, u) for c, u in (*parts.settings.admins, *extra_admins))
     return Service(engine, parts.db, parts.identity, parts.texts, admins=admins, lang=parts.settings.xtt_locale,
-                   rubric=rubric(parts.settings))
+                   rubric=rubric(parts.settings), criteria=criteria(parts.settings))
+
+
+def flows(settings: Settings) -> Flows:
+    """The flows in XTT_FLOWS_DIR, or the shipped ones; a mistake raises FlowError."""
+    return load_flows(Path(settings.xtt_flows_dir)) if settings.xtt_flows_dir else load_flows()
 
 
 def rubric(settings: Settings) -> Rubric:
     """The rubric named in the settings, or the shipped one."""
     return load_rubric(Path(settings.xtt_rubric)) if settings.xtt_rubric else load_rubric()
+
+
+def criteria(settings: Settings) -> Criteria:
+    """The criteria file named in the settings, or the shipped one."""
+    return load_criteria(Path(settings.xtt_criteria)) if settings.xtt_criteria else load_criteria()
 
 
 def telegram_channel(parts: Parts, service: Service) -> Channel:

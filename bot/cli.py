@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from analytics import RubricError, load_rubric
+from analytics.assess import AssessError
 from analytics.table import table
 from bot import app
 from bot.settings import Settings, ensure_secret, load
@@ -54,20 +55,30 @@ def parser() -> argparse.ArgumentParser:
     score.add_argument("--commune")
     score.add_argument("--rubric", type=Path, help="rubric file (default: XTT_RUBRIC or the shipped one)")
     score.add_argument("--json", action="store_true")
+    report = sub.add_parser("report", help="charts, workbook and summary of a round")
+    report.add_argument("--round", dest="round_id")
+    report.add_argument("--out", type=Path, required=True, help="folder to write into")
+    report.add_argument("--rubric", type=Path)
+    assessing = sub.add_parser("assess", help="the 13-criteria recognition table")
+    assessing.add_argument("--round", dest="round_id")
+    assessing.add_argument("--criteria", type=Path, help="the office's points for criteria 1-12 (CSV or XLSX)")
+    assessing.add_argument("--template", type=Path, help="write a template to fill in (CSV or XLSX) and stop")
+    assessing.add_argument("--out", type=Path, default=Path("."), help="folder for the workbook and chart")
+    assessing.add_argument("--rubric", type=Path)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     args = parser().parse_args(argv)
-    quiet = args.command == "chat" or (args.command == "run" and not _has_channel())
+    quiet = args.command != "run" or not _has_channel()
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry the bot token in the URL
     settings = ensure_secret(load())
     try:
         return asyncio.run(COMMANDS[args.command](settings, args))
-    except (FlowError, CommuneFileError, RoundError, RubricError, UsageError) as exc:
+    except (FlowError, CommuneFileError, RoundError, RubricError, AssessError, UsageError) as exc:
         print(f"xtt: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -211,7 +222,58 @@ async def _round(parts: app.Parts, wanted: str | None) -> str:
     return round_id
 
 
+async def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    """xtt report [--round ID] --out DIR."""
+    from analytics.progress import Progress
+    from analytics.report import STEPS, write_report
+
+    rubric = load_rubric(args.rubric) if args.rubric else app.rubric(settings)
+    flows = app.flows(settings)
+
+    async def work(parts: app.Parts) -> int:
+        round_id = await _round(parts, args.round_id)
+        progress = Progress(STEPS, f"Báo cáo đợt {round_id}")
+        paths = await write_report(parts.db, round_id, rubric, flows.questionnaires, args.out, progress)
+        print("\n".join(str(p) for p in paths))
+        return 0
+
+    return await _with_parts(settings, work)
+
+
+async def cmd_assess(settings: Settings, args: argparse.Namespace) -> int:
+    """xtt assess --template FILE | [--round ID] [--criteria FILE] [--out DIR]."""
+    from analytics.assess import assessment_chart, assessment_workbook, read_points, summary_lines, template
+    from bot.reports import recognition
+    from storage import criteria as stored
+
+    rubric = load_rubric(args.rubric) if args.rubric else app.rubric(settings)
+    criteria = app.criteria(settings)
+
+    async def work(parts: app.Parts) -> int:
+        units = [(r.code, r.name, r.type) for r in await communes.listing(parts.db) if not r.valid_to]
+        if args.template:
+            template(units, args.template, criteria)
+            print(f"template written: {args.template} — fill in criteria 1-12, then: xtt assess --criteria FILE")
+            return 0
+        round_id = await _round(parts, args.round_id)
+        if args.criteria:
+            await stored.replace(parts.db, round_id, read_points(args.criteria, criteria, {c for c, _, _ in units}))
+        points = await stored.load(parts.db, round_id)
+        if not points:
+            raise UsageError(f"no points for criteria 1-12 in round {round_id}; give --criteria FILE "
+                             "(make one with: xtt assess --template diem.xlsx)")
+        table = await recognition(parts.db, round_id, rubric, criteria, points)
+        args.out.mkdir(parents=True, exist_ok=True)
+        book, chart = args.out / f"cong-nhan-{round_id}.xlsx", args.out / f"cong-nhan-{round_id}.png"
+        book.write_bytes(assessment_workbook(round_id, rubric, criteria, table))
+        chart.write_bytes(assessment_chart(round_id, table))
+        print("\n".join([f"Round {round_id} · rubric: {rubric.name}", *summary_lines(table), str(book), str(chart)]))
+        return 0
+
+    return await _with_parts(settings, work)
+
+
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
     "run": cmd_run, "chat": cmd_chat, "db": cmd_db, "communes": cmd_communes, "round": cmd_round,
-    "invite": cmd_invite, "score": cmd_score,
+    "invite": cmd_invite, "score": cmd_score, "report": cmd_report, "assess": cmd_assess,
 }

@@ -5,7 +5,8 @@ from __future__ import annotations
 ALIASES: dict[str, str] = {
     "start": "start", "survey": "survey", "khaosat": "survey", "help": "help", "huongdan": "help",
     "language": "language", "ngonngu": "language", "forget": "forget", "xoadulieu": "forget",
-    "score": "score", "diem": "score", "invite": "invite", "round": "round",
+    "score": "score", "diem": "score", "invite": "invite", "round": "round", "report": "report",
+    "baocao": "report", "assess": "assess", "congnhan": "assess",
 }
 # Shown in Telegram's menu, per language: (command, catalogue key of its description).
 MENU: tuple[tuple[str, str], ...] = (

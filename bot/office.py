@@ -7,25 +7,24 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from analytics import Rubric, compute
-from analytics.table import percent
 from bot import access
 from bot.identity import Identity
+from bot.reports import Reports
 from conversations import Catalogue, Incoming, Reply
 from storage import invites, repo
-from storage.rounds import current_round, latest_round
+from storage.rounds import current_round
 
 INVITE_DAYS = 7
 Communes = Callable[[], Awaitable[tuple[tuple[str, str], ...]]]
 
 
 class Office:
-    """Role commands: invites, rounds and scores."""
+    """Role commands: invites and rounds here, scores and reports through Reports."""
 
     def __init__(self, db: AsyncEngine, identity: Identity, texts: Catalogue, clock: Callable[[], datetime],
-                 links: dict[str, str], rubric: Rubric) -> None:
+                 links: dict[str, str], reports: Reports) -> None:
         self.db = db
-        self.rubric = rubric
+        self.reports = reports
         self.identity = identity
         self.texts = texts
         self.clock = clock
@@ -80,7 +79,12 @@ class Office:
             current = await current_round(self.db)
             return self._say(lang, "round.status", round=current) if current else self._say(lang, "round.none")
         if command == "score":
-            return await self._score(person, commune, lang)
+            covered = access.scope(person, commune)
+            return await self.reports.score(None if covered is None else list(covered), lang)
+        if command == "report":
+            return await self.reports.report(lang)
+        if command == "assess":
+            return await self.reports.assess(lang)
         return self._say(lang, "unknown_command")
 
     async def create_invite(self, role: str, commune: str) -> tuple[str, datetime]:
@@ -99,19 +103,3 @@ class Office:
         link = self.links.get("telegram", "").format(code=code) or f"/start {code}"
         return self._say(lang, "invite.created", commune=names[commune], code=code,
                          expires=expires.strftime("%d/%m/%Y %H:%M UTC"), link=link)
-
-    async def _score(self, person: access.Person, commune: str | None, lang: str) -> list[Reply]:
-        """A short text summary of the open (or latest) round's scores."""
-        round_id = await current_round(self.db) or await latest_round(self.db)
-        if round_id is None:
-            return self._say(lang, "round.none")
-        covered = access.scope(person, commune)
-        scores = await compute(self.db, round_id, self.rubric, None if covered is None else list(covered))
-        if not any(s.children.n or s.residents.n for s in scores):
-            return self._say(lang, "score.empty", round=round_id)
-        lines = [self.texts.get(lang, "score.title", round=round_id)]
-        for s in scores:
-            lines.append(self.texts.get(lang, "score.line", name=s.name, children=percent(s.children.index),
-                                        n_children=s.children.n, residents=percent(s.residents.index),
-                                        n_residents=s.residents.n, index=percent(s.index)))
-        return [Reply("\n".join(lines), key="score")]

@@ -15,10 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
 from analytics import Rubric, load_rubric
+from analytics.assess import Criteria, load_criteria
 from bot import access
 from bot.commands import parse
 from bot.identity import Identity, looks_like_invite
 from bot.office import Office
+from bot.reports import Reports
 from conversations import Catalogue, Context, Engine, Incoming, Input, Reply, Result
 from conversations.effects import Forget, SaveAnswer, SaveProfile, StartResponse, Submit
 from storage import repo
@@ -63,7 +65,7 @@ class Service:
     def __init__(self, engine: Engine, db: AsyncEngine, identity: Identity, texts: Catalogue, *,
                  admins: frozenset[str] = frozenset(), lang: str = "vi",
                  clock: Callable[[], datetime] = utcnow, links: dict[str, str] | None = None,
-                 rubric: Rubric | None = None) -> None:
+                 rubric: Rubric | None = None, criteria: Criteria | None = None) -> None:
         self.engine = engine
         self.db = db
         self.identity = identity
@@ -73,7 +75,9 @@ class Service:
         self.clock = clock
         self.committer = Committer(db)
         self.locks = Locks()
-        self.office = Office(db, identity, texts, clock, links or {}, rubric or load_rubric())
+        reports = Reports(db, texts, rubric or load_rubric(), criteria or load_criteria(),
+                          engine.flows.questionnaires)
+        self.office = Office(db, identity, texts, clock, links or {}, reports)
         self.office.communes = self.communes
         self.preset: tuple[tuple[str, str], ...] = ()
         self._communes: tuple[tuple[str, str], ...] = ()

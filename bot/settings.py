@@ -27,6 +27,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("XTT_LOCALE", "vi", "Default language of the bot: vi or en."),
     Setting("XTT_DATA_DIR", "data", "Folder for the SQLite file, the generated secret and exports."),
     Setting("XTT_RUBRIC", "", "Rubric file mapping the criterion-13 index to points; empty uses the shipped one."),
+    Setting("XTT_CRITERIA", "",
+            "The 13 criteria's maxima and thresholds per commune type; empty uses the shipped file."),
     Setting("XTT_FLOWS_DIR", "", "Folder with the office's own onboarding.toml, child.toml and resident.toml."),
     Setting("TELEGRAM_BOT_TOKEN", "", "Enables the Telegram channel."),
     Setting("TELEGRAM_API_URL", "https://api.telegram.org",
@@ -57,6 +59,7 @@ class Settings:
     xtt_locale: str
     xtt_data_dir: str
     xtt_rubric: str
+    xtt_criteria: str
     xtt_flows_dir: str
     telegram_bot_token: str
     telegram_api_url: str

@@ -8,6 +8,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -138,6 +139,16 @@ class Answer(Base):
     option: Mapped[str | None] = mapped_column(String(40))
     satisfied: Mapped[int | None] = mapped_column(SmallInteger)
     text: Mapped[str | None] = mapped_column(Text)
+
+
+class CriterionPoints(Base):
+    """Points the office entered for criteria 1-12 of a commune in a round (13 comes from the survey)."""
+
+    __tablename__ = "criteria_points"
+    round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id"), primary_key=True)
+    commune: Mapped[str] = mapped_column(ForeignKey("communes.code"), primary_key=True)
+    criterion: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    points: Mapped[float | None] = mapped_column(Float)
 
 
 class RoleGrant(Base):

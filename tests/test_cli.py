@@ -114,3 +114,31 @@ def test_console_chat_finishes_a_survey(xtt) -> None:
     doc = json.loads(xtt("score", "--json", "--commune", "my-an")[1])
     children = doc["communes"][0]["children"]
     assert (children["n"], children["answers"], children["satisfied"], children["index"]) == (1, 11, 11, 1.0)
+
+
+def test_report_on_an_empty_round_writes_every_file_with_progress(xtt, tmp_path: Path) -> None:
+    xtt("round", "open", "2024")
+    code, out, err = xtt("report", "--out", str(tmp_path / "out"))
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert code == 0
+    assert names == ["ket-qua-2024.xlsx", "so-sanh-xa.png", "summary.md", "theo-chu-de.png", "tien-do.png"]
+    assert "6/6" in err and "summary.md" in out
+
+
+def test_assess_from_template_to_recognition_table(xtt, tmp_path: Path) -> None:
+    xtt("round", "open", "2024")
+    assert "no points for criteria 1-12" in xtt("assess")[2]
+    assert "missing.csv" in xtt("assess", "--criteria", str(tmp_path / "missing.csv"))[2]
+    template = tmp_path / "diem.csv"
+    assert xtt("assess", "--template", str(template))[0] == 0
+    lines = template.read_text(encoding="utf-8-sig").splitlines()
+    filled = [lines[0], lines[1]] + [row.rstrip(",") + ",90" + ",70" * 4 + ",120,45" + ",70" * 5 for row in lines[2:]]
+    template.write_text("\n".join(filled) + "\n", encoding="utf-8-sig")
+    code, out, err = xtt("assess", "--criteria", str(template), "--out", str(tmp_path / "out"))
+    assert err == ""
+    assert code == 0 and "cong-nhan-2024.xlsx" in out and (tmp_path / "out" / "cong-nhan-2024.png").exists()
+    assert "13" in out and "tiêu chí 13" in out.lower()
+    bad = tmp_path / "bad.csv"
+    bad.write_text(lines[0] + "\nmy-an,Xã Mỹ An,standard,abc\n", encoding="utf-8")
+    code, _, err = xtt("assess", "--criteria", str(bad))
+    assert code == 2 and "bad.csv" in err and "abc" in err

@@ -1,0 +1,114 @@
+"""Scores, reports and the recognition table in chat: text first, then charts and files."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from analytics import Rubric, compute
+from analytics.assess import AssessError, Criteria, assess, assessment_chart, summary_lines
+from analytics.breakdown import GROUP_LABELS, Distribution, distribution
+from analytics.charts import commune_chart, distribution_chart, render
+from analytics.report import write_report
+from analytics.table import interval, percent
+from conversations import Catalogue, Reply
+from conversations.model import Questionnaire
+from storage import criteria as stored_criteria
+from storage.rounds import current_round, latest_round
+
+
+async def chosen_round(db: AsyncEngine) -> str | None:
+    """The open round, else the latest one."""
+    return await current_round(db) or await latest_round(db)
+
+
+async def recognition(db: AsyncEngine, round_id: str, rubric: Rubric, criteria: Criteria,
+                      points: Mapping[str, Mapping[int, float | None]]) -> list:
+    """The recognition table of a round: the office's points for 1-12 and the survey's for 13."""
+    scores = await compute(db, round_id, rubric)
+    return assess([(s.code, s.name, s.type) for s in scores], points, {s.code: s for s in scores}, criteria, rubric)
+
+
+class Reports:
+    """The chat side of analytics; who may ask is checked before these run."""
+
+    def __init__(self, db: AsyncEngine, texts: Catalogue, rubric: Rubric, criteria: Criteria,
+                 questionnaires: Mapping[str, Questionnaire]) -> None:
+        self.db = db
+        self.texts = texts
+        self.rubric = rubric
+        self.criteria = criteria
+        self.questionnaires = questionnaires
+
+    async def score(self, communes: list[str] | None, lang: str) -> list[Reply]:
+        """A short summary with a chart: all communes in scope, or one commune's answers per question."""
+        round_id = await chosen_round(self.db)
+        if round_id is None:
+            return [Reply(self.texts.get(lang, "round.none"), key="round.none")]
+        scores = await compute(self.db, round_id, self.rubric, communes)
+        if not any(s.children.n or s.residents.n for s in scores):
+            return [Reply(self.texts.get(lang, "score.empty", round=round_id), key="score.empty")]
+        lines = [self.texts.get(lang, "score.title", round=round_id)]
+        for s in scores:
+            points = "—" if s.points is None else f"{s.points:g}/{s.max_points:g}"
+            flags = (" ⚠️ " + self.texts.get(lang, "score.zero")) if s.zero else ""
+            flags += (" · " + self.texts.get(lang, "score.short")) if s.short else ""
+            lines.append(self.texts.get(lang, "score.line", name=s.name, children=percent(s.children.index),
+                                        n_children=s.children.n, residents=percent(s.residents.index),
+                                        n_residents=s.residents.n, index=percent(s.index), ci=interval(s.ci95),
+                                        points=points) + flags)
+        lines.append(self.texts.get(lang, "score.rubric", name=self.rubric.name))
+        replies = [Reply("\n".join(lines), key="score")]
+        if len(scores) == 1:
+            replies += await self._distribution(round_id, scores[0].code, scores[0].name)
+        else:
+            chart = await render(commune_chart, scores, self.rubric, round_id)
+            replies.append(Reply(self.texts.get(lang, "score.chart"), key="score.chart", image=chart,
+                                 filename="chi-so-hai-long.png"))
+        return replies
+
+    async def _distribution(self, round_id: str, code: str, name: str) -> list[Reply]:
+        """One commune's per-question distribution, a chart per group."""
+        dists = await distribution(self.db, round_id, [code])
+        replies = []
+        for group, questionnaire in self.questionnaires.items():
+            dist = dists.get((code, group), Distribution())
+            chart = await render(distribution_chart, dist, questionnaire, name, round_id)
+            replies.append(Reply(GROUP_LABELS.get(group, group), key="score.distribution", image=chart,
+                                 filename=f"{code}-{group}.png"))
+        return replies
+
+    async def report(self, lang: str) -> list[Reply]:
+        """The round's report: the charts, the workbook and the summary."""
+        round_id = await chosen_round(self.db)
+        if round_id is None:
+            return [Reply(self.texts.get(lang, "round.none"), key="round.none")]
+        with tempfile.TemporaryDirectory(prefix="xtt-report-") as folder:
+            paths = await write_report(self.db, round_id, self.rubric, self.questionnaires, Path(folder))
+            replies = [Reply(self.texts.get(lang, "report.ready", round=round_id, rubric=self.rubric.name),
+                             key="report.ready")]
+            for path in paths:
+                if path.suffix == ".png":
+                    replies.append(Reply("", key="report.chart", image=path.read_bytes(), filename=path.name))
+                else:
+                    replies.append(Reply("", key="report.file", document=path.read_bytes(), filename=path.name))
+        return replies
+
+    async def assess(self, lang: str) -> list[Reply]:
+        """The recognition table from the points the office entered with `xtt assess`."""
+        round_id = await chosen_round(self.db)
+        if round_id is None:
+            return [Reply(self.texts.get(lang, "round.none"), key="round.none")]
+        points = await stored_criteria.load(self.db, round_id)
+        if not points:
+            return [Reply(self.texts.get(lang, "assess.none", round=round_id), key="assess.none")]
+        try:
+            table = await recognition(self.db, round_id, self.rubric, self.criteria, points)
+        except AssessError as exc:
+            return [Reply(self.texts.get(lang, "assess.invalid", problem=str(exc)), key="assess.invalid")]
+        text = "\n".join([self.texts.get(lang, "assess.title", round=round_id), *summary_lines(table)])
+        chart = await render(assessment_chart, round_id, table)
+        return [Reply(text, key="assess"), Reply("", key="assess.chart", image=chart, filename="cong-nhan.png")]
