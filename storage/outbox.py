@@ -1,0 +1,45 @@
+"""The durable outbox: every proactive message is queued in the database in the same transaction as its cause."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, String, cast, func, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import Executable
+
+from storage.db import is_sqlite
+from storage.models import Contact, Outbox
+
+KINDS = ("answer", "notice", "alert", "poll", "reminder")
+COLUMNS = ["key", "contact_id", "kind", "payload", "batch", "status", "attempts", "next_at", "created_at"]
+
+
+def payload(text: str, choices: Sequence[tuple[str, str]] = (), key: str = "") -> dict[str, Any]:
+    """What a queued message carries: its text, its choices as (id, label) and a catalogue key."""
+    return {"text": text, "choices": [list(c) for c in choices], "key": key}
+
+
+def enqueue(engine: AsyncEngine, key: str, persons: Select | Sequence[str], kind: str, body: dict[str, Any],
+            now: datetime, batch: str | None = None) -> Executable:
+    """Queue a message to each reachable contact of some persons (pseudonyms, or a SELECT of them), once per key."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown outbox kind {kind!r}")
+    chosen = persons if isinstance(persons, Select) else list(persons)
+    rows = select(literal(f"{key}:").concat(cast(Contact.id, String)), Contact.id, literal(kind),
+                  literal(body, Outbox.payload.type), literal(batch, String), literal("queued"), literal(0),
+                  literal(now, Outbox.next_at.type), literal(now, Outbox.created_at.type)
+                  ).where(Contact.person.in_(chosen), Contact.unreachable.is_(False))
+    dialect = sqlite if is_sqlite(engine) else postgresql
+    return dialect.insert(Outbox.__table__).from_select(COLUMNS, rows).on_conflict_do_nothing()
+
+
+async def progress(engine: AsyncEngine, batch: str) -> dict[str, int]:
+    """How many messages of a batch are in each status."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(Outbox.status, func.count()).where(Outbox.batch == batch)
+                                  .group_by(Outbox.status))
+        return {status: count for status, count in rows}
