@@ -19,6 +19,7 @@ from bot.channels.base import Channel
 from bot.channels.console import ConsoleChannel
 from bot.commands import MENU, MENU_EN
 from bot.identity import Identity
+from bot.sender import Sender
 from bot.service import Service
 from bot.settings import Settings
 from bot.web import WebServer
@@ -118,6 +119,9 @@ async def serve(parts: Parts, service: Service, channels: list[Channel]) -> int:
             log.exception("channel %s failed to start", channel.name)
     if not started:
         return 1
+    sender = Sender(parts.db, {c.name: c for c in started}, rate=float(s.xtt_send_rate),
+                    per_chat=float(s.xtt_send_per_chat))
+    sender.start()
     if username := getattr(started[0], "username", ""):
         service.office.links["telegram"] = f"https://t.me/{username}?start={{code}}"
     if web:
@@ -130,6 +134,7 @@ async def serve(parts: Parts, service: Service, channels: list[Channel]) -> int:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("stopping")
+    await sender.stop()
     for channel in started:
         with contextlib.suppress(Exception):
             await channel.stop()

@@ -6,15 +6,19 @@ ALIASES: dict[str, str] = {
     "start": "start", "survey": "survey", "khaosat": "survey", "help": "help", "huongdan": "help",
     "language": "language", "ngonngu": "language", "forget": "forget", "xoadulieu": "forget",
     "score": "score", "diem": "score", "invite": "invite", "round": "round", "report": "report",
-    "baocao": "report", "assess": "assess", "congnhan": "assess",
+    "baocao": "report", "assess": "assess", "congnhan": "assess", "propose": "propose", "kiennghi": "propose",
+    "myproposals": "myproposals", "kiennghicuatoi": "myproposals", "proposals": "proposals",
+    "xemkiennghi": "proposals",
 }
 # Shown in Telegram's menu, per language: (command, catalogue key of its description).
 MENU: tuple[tuple[str, str], ...] = (
-    ("khaosat", "menu.survey"), ("huongdan", "menu.help"), ("language", "menu.language"),
+    ("khaosat", "menu.survey"), ("kiennghi", "menu.propose"), ("myproposals", "menu.myproposals"),
+    ("huongdan", "menu.help"), ("language", "menu.language"),
     ("xoadulieu", "menu.forget"),
 )
 MENU_EN: tuple[tuple[str, str], ...] = (
-    ("survey", "menu.survey"), ("help", "menu.help"), ("language", "menu.language"), ("forget", "menu.forget"),
+    ("survey", "menu.survey"), ("propose", "menu.propose"), ("myproposals", "menu.myproposals"),
+    ("help", "menu.help"), ("language", "menu.language"), ("forget", "menu.forget"),
 )
 
 

@@ -31,7 +31,7 @@ class Office:
         self.links = links
         self.communes: Communes | None = None
 
-    def _say(self, lang: str, key: str, **values: object) -> list[Reply]:
+    def say(self, lang: str, key: str, **values: object) -> list[Reply]:
         """One catalogue reply."""
         return [Reply(self.texts.get(lang, key, **values), key=key)]
 
@@ -54,30 +54,30 @@ class Office:
         now = self.clock()
         granted = await invites.redeem(self.db, invite_id, person, now) if invite_id else None
         if granted is None:
-            return self._say(lang, "invite.invalid")
+            return self.say(lang, "invite.invalid")
         async with self.db.begin() as conn:
             await conn.execute(repo.save_contact(self.db, person, incoming.channel, incoming.chat_id, now))
         role, commune = granted
         if role == access.OFFICIAL:
-            return self._say(lang, "invite.joined_official")
-        return self._say(lang, "invite.joined", commune=(await self._names()).get(commune, commune))
+            return self.say(lang, "invite.joined_official")
+        return self.say(lang, "invite.joined", commune=(await self._names()).get(commune, commune))
 
     async def run(self, person: access.Person, command: str, arg: str, lang: str) -> list[Reply]:
         """Run a role command after checking who asks and for which commune."""
         if command.startswith("?"):
-            return self._say(lang, "unknown_command")
+            return self.say(lang, "unknown_command")
         names = await self._names()
         commune = arg.strip().lower() or None
         if commune and command in ("score", "invite") and commune not in names:
-            return self._say(lang, "access.unknown_commune", code=commune, codes=", ".join(names))
+            return self.say(lang, "access.unknown_commune", code=commune, codes=", ".join(names))
         denied = access.check(person, command, commune)
         if denied:
-            return self._say(lang, denied)
+            return self.say(lang, denied)
         if command == "invite":
             return await self._invite(commune, lang, names)
         if command == "round":
             current = await current_round(self.db)
-            return self._say(lang, "round.status", round=current) if current else self._say(lang, "round.none")
+            return self.say(lang, "round.status", round=current) if current else self.say(lang, "round.none")
         if command == "score":
             covered = access.scope(person, commune)
             return await self.reports.score(None if covered is None else list(covered), lang)
@@ -85,7 +85,7 @@ class Office:
             return await self.reports.report(lang)
         if command == "assess":
             return await self.reports.assess(lang)
-        return self._say(lang, "unknown_command")
+        return self.say(lang, "unknown_command")
 
     async def create_invite(self, role: str, commune: str) -> tuple[str, datetime]:
         """Store a new invite and return its code and expiry."""
@@ -98,8 +98,8 @@ class Office:
     async def _invite(self, commune: str | None, lang: str, names: dict[str, str]) -> list[Reply]:
         """An official creates a leader invite for a commune."""
         if not commune:
-            return self._say(lang, "invite.usage")
+            return self.say(lang, "invite.usage")
         code, expires = await self.create_invite(access.LEADER, commune)
         link = self.links.get("telegram", "").format(code=code) or f"/start {code}"
-        return self._say(lang, "invite.created", commune=names[commune], code=code,
+        return self.say(lang, "invite.created", commune=names[commune], code=code,
                          expires=expires.strftime("%d/%m/%Y %H:%M UTC"), link=link)

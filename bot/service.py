@@ -12,23 +12,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql import Executable
 
 from analytics import Rubric, load_rubric
 from analytics.assess import Criteria, load_criteria
 from bot import access
 from bot.commands import parse
+from bot.desk import Desk
 from bot.identity import Identity, looks_like_invite
 from bot.office import Office
 from bot.reports import Reports
+from bot.writer import Writer
 from conversations import Catalogue, Context, Engine, Incoming, Input, Reply, Result
-from conversations.effects import Forget, SaveAnswer, SaveProfile, StartResponse, Submit
-from storage import repo
+from storage import forum, repo
 from storage.committer import Committer
 
 log = logging.getLogger(__name__)
 Send = Callable[[Reply], Awaitable[None]]
-ENGINE_COMMANDS = {"start", "survey", "help", "language", "forget"}
+ENGINE_COMMANDS = {"start", "survey", "help", "language", "forget", "propose"}
 COMMUNES_TTL = 60.0
 
 
@@ -79,6 +79,8 @@ class Service:
                           engine.flows.questionnaires)
         self.office = Office(db, identity, texts, clock, links or {}, reports)
         self.office.communes = self.communes
+        self.desk = Desk(db, texts, engine.proposals.forum, self._names, clock)
+        self.writer = Writer(db, identity, texts, lang, admins)
         self.preset: tuple[tuple[str, str], ...] = ()
         self._communes: tuple[tuple[str, str], ...] = ()
         self._communes_at = 0.0
@@ -93,6 +95,10 @@ class Service:
             self._communes = tuple(await repo.communes(self.db))
             self._communes_at = time.monotonic()
         return self._communes
+
+    async def _names(self) -> dict[str, str]:
+        """Commune names by code."""
+        return dict(await self.communes())
 
     async def handle(self, incoming: Incoming, send: Send) -> None:
         """Process one update: at most once, in order for its person, replying through send."""
@@ -113,74 +119,63 @@ class Service:
             log.info("ignored a redelivered update %s", incoming.update_key)
             return []
         now = self.clock()
-        lang = (state.session or {}).get("lang", self.lang)
-        done = [repo.mark_processed(self.db, incoming.update_key, now)] if incoming.update_key else []
+        session = state.session
+        lang = (session or {}).get("lang", self.lang)
+        unit = [repo.mark_processed(self.db, incoming.update_key, now)] if incoming.update_key else []
+        if person in self.admins:
+            unit.append(repo.save_contact(self.db, person, incoming.channel, incoming.chat_id, now))
         command = parse(incoming.text)
+        pending = (session or {}).get("desk")
+        if pending and (command or incoming.choice_id):
+            session = {k: v for k, v in (session or {}).items() if k != "desk"}
+            unit.append(repo.save_session(self.db, person, session, now))
         code = _invite_code(command, incoming.text)
         if code:
             replies = await self.office.redeem(person, incoming, code, lang)
-            await self.committer.write(done)
-            return replies
-        if command and command[0] not in ENGINE_COMMANDS:
+        elif incoming.choice_id and incoming.choice_id.startswith("f:"):
+            replies, waiting = await self.desk.tap(await self.person(person), incoming.choice_id, lang)
+            if waiting:
+                unit.append(repo.save_session(self.db, person, {**(session or {}), "desk": waiting}, now))
+        elif pending and not command and incoming.text:
+            replies = await self.desk.typed(await self.person(person), pending, incoming.text, lang)
+            unit.append(repo.save_session(self.db, person, {k: v for k, v in session.items() if k != "desk"}, now))
+        elif command and command[0] == "myproposals":
+            replies = await self.desk.mine(person, lang)
+        elif command and command[0] == "proposals":
             who = await self.person(person)
-            replies = await self.office.run(who, command[0], command[1], lang)
-            await self.committer.write(done)
-            return replies
-        result = await self._advance(person, state, incoming, command, now)
-        await self.committer.write(done + self._unit(person, incoming, state.session, result, now))
-        return list(result.replies)
+            denied = access.check(who, "proposals")
+            replies = self.office.say(lang, denied) if denied else await self.desk.listing(who, 1, lang)
+        elif command and command[0] not in ENGINE_COMMANDS:
+            replies = await self.office.run(await self.person(person), command[0], command[1], lang)
+        else:
+            result = await self._advance(person, state.round_id, session, incoming, command, now)
+            result, alerts = await self.writer.forum(person, result, state.round_id, dict(await self.communes()), now)
+            unit += alerts + self.writer.unit(person, incoming, session, result, now)
+            replies = list(result.replies)
+        await self.committer.write(unit)
+        return replies
 
     async def person(self, key: str) -> access.Person:
         """Load a person's roles."""
         return access.Person.from_roles(key, await repo.roles(self.db, key), key in self.admins)
 
-    async def _advance(self, person: str, state: repo.State, incoming: Incoming,
-                       command: tuple[str, str] | None, now: datetime) -> Result:
+    async def _advance(self, person: str, round_id: str | None, session: dict[str, Any] | None,
+                       incoming: Incoming, command: tuple[str, str] | None, now: datetime) -> Result:
         """Call the engine with what it needs to know."""
         submitted = False
-        if state.session is None and state.round_id:
-            token = self.identity.participation(state.round_id, person)
-            submitted = await repo.participated(self.db, state.round_id, token)
+        if session is None and round_id:
+            submitted = await repo.participated(self.db, round_id, self.identity.participation(round_id, person))
+        name = command[0] if command else None
         extra: tuple[str, ...] = ()
-        if command and command[0] == "help":
-            extra = self.office.help_lines(await self.person(person), (state.session or {}).get("lang", self.lang))
-        ctx = Context(now=now, new_id=uuid.uuid4().hex, round_id=state.round_id, communes=await self.communes(),
-                      submitted=submitted, lang=self.lang, extra_help=extra, preset=self.preset)
-        inp = Input(text=None if command else incoming.text, choice=incoming.choice_id,
-                    command=command[0] if command else None, other=bool(incoming.other))
-        return self.engine.advance(state.session, inp, ctx)
-
-    def _unit(self, person: str, incoming: Incoming, before: dict[str, Any] | None, result: Result,
-              now: datetime) -> list[Executable]:
-        """Turn the engine's effects and new session into statements for one transaction."""
-        db, day = self.db, now.date().isoformat()
-        unit: list[Executable] = []
-        for effect in result.effects:
-            if isinstance(effect, SaveProfile):
-                unit.append(repo.save_profile(db, person, {
-                    "group": effect.group, "age_band": effect.age_band, "commune": effect.commune,
-                    "consent": "+".join(effect.consent), "consent_version": effect.version,
-                    "consent_purpose": effect.purpose, "consent_at": effect.at, "lang": effect.lang}))
-                unit.append(repo.save_contact(db, person, incoming.channel, incoming.chat_id, now))
-            elif isinstance(effect, StartResponse):
-                unit.append(repo.start_response(db, {
-                    "id": effect.response_id, "round_id": effect.round_id, "commune": effect.commune,
-                    "group": effect.group, "age_band": effect.age_band, "version": effect.version,
-                    "submitted": False, "started_on": day}))
-            elif isinstance(effect, SaveAnswer):
-                unit.append(repo.save_answer(db, effect.response_id, effect.question_id, effect.option_id,
-                                             effect.satisfied, effect.text))
-            elif isinstance(effect, Submit):
-                unit.append(repo.submit(effect.response_id, day))
-                unit.append(repo.participate(effect.round_id, self.identity.participation(effect.round_id, person)))
-            elif isinstance(effect, Forget):
-                survey = (before or {}).get("survey") or {}
-                unit.extend(repo.forget(person, survey.get("response")))
-        if result.session is None:
-            unit.append(repo.delete_session(person))
-        else:
-            unit.append(repo.save_session(db, person, result.session, now))
-        return unit
+        if name == "help":
+            extra = self.office.help_lines(await self.person(person), (session or {}).get("lang", self.lang))
+        today = await forum.sent_today(self.db, person, now) if name == "propose" else 0
+        ctx = Context(now=now, new_id=uuid.uuid4().hex, round_id=round_id, communes=await self.communes(),
+                      submitted=submitted, lang=self.lang, extra_help=extra, preset=self.preset,
+                      proposals_today=today)
+        inp = Input(text=None if command else incoming.text, choice=incoming.choice_id, command=name,
+                    other=bool(incoming.other))
+        return self.engine.advance(session, inp, ctx)
 
 
 def _invite_code(command: tuple[str, str] | None, text: str | None) -> str | None:

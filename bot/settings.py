@@ -30,6 +30,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("XTT_CRITERIA", "",
             "The 13 criteria's maxima and thresholds per commune type; empty uses the shipped file."),
     Setting("XTT_FLOWS_DIR", "", "Folder with the office's own onboarding.toml, child.toml and resident.toml."),
+    Setting("XTT_SEND_RATE", "25", "Proactive messages per second per channel, over all chats (Telegram allows ~30)."),
+    Setting("XTT_SEND_PER_CHAT", "1", "Proactive messages per second to one chat (Telegram allows ~1)."),
     Setting("TELEGRAM_BOT_TOKEN", "", "Enables the Telegram channel."),
     Setting("TELEGRAM_API_URL", "https://api.telegram.org",
             "Bot API root: a local Bot API server or a test stand-in."),
@@ -61,6 +63,8 @@ class Settings:
     xtt_rubric: str
     xtt_criteria: str
     xtt_flows_dir: str
+    xtt_send_rate: str
+    xtt_send_per_chat: str
     telegram_bot_token: str
     telegram_api_url: str
     telegram_webhook_url: str

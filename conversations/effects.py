@@ -58,4 +58,37 @@ class Forget:
     """Erase the person's profile, contact and session; keep answers unlinked."""
 
 
-Effect = SaveProfile | StartResponse | SaveAnswer | Submit | Forget
+@dataclass(frozen=True, slots=True)
+class RecordConsent:
+    """Record consent for a purpose other than the survey."""
+
+    purpose: str
+    given_by: str
+    version: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CreateProposal:
+    """File a proposal to the children's forum; the service gives it its reference."""
+
+    token: str
+    commune: str
+    topic: str
+    text: str
+    publish: bool
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RaiseAlert:
+    """Flag free text that signals abuse or danger to the commune's leader and the officials."""
+
+    source: str
+    commune: str
+    text: str
+    categories: tuple[str, ...]
+    at: datetime
+
+
+Effect = SaveProfile | StartResponse | SaveAnswer | Submit | Forget | RecordConsent | CreateProposal | RaiseAlert

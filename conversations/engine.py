@@ -7,8 +7,11 @@ from typing import Any
 
 from conversations.catalogue import Catalogue
 from conversations.effects import Forget, SaveProfile
+from conversations.forum import Forum, load_forum
 from conversations.messages import Reply
 from conversations.model import Flows, Option, Step, Text
+from conversations.proposal import Proposals
+from conversations.safety import Screen
 from conversations.survey import Survey
 from conversations.turn import STALE, Context, Input, Result, Turn, names
 
@@ -16,14 +19,17 @@ from conversations.turn import STALE, Context, Input, Result, Turn, names
 class Engine:
     """Interprets the onboarding and the questionnaires; never does I/O."""
 
-    def __init__(self, flows: Flows, texts: Catalogue) -> None:
+    def __init__(self, flows: Flows, texts: Catalogue, forum: Forum | None = None,
+                 screen: Screen | None = None) -> None:
         self.flows = flows
         self.texts = texts
-        self.survey = Survey(flows.questionnaires)
+        self.screen = screen or Screen.load()
+        self.survey = Survey(flows.questionnaires, self.screen)
+        self.proposals = Proposals(forum or load_forum(), self.screen)
 
     def advance(self, session: dict[str, Any] | None, inp: Input, ctx: Context) -> Result:
         """Take one input and return the next session, replies and effects."""
-        turn = Turn(copy.deepcopy(session) if session else self._new(ctx), ctx, self.texts)
+        turn = Turn({**self._new(ctx), **copy.deepcopy(session)} if session else self._new(ctx), ctx, self.texts)
         s = turn.s
         if inp.command:
             s["confirm"] = None
@@ -34,7 +40,9 @@ class Engine:
             self._onboard(turn, inp)
         elif s["flow"] == "survey":
             self.survey.answer(turn, inp)
-        elif s.get("profile"):
+        elif s["flow"] == "proposal":
+            self.proposals.answer(turn, inp)
+        elif s.get("profile") or inp.choice is not None:
             turn.say("idle")
         else:
             self._start_onboarding(turn)
@@ -64,6 +72,8 @@ class Engine:
             s["lang"] = "en" if s["lang"] == "vi" else "vi"
             turn.say("language_set")
             self.reask(turn)
+        elif command == "propose":
+            self.proposals.begin(turn)
         elif command == "forget":
             s["confirm"] = "forget"
             turn.ask(turn.t("forget.confirm"), [("yes", turn.t("yes")), ("no", turn.t("no"))], "forget.confirm")
@@ -93,6 +103,8 @@ class Engine:
             self._ask_step(turn, new=False)
         elif turn.s["flow"] == "survey":
             self.survey.ask(turn, new=False)
+        elif turn.s["flow"] == "proposal":
+            self.proposals.ask(turn, new=False)
 
     def _start_onboarding(self, turn: Turn) -> None:
         """Begin the explanation and consent questions."""

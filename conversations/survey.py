@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from conversations.effects import SaveAnswer, StartResponse, Submit
+from conversations.effects import RaiseAlert, SaveAnswer, StartResponse, Submit
 from conversations.matching import clean
 from conversations.messages import Reply
 from conversations.model import Questionnaire
+from conversations.safety import Screen
 from conversations.turn import STALE, Input, Turn, names
 
 REVIEW = "review"
@@ -16,8 +17,9 @@ REVIEW = "review"
 class Survey:
     """Runs one questionnaire per group inside a turn of the engine."""
 
-    def __init__(self, questionnaires: dict[str, Questionnaire]) -> None:
+    def __init__(self, questionnaires: dict[str, Questionnaire], screen: Screen) -> None:
         self.questionnaires = questionnaires
+        self.screen = screen
 
     def _q(self, turn: Turn) -> Questionnaire:
         """The questionnaire of the person's group."""
@@ -144,6 +146,10 @@ class Survey:
                 turn.say("comment_too_long", length=len((inp.text or "").strip()), limit=q.comment.max_length)
                 self.ask(turn, new=False)
                 return
+        signals = self.screen.categories(text) if text else ()
+        if signals:
+            turn.effects.append(RaiseAlert("comment", turn.s["profile"]["commune"], text, signals, turn.ctx.now))
+            turn.say("safety")
         if text or current["answers"].get(q.comment.id):
             turn.effects.append(SaveAnswer(current["response"], q.comment.id, None, None, text or None))
         current["answers"][q.comment.id] = text

@@ -12,7 +12,6 @@ from conversations.matching import pick
 from conversations.messages import Choice, Reply
 from conversations.model import LANGS, Text
 
-COMMANDS = ("start", "survey", "help", "language", "forget")
 STALE = "\x00stale"
 
 
@@ -38,6 +37,7 @@ class Context:
     lang: str = "vi"
     extra_help: tuple[str, ...] = ()
     preset: tuple[tuple[str, str], ...] = ()
+    proposals_today: int = 0
 
 
 @dataclass(frozen=True, slots=True)

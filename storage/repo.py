@@ -12,11 +12,14 @@ from sqlalchemy.sql import Executable
 
 from storage.db import insert_ignore, upsert
 from storage.models import (
+    Alert,
     Answer,
     Commune,
+    Consent,
     Contact,
     Participation,
     ProcessedUpdate,
+    Proposal,
     Respondent,
     Response,
     RoleGrant,
@@ -97,6 +100,13 @@ def save_contact(engine: AsyncEngine, person: str, channel: str, chat_id: str, n
                   {"person": person, "channel": channel, "chat_id": chat_id, "created_at": now})
 
 
+def save_consent(engine: AsyncEngine, person: str, purpose: str, given_by: str, version: str,
+                 at: datetime) -> Executable:
+    """Record consent for a purpose."""
+    return upsert(engine, Consent.__table__, ["person", "purpose"],
+                  {"person": person, "purpose": purpose, "given_by": given_by, "version": version, "at": at})
+
+
 def start_response(engine: AsyncEngine, values: dict[str, Any]) -> Executable:
     """Create an unsubmitted response."""
     return insert_ignore(engine, _T["Response"], values)
@@ -127,9 +137,12 @@ def participate(round_id: str, token: str) -> Executable:
 
 
 def forget(person: str, open_response: str | None) -> list[Executable]:
-    """Erase a person: profile, contacts, roles, session and any unsubmitted response."""
+    """Erase a person: profile, consents, contacts, roles, session, any unsubmitted response; unlink proposals."""
     statements: list[Executable] = [
         delete(Respondent).where(Respondent.key == person),
+        delete(Consent).where(Consent.person == person),
+        update(Proposal).where(Proposal.author == person).values(author=None),
+        update(Alert).where(Alert.author == person).values(author=None),
         delete(Contact).where(Contact.person == person),
         delete(RoleGrant).where(RoleGrant.person == person),
         delete(Session).where(Session.person == person),

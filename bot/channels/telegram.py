@@ -6,14 +6,17 @@ import asyncio
 import hmac
 import json
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from aiohttp import web
 from telegram import BotCommand, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
-from telegram.error import TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 
+from bot.channels.errors import SendFailure
 from conversations import Incoming, Reply
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,21 @@ def chunks(text: str, limit: int = TEXT_LIMIT) -> list[str]:
             current = ""
         current += line
     return [*pieces, current] if current or not pieces else pieces
+
+
+def send_failure(exc: TelegramError) -> SendFailure:
+    """Classify a PTB error: flood control, timeouts and 5xx are retried; 403 means blocked; 400 is invalid."""
+    if isinstance(exc, RetryAfter):
+        with warnings.catch_warnings():  # PTB 22.2+ warns on the int form; either form is accepted here
+            warnings.simplefilter("ignore", DeprecationWarning)
+            wait = exc.retry_after
+        seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+        return SendFailure("retry", exc.message, retry_after=seconds)
+    if isinstance(exc, Forbidden):
+        return SendFailure("blocked", exc.message)
+    if isinstance(exc, BadRequest | ChatMigrated):  # BadRequest is a NetworkError: test it first
+        return SendFailure("invalid", exc.message)
+    return SendFailure("retry", exc.message)  # TimedOut, NetworkError (5xx, connection), others
 
 
 class TelegramChannel:
@@ -92,6 +110,13 @@ class TelegramChannel:
         await self.app.shutdown()
 
     async def send(self, chat_id: str, reply: Reply) -> None:
+        """Send a reply; a refusal raises SendFailure saying whether to retry."""
+        try:
+            await self._send(chat_id, reply)
+        except TelegramError as exc:
+            raise send_failure(exc) from exc
+
+    async def _send(self, chat_id: str, reply: Reply) -> None:
         """Send text with buttons, or a photo or document with a caption."""
         bot = self.app.bot
         if reply.image is not None:

@@ -1,0 +1,282 @@
+"""The outbox sender: delivers queued messages at the platforms' pace and records each outcome at once.
+
+The `outbox` table is the only state. The loop reads due rows (`queued`, `next_at <= now`) in id order, at
+most one per contact at a time, into a small window in memory, and sends each when its channel's pace
+(`rate` per second) and its chat's pace (`per_chat` per second, counted from the previous send's answer)
+allow; several sends are in flight at once, so the overall rate is reached. Each outcome is committed as
+soon as the platform answers: `sent`, a later `next_at` for a retry (429: its retry_after, which also
+pauses the channel; 5xx and timeouts: exponential backoff with jitter), `failed` (403 blocked, which also
+marks the contact unreachable; 400 invalid; or `max_attempts` used up) or `skipped` (opted out, unless the
+kind is `answer`; unreachable). Nothing marks a row as taken, so a restart resumes from the table: a row
+leaves `queued` only together with its outcome, and the window never holds more than a few hundred rows.
+
+Delivery is at least once. The one window: a process that dies after the platform accepted a message and
+before the `sent` commit (the answer's way back plus one short transaction, a millisecond or two) sends
+that message again after a restart; Telegram has no idempotency key, so the window can be kept short but
+not closed. `stop()` (SIGTERM) lets sends in flight finish and be recorded, so only a crash opens it.
+A text longer than one Telegram message goes out in pieces; a retry after a partial failure repeats the
+pieces already sent. Opt-out and reachability are read when a row enters the window, at most a couple of
+seconds before its send. One sender runs per database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import Executable
+
+from bot.channels.base import Channel
+from bot.channels.errors import SendFailure
+from conversations import Choice, Reply
+from storage import outbox
+from storage.committer import Committer
+from storage.models import Contact, Outbox
+
+log = logging.getLogger(__name__)
+ALWAYS = frozenset({"answer"})  # kinds delivered even to people who opted out
+SLACK = 0.02  # seconds a late loop may catch up on its channel's pace (a burst of a few messages)
+
+
+def utcnow() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One queued message in the window, with where it goes."""
+
+    id: int
+    contact: int
+    channel: str
+    chat_id: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+
+    def reply(self) -> Reply:
+        """The message as a neutral Reply."""
+        choices = tuple(Choice(str(i), str(label)) for i, label in self.payload.get("choices") or ())
+        return Reply(str(self.payload.get("text", "")), choices, key=str(self.payload.get("key") or ""))
+
+
+class Pace:
+    """The next time a channel may send: `rate` per second, paused by a 429."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self.slack = min(SLACK, 4 * self.interval)
+        self.next_at = 0.0
+
+    def take(self, now: float) -> None:
+        """Use the current slot."""
+        self.next_at = max(self.next_at, now - self.slack) + self.interval
+
+    def pause(self, until: float) -> None:
+        """Send nothing before `until`."""
+        self.next_at = max(self.next_at, until)
+
+
+class Sender:
+    """Sends the outbox through the channels, paced, and records every outcome in the table."""
+
+    def __init__(self, db: AsyncEngine, channels: Mapping[str, Channel], *, rate: float, per_chat: float,
+                 max_attempts: int = 8, clock: Callable[[], datetime] = utcnow, concurrency: int = 32,
+                 window: int = 0, backoff: float = 2.0, max_backoff: float = 600.0, poll: float = 1.0) -> None:
+        if rate <= 0 or per_chat <= 0 or max_attempts < 1:
+            raise ValueError("rate and per_chat must be positive and max_attempts at least 1")
+        self.db, self.channels, self.clock = db, dict(channels), clock
+        self.per_chat, self.max_attempts, self.concurrency = 1.0 / per_chat, max_attempts, concurrency
+        self.window = window or max(32, min(512, int(rate * 2)))
+        self.backoff, self.max_backoff, self.poll = backoff, max_backoff, poll
+        self.paces = {name: Pace(rate) for name in self.channels}
+        self.committer = Committer(db)
+        self._ready: dict[int, Item] = {}  # fetched, not yet sent; at most one per contact
+        self._busy: set[int] = set()  # contacts with a message in the window or in flight
+        self._flight: set[asyncio.Task[None]] = set()
+        self._chat_free: dict[tuple[str, str], float] = {}  # (channel, chat) -> earliest next send
+        self._fill_after = 0.0
+        self._event = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the background loop."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="outbox-sender")
+
+    def wake(self) -> None:
+        """Look for due messages now (call after enqueueing)."""
+        self._fill_after = 0.0
+        self._event.set()
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop sending; sends in flight get `grace` seconds to finish and be recorded."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._flight:
+            _, late = await asyncio.wait(set(self._flight), timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        self._ready.clear()
+        self._busy.clear()
+        await self.committer.close()
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait until nothing is queued or in flight for the configured channels (starting the loop if needed)."""
+        self.start()
+        async with asyncio.timeout(timeout):
+            while True:
+                if self._task is not None and self._task.done():
+                    self._task.result()
+                    raise RuntimeError("the sender loop has stopped")
+                if not self._ready and not self._flight and await self.queued() == 0:
+                    return
+                self.wake()
+                await asyncio.sleep(0.05)
+
+    async def queued(self) -> int:
+        """How many messages for the configured channels wait in the table."""
+        query = (select(func.count()).select_from(Outbox).join(Contact, Contact.id == Outbox.contact_id)
+                 .where(Outbox.status == "queued", Contact.channel.in_(list(self.channels))))
+        async with self.db.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    async def progress(self, batch: str) -> dict[str, int]:
+        """How many messages of a batch are in each status."""
+        return await outbox.progress(self.db, batch)
+
+    # ------------------------------------------------------------------ the loop
+    async def _run(self) -> None:
+        """Fill the window from the table and start sends as the pace allows, until cancelled."""
+        loop = asyncio.get_running_loop()
+        while True:
+            self._event.clear()
+            try:
+                if len(self._ready) <= self.window // 2 and loop.time() >= self._fill_after:
+                    await self._fill(loop.time())
+                wait = self._dispatch(loop.time())
+            except Exception:
+                log.exception("outbox sender: reading the queue failed; trying again in %.0f s", self.poll)
+                self._fill_after, wait = loop.time() + self.poll, self.poll
+            if len(self._ready) <= self.window // 2:  # room in the window: look at the table when it is time
+                wait = min(wait, self._fill_after - loop.time())
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._event.wait(), wait)
+
+    async def _fill(self, now: float) -> None:
+        """Read due rows into the window, skipping those for people who opted out or cannot be reached."""
+        self._chat_free = {k: t for k, t in self._chat_free.items() if t > now}
+        while len(self._ready) < self.window:
+            limit = self.window - len(self._ready)
+            query = (select(Outbox.id, Outbox.contact_id, Outbox.kind, Outbox.payload, Outbox.attempts,
+                            Contact.channel, Contact.chat_id, Contact.opted_out, Contact.unreachable)
+                     .join(Contact, Contact.id == Outbox.contact_id)
+                     .where(Outbox.status == "queued", Outbox.next_at <= self.clock(),
+                            Contact.channel.in_(list(self.channels)), Outbox.contact_id.not_in(list(self._busy)))
+                     .order_by(Outbox.id).limit(limit))
+            async with self.db.connect() as conn:
+                rows = (await conn.execute(query)).all()
+            skips: dict[str, list[int]] = {"unreachable": [], "opted_out": []}
+            for row in rows:
+                if row.unreachable or (row.opted_out and row.kind not in ALWAYS):
+                    skips["unreachable" if row.unreachable else "opted_out"].append(row.id)
+                elif row.contact_id not in self._busy:
+                    self._busy.add(row.contact_id)
+                    self._ready[row.id] = Item(row.id, row.contact_id, row.channel, row.chat_id, row.kind,
+                                               row.payload, row.attempts)
+            await self._write([update(Outbox).where(Outbox.id.in_(ids), Outbox.status == "queued")
+                               .values(status="skipped", error=reason) for reason, ids in skips.items() if ids])
+            if len(rows) < limit:  # the table has nothing more due: look again soon if busy, else at the poll
+                active = bool(self._flight or self._ready)
+                self._fill_after = now + (min(0.05, self.poll) if active else self.poll)
+                return
+        self._fill_after = 0.0
+
+    def _dispatch(self, now: float) -> float:
+        """Start every send the pace allows now; return the seconds until another one may start."""
+        wait = self.poll
+        held: set[str] = set()
+        for item in list(self._ready.values()):
+            if len(self._flight) >= self.concurrency or len(held) == len(self.paces):
+                break
+            pace = self.paces[item.channel]
+            ready = max(pace.next_at, self._chat_free.get((item.channel, item.chat_id), 0.0))
+            if pace.next_at > now:
+                held.add(item.channel)
+            if ready > now:
+                wait = min(wait, ready - now)
+                continue
+            pace.take(now)
+            del self._ready[item.id]
+            task = asyncio.create_task(self._deliver(item), name=f"outbox-{item.id}")
+            self._flight.add(task)
+            wait = min(wait, max(pace.next_at - now, 0.0))
+        return wait
+
+    # ------------------------------------------------------------------ one send
+    async def _deliver(self, item: Item) -> None:
+        """Send one message and record its outcome; the contact stays busy until the record is durable."""
+        loop = asyncio.get_running_loop()
+        try:
+            try:
+                await self.channels[item.channel].send(item.chat_id, item.reply())
+                failure = None
+            except SendFailure as exc:
+                failure = exc
+            except Exception as exc:  # a fault in the channel: keep the message, try again later
+                log.warning("outbox %d: unexpected send error", item.id, exc_info=True)
+                failure = SendFailure("retry", f"{type(exc).__name__}: {exc}")
+            answered = loop.time()
+            self._chat_free[(item.channel, item.chat_id)] = answered + self.per_chat
+            if failure is not None and failure.retry_after is not None:
+                self.paces[item.channel].pause(answered + failure.retry_after)
+                log.info("outbox: %s asks to wait %.1f s", item.channel, failure.retry_after)
+            await self._write(self._outcome(item, failure))
+        finally:
+            self._busy.discard(item.contact)
+            self._flight.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._event.set()
+
+    def _outcome(self, item: Item, failure: SendFailure | None) -> list[Executable]:
+        """The statements that record how one send went."""
+        now, attempts = self.clock(), item.attempts + 1
+        row = update(Outbox).where(Outbox.id == item.id, Outbox.status == "queued")
+        if failure is None:
+            return [row.values(status="sent", sent_at=now, attempts=attempts, error=None)]
+        reason = failure.reason[:200]
+        if failure.kind == "blocked":
+            log.info("outbox %d: contact %d blocked the bot", item.id, item.contact)
+            return [update(Contact).where(Contact.id == item.contact).values(unreachable=True),
+                    row.values(status="failed", attempts=attempts, error="blocked")]
+        if failure.kind == "invalid" or attempts >= self.max_attempts:
+            log.warning("outbox %d failed after %d attempt(s): %s", item.id, attempts, reason)
+            return [row.values(status="failed", attempts=attempts, error=reason)]
+        delay = failure.retry_after
+        if delay is None:
+            delay = min(self.max_backoff, self.backoff * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)
+        return [row.values(attempts=attempts, next_at=now + timedelta(seconds=delay), error=reason)]
+
+    async def _write(self, unit: list[Executable]) -> None:
+        """Commit statements, trying again until the database takes them."""
+        pause = 0.1
+        while unit:
+            try:
+                await self.committer.write(unit)
+                return
+            except Exception:
+                log.warning("outbox: recording failed; retrying in %.1f s", pause, exc_info=True)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)

@@ -1,0 +1,186 @@
+"""Repository functions of the children's forum: proposals, their events, alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage import outbox
+from storage.models import Alert, Proposal, ProposalEvent, RoleGrant
+
+CLOSED = ("resolved", "merged")
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A proposal as leaders and its author see it; never the author's key."""
+
+    id: int
+    ref: str
+    commune: str
+    topic: str
+    text: str
+    publish: bool
+    status: str
+    created_at: datetime
+    merged_into: int | None
+
+
+def _item(row: Any) -> Item:
+    """Copy a row into a value."""
+    return Item(row.id, row.ref, row.commune, row.topic, row.text, row.publish, row.status, row.created_at,
+                row.merged_into)
+
+
+ITEM = (Proposal.id, Proposal.ref, Proposal.commune, Proposal.topic, Proposal.text, Proposal.publish,
+        Proposal.status, Proposal.created_at, Proposal.merged_into)
+
+
+def leaders(commune: str) -> Select:
+    """The persons leading a commune."""
+    return select(RoleGrant.person).where(RoleGrant.role == "leader", RoleGrant.commune == commune)
+
+
+async def responsible(engine: AsyncEngine, commune: str, admins: Sequence[str] = ()) -> list[str]:
+    """Who hears of an alert: the commune's leaders, the officials and the bootstrap admins."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(RoleGrant.person).where(or_(
+            RoleGrant.role == "official", (RoleGrant.role == "leader") & (RoleGrant.commune == commune))))
+        return sorted({person for (person,) in rows} | set(admins))
+
+
+async def create(engine: AsyncEngine, *, author: str, fingerprint: str, commune: str, topic: str, text: str,
+                 publish: bool, round_id: str | None, now: datetime, notice: dict[str, Any] | None = None
+                 ) -> tuple[str, bool]:
+    """File a proposal with the next reference of the year; returns (ref, created), or the earlier twin's ref."""
+    for _ in range(5):
+        try:
+            async with engine.begin() as conn:
+                twin = (await conn.execute(select(Proposal.ref).where(Proposal.fingerprint == fingerprint))).scalar()
+                if twin:
+                    return twin, False
+                seq = (await conn.execute(select(func.coalesce(func.max(Proposal.seq), 0) + 1)
+                                          .where(Proposal.year == now.year))).scalar_one()
+                ref = f"KN-{now.year}-{seq:04d}"
+                result = await conn.execute(Proposal.__table__.insert().values(
+                    ref=ref, year=now.year, seq=seq, round_id=round_id, commune=commune, topic=topic, text=text,
+                    publish=publish, author=author, fingerprint=fingerprint, status="received", created_at=now))
+                proposal_id = result.inserted_primary_key[0]
+                await conn.execute(ProposalEvent.__table__.insert().values(
+                    proposal_id=proposal_id, at=now, actor="child", kind="received"))
+                if notice is not None:
+                    body = outbox.payload(notice["text"].format(ref=ref), key="notify.new")
+                    await conn.execute(outbox.enqueue(engine, f"new:{ref}", leaders(commune), "notice", body, now))
+                return ref, True
+        except IntegrityError:
+            continue
+    raise RuntimeError("could not allocate a proposal reference")
+
+
+async def raise_alert(engine: AsyncEngine, *, source: str, commune: str, text: str, categories: Sequence[str],
+                      author: str | None, now: datetime) -> int:
+    """Store an alert and return its id."""
+    async with engine.begin() as conn:
+        result = await conn.execute(Alert.__table__.insert().values(
+            source=source, commune=commune, categories=",".join(categories), text=text, author=author,
+            created_at=now))
+        return result.inserted_primary_key[0]
+
+
+async def clear_alert(engine: AsyncEngine, alert_id: int, role: str, now: datetime) -> str | None:
+    """Mark an alert a false alarm; returns its commune, or None if there is no such open alert."""
+    async with engine.begin() as conn:
+        commune = (await conn.execute(select(Alert.commune).where(Alert.id == alert_id,
+                                                                  Alert.cleared_at.is_(None)))).scalar()
+        if commune is not None:
+            await conn.execute(update(Alert).where(Alert.id == alert_id).values(cleared_at=now, cleared_by=role))
+        return commune
+
+
+async def alert_commune(engine: AsyncEngine, alert_id: int) -> str | None:
+    """The commune of an alert."""
+    async with engine.connect() as conn:
+        return (await conn.execute(select(Alert.commune).where(Alert.id == alert_id))).scalar()
+
+
+async def sent_today(engine: AsyncEngine, author: str, now: datetime) -> int:
+    """How many proposals a person sent in the last 24 hours."""
+    async with engine.connect() as conn:
+        return (await conn.execute(select(func.count()).select_from(Proposal).where(
+            Proposal.author == author, Proposal.created_at > now - timedelta(days=1)))).scalar_one()
+
+
+async def open_items(engine: AsyncEngine, communes: Sequence[str] | None, offset: int, limit: int
+                     ) -> tuple[int, list[Item]]:
+    """Open proposals in scope (None = all communes), oldest first, one page."""
+    where = [Proposal.status.not_in(CLOSED)]
+    if communes is not None:
+        where.append(Proposal.commune.in_(list(communes)))
+    async with engine.connect() as conn:
+        total = (await conn.execute(select(func.count()).select_from(Proposal).where(*where))).scalar_one()
+        rows = await conn.execute(select(*ITEM).where(*where).order_by(Proposal.created_at, Proposal.id)
+                                  .offset(offset).limit(limit))
+        return total, [_item(r) for r in rows]
+
+
+async def get(engine: AsyncEngine, proposal_id: int | None = None, ref: str | None = None) -> Item | None:
+    """One proposal by id or reference."""
+    query = select(*ITEM).where(Proposal.id == proposal_id if ref is None else Proposal.ref == ref.upper())
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+        return _item(row) if row else None
+
+
+async def events(engine: AsyncEngine, proposal_ids: Sequence[int]) -> dict[int, list[tuple[datetime, str, str, str]]]:
+    """Events of proposals as (at, actor, kind, detail), oldest first."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(ProposalEvent.proposal_id, ProposalEvent.at, ProposalEvent.actor,
+                                         ProposalEvent.kind, ProposalEvent.detail)
+                                  .where(ProposalEvent.proposal_id.in_(list(proposal_ids)))
+                                  .order_by(ProposalEvent.at, ProposalEvent.id))
+        found: dict[int, list[tuple[datetime, str, str, str]]] = {}
+        for pid, at, actor, kind, detail in rows:
+            found.setdefault(pid, []).append((at, actor, kind, detail or ""))
+        return found
+
+
+async def mine(engine: AsyncEngine, author: str) -> list[Item]:
+    """A person's own proposals, newest first."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(*ITEM).where(Proposal.author == author)
+                                  .order_by(Proposal.created_at.desc()).limit(20))
+        return [_item(r) for r in rows]
+
+
+def authors(proposal_id: int) -> Select:
+    """The authors of a proposal and of every proposal merged into it."""
+    return select(Proposal.author).where(or_(Proposal.id == proposal_id, Proposal.merged_into == proposal_id),
+                                         Proposal.author.is_not(None))
+
+
+async def act(engine: AsyncEngine, item: Item, *, kind: str, actor: str, detail: str | None, now: datetime,
+              changes: dict[str, Any], notify: tuple[str, str, dict[str, Any]] | None) -> bool:
+    """Record one step on an open proposal with its status change and the child's notice; False if closed."""
+    async with engine.begin() as conn:
+        moved = await conn.execute(update(Proposal).where(Proposal.id == item.id, Proposal.status.not_in(CLOSED))
+                                   .values(**changes))
+        if moved.rowcount != 1:
+            return False
+        await _event(conn, item.id, now, actor, kind, detail)
+        if notify is not None:
+            key, notice_kind, body = notify
+            await conn.execute(outbox.enqueue(engine, key, authors(item.id), notice_kind, body, now))
+        return True
+
+
+async def _event(conn: AsyncConnection, proposal_id: int, at: datetime, actor: str, kind: str,
+                 detail: str | None) -> None:
+    """Append an event."""
+    await conn.execute(ProposalEvent.__table__.insert().values(proposal_id=proposal_id, at=at, actor=actor,
+                                                               kind=kind, detail=detail))
