@@ -8,7 +8,8 @@ ALIASES: dict[str, str] = {
     "score": "score", "diem": "score", "invite": "invite", "round": "round", "report": "report",
     "baocao": "report", "assess": "assess", "congnhan": "assess", "propose": "propose", "kiennghi": "propose",
     "myproposals": "myproposals", "kiennghicuatoi": "myproposals", "proposals": "proposals",
-    "xemkiennghi": "proposals",
+    "xemkiennghi": "proposals", "poll": "poll", "thamdo": "poll", "remind": "remind", "nhacnho": "remind",
+    "progress": "progress", "tiendo": "progress", "stop": "stop", "dung": "stop",
 }
 # Shown in Telegram's menu, per language: (command, catalogue key of its description).
 MENU: tuple[tuple[str, str], ...] = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,6 +14,7 @@ from conversations.forum import Forum
 from conversations.matching import clean
 from storage import forum as store
 from storage import outbox
+from storage.db import aware
 
 PAGE = 5
 VIETNAM = timezone(timedelta(hours=7))
@@ -22,8 +23,7 @@ Names = Callable[[], Awaitable[dict[str, str]]]
 
 def day(moment: datetime) -> str:
     """A date as people in Vietnam write it."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return aware.astimezone(VIETNAM).strftime("%d/%m/%Y")
+    return aware(moment).astimezone(VIETNAM).strftime("%d/%m/%Y")
 
 
 class Desk:
@@ -83,7 +83,7 @@ class Desk:
         lines = [self._t(lang, "desk.title", count=total, page=page, pages=pages)]
         choices = []
         for item in items:
-            age = (now - _aware(item.created_at)).days
+            age = (now - aware(item.created_at)).days
             lines.append(self._t(lang, "desk.line", ref=item.ref, commune=names.get(item.commune, item.commune),
                                  topic=self._topic(item.topic, lang), age=age,
                                  status=self._t(lang, f"status.{item.status}")))
@@ -208,7 +208,3 @@ class Desk:
             return self._say(lang, "desk.invalid")
         return self._say(lang, "desk.alert_cleared", id=alert_id)
 
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite gives naive UTC datetimes."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -112,3 +112,20 @@ class Reports:
         text = "\n".join([self.texts.get(lang, "assess.title", round=round_id), *summary_lines(table)])
         chart = await render(assessment_chart, round_id, table)
         return [Reply(text, key="assess"), Reply("", key="assess.chart", image=chart, filename="cong-nhan.png")]
+
+    async def progress(self, communes: list[str] | None, lang: str) -> list[Reply]:
+        """Responses against the round's targets, per commune in scope, with the progress chart."""
+        from analytics.charts import progress_chart
+
+        round_id = await chosen_round(self.db)
+        if round_id is None:
+            return [Reply(self.texts.get(lang, "round.none"), key="round.none")]
+        scores = await compute(self.db, round_id, self.rubric, communes)
+        lines = [self.texts.get(lang, "tally.title", round=round_id)]
+        lines += [self.texts.get(lang, "tally.line", name=s.name, children=s.children.n,
+                                 target_children=s.children.target, residents=s.residents.n,
+                                 target_residents=s.residents.target) + (" ⚠️" if s.short else "")
+                  for s in scores]
+        chart = await render(progress_chart, scores, round_id)
+        return [Reply("\n".join(lines), key="tally"), Reply("", key="tally.chart", image=chart,
+                                                            filename="tien-do.png")]

@@ -20,15 +20,17 @@ from bot.commands import parse
 from bot.desk import Desk
 from bot.identity import Identity, looks_like_invite
 from bot.office import Office
+from bot.outreach import Outreach
 from bot.reports import Reports
 from bot.writer import Writer
 from conversations import Catalogue, Context, Engine, Incoming, Input, Reply, Result
-from storage import forum, repo
+from storage import forum, polls, repo
 from storage.committer import Committer
 
 log = logging.getLogger(__name__)
 Send = Callable[[Reply], Awaitable[None]]
 ENGINE_COMMANDS = {"start", "survey", "help", "language", "forget", "propose"}
+PENDING = ("desk", "compose")  # typed answers a leader's desk or poll composer waits for
 COMMUNES_TTL = 60.0
 
 
@@ -65,7 +67,7 @@ class Service:
     def __init__(self, engine: Engine, db: AsyncEngine, identity: Identity, texts: Catalogue, *,
                  admins: frozenset[str] = frozenset(), lang: str = "vi",
                  clock: Callable[[], datetime] = utcnow, links: dict[str, str] | None = None,
-                 rubric: Rubric | None = None, criteria: Criteria | None = None) -> None:
+                 rubric: Rubric | None = None, criteria: Criteria | None = None, remind_days: int = 3) -> None:
         self.engine = engine
         self.db = db
         self.identity = identity
@@ -80,6 +82,7 @@ class Service:
         self.office = Office(db, identity, texts, clock, links or {}, reports)
         self.office.communes = self.communes
         self.desk = Desk(db, texts, engine.proposals.forum, self._names, clock)
+        self.outreach = Outreach(db, texts, self._names, clock, remind_days)
         self.writer = Writer(db, identity, texts, lang, admins)
         self.preset: tuple[tuple[str, str], ...] = ()
         self._communes: tuple[tuple[str, str], ...] = ()
@@ -124,36 +127,70 @@ class Service:
         unit = [repo.mark_processed(self.db, incoming.update_key, now)] if incoming.update_key else []
         if person in self.admins:
             unit.append(repo.save_contact(self.db, person, incoming.channel, incoming.chat_id, now))
-        command = parse(incoming.text)
-        pending = (session or {}).get("desk")
-        if pending and (command or incoming.choice_id):
-            session = {k: v for k, v in (session or {}).items() if k != "desk"}
+        choice = incoming.choice_id or ""
+        command = parse(incoming.text) or ((choice[4:], "") if choice.startswith("cmd:") else None)
+        waiting = {k: (session or {}).get(k) for k in PENDING}
+        if any(waiting.values()) and (command or choice):
+            session = {k: v for k, v in (session or {}).items() if k not in PENDING}
             unit.append(repo.save_session(self.db, person, session, now))
-        code = _invite_code(command, incoming.text)
-        if code:
-            replies = await self.office.redeem(person, incoming, code, lang)
-        elif incoming.choice_id and incoming.choice_id.startswith("f:"):
-            replies, waiting = await self.desk.tap(await self.person(person), incoming.choice_id, lang)
-            if waiting:
-                unit.append(repo.save_session(self.db, person, {**(session or {}), "desk": waiting}, now))
-        elif pending and not command and incoming.text:
-            replies = await self.desk.typed(await self.person(person), pending, incoming.text, lang)
-            unit.append(repo.save_session(self.db, person, {k: v for k, v in session.items() if k != "desk"}, now))
-        elif command and command[0] == "myproposals":
-            replies = await self.desk.mine(person, lang)
-        elif command and command[0] == "proposals":
-            who = await self.person(person)
-            denied = access.check(who, "proposals")
-            replies = self.office.say(lang, denied) if denied else await self.desk.listing(who, 1, lang)
-        elif command and command[0] not in ENGINE_COMMANDS:
-            replies = await self.office.run(await self.person(person), command[0], command[1], lang)
-        else:
+        replies, keep = await self._route(person, incoming, command, waiting, state.round_id, lang)
+        if keep is not None:
+            key, value = keep
+            session = {k: v for k, v in (session or {}).items() if k not in PENDING}
+            unit.append(repo.save_session(self.db, person, {**session, key: value} if value else session, now))
+        if replies is None:
+            if command and command[0] == "start":
+                unit.append(repo.opt_in(person))
             result = await self._advance(person, state.round_id, session, incoming, command, now)
-            result, alerts = await self.writer.forum(person, result, state.round_id, dict(await self.communes()), now)
+            result, alerts = await self.writer.forum(person, result, state.round_id, await self._names(), now)
             unit += alerts + self.writer.unit(person, incoming, session, result, now)
             replies = list(result.replies)
         await self.committer.write(unit)
         return replies
+
+    async def _route(self, person: str, incoming: Incoming, command: tuple[str, str] | None,
+                     waiting: dict[str, Any], round_id: str | None, lang: str
+                     ) -> tuple[list[Reply] | None, tuple[str, Any] | None]:
+        """Role commands, buttons and typed answers outside the engine; None hands the update to the engine."""
+        choice, text = incoming.choice_id or "", incoming.text
+        code = _invite_code(command, text)
+        if code:
+            return await self.office.redeem(person, incoming, code, lang), None
+        if choice.startswith("f:"):
+            replies, pending = await self.desk.tap(await self.person(person), choice, lang)
+            return replies, ("desk", pending)
+        if choice.startswith("p:"):
+            replies, pending = await self.outreach.tap(await self.person(person), choice, waiting["compose"], lang)
+            return replies, ("compose", pending)
+        if choice.startswith("v:"):
+            return await self.outreach.vote(person, choice, lang), None
+        if not command and text is not None and waiting["desk"]:
+            return await self.desk.typed(await self.person(person), waiting["desk"], text, lang), ("desk", None)
+        if not command and text is not None and waiting["compose"]:
+            replies, pending = await self.outreach.typed(await self.person(person), waiting["compose"], text, lang)
+            return replies, ("compose", pending)
+        name = command[0] if command else ""
+        if name == "myproposals":
+            return await self.desk.mine(person, lang), None
+        if name == "stop":
+            await polls.opt_out(self.db, person, True)
+            return self.office.say(lang, "optout.stopped"), None
+        if name in ("proposals", "poll", "remind", "progress"):
+            who = await self.person(person)
+            denied = access.check(who, name)
+            if denied:
+                return self.office.say(lang, denied), None
+            if name == "proposals":
+                return await self.desk.listing(who, 1, lang), None
+            if name == "poll":
+                return await self.outreach.polls(who, lang), None
+            if name == "remind":
+                return await self.outreach.remind(who, round_id, lang), None
+            scope = access.scope(who, None)
+            return await self.office.reports.progress(None if scope is None else list(scope), lang), None
+        if command and name not in ENGINE_COMMANDS:
+            return await self.office.run(await self.person(person), name, command[1], lang), None
+        return None, None
 
     async def person(self, key: str) -> access.Person:
         """Load a person's roles."""

@@ -15,7 +15,7 @@ class Choice:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """One message to a person; channels render it the way they can."""
+    """One message to a person; channels render it the way they can; `track` names an outbox batch to follow."""
 
     text: str
     choices: tuple[Choice, ...] = ()
@@ -23,6 +23,7 @@ class Reply:
     image: bytes | None = None
     document: bytes | None = None
     filename: str = ""
+    track: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +57,8 @@ def insert_ignore(engine: AsyncEngine, table: Table, values: dict[str, Any]) -> 
     """An INSERT that does nothing when the row's key already exists."""
     insert = (sqlite.insert if is_sqlite(engine) else postgresql.insert)(table).values(**values)
     return insert.on_conflict_do_nothing()
+
+
+def aware(moment: datetime) -> datetime:
+    """A stored time in UTC: SQLite gives back naive datetimes, PostgreSQL aware ones."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

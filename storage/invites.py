@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.db import upsert
+from storage.db import aware, upsert
 from storage.models import Invite, RoleGrant
 
 
@@ -37,7 +37,7 @@ async def redeem(engine: AsyncEngine, invite_id: str, person: str, now: datetime
     async with engine.begin() as conn:
         row = (await conn.execute(select(Invite.role, Invite.commune, Invite.expires_at)
                                   .where(Invite.id == invite_id))).first()
-        if row is None or _aware(row.expires_at) <= now:
+        if row is None or aware(row.expires_at) <= now:
             return None
         used = await conn.execute(update(Invite).where(Invite.id == invite_id, Invite.used_at.is_(None),
                                                        Invite.revoked_at.is_(None)).values(used_at=now))
@@ -60,7 +60,7 @@ async def listing(engine: AsyncEngine, now: datetime) -> list[InviteInfo]:
     """Every invite with its state: open, used, revoked or expired."""
     async with engine.connect() as conn:
         rows = await conn.execute(select(Invite).order_by(Invite.created_at.desc()))
-        return [InviteInfo(i.id, i.role, i.commune, _aware(i.expires_at), _state(i, now)) for i in rows]
+        return [InviteInfo(i.id, i.role, i.commune, aware(i.expires_at), _state(i, now)) for i in rows]
 
 
 def _state(invite: Any, now: datetime) -> str:
@@ -69,9 +69,5 @@ def _state(invite: Any, now: datetime) -> str:
         return "used"
     if invite.revoked_at:
         return "revoked"
-    return "expired" if _aware(invite.expires_at) <= now else "open"
+    return "expired" if aware(invite.expires_at) <= now else "open"
 
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes; they were stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

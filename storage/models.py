@@ -95,12 +95,16 @@ class Contact(Base):
 
 
 class Session(Base):
-    """Conversation state of one person, as the engine's dict."""
+    """Conversation state of one person, as the engine's dict, with what reminders need to find it."""
 
     __tablename__ = "sessions"
     person: Mapped[str] = mapped_column(String(64), primary_key=True)
     data: Mapped[dict] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    commune: Mapped[str | None] = mapped_column(String(40))
+    open_round: Mapped[str | None] = mapped_column(String(20))
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_sessions_open_round", "open_round", "commune"),)
 
 
 class Response(Base):
@@ -260,3 +264,28 @@ class Outbox(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (Index("ix_outbox_due", "status", "next_at"),)
+
+
+class Poll(Base):
+    """A quick question a leader or official asks the children, residents or everyone of a commune."""
+
+    __tablename__ = "polls"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    commune: Mapped[str | None] = mapped_column(String(40))
+    audience: Mapped[str] = mapped_column(String(10))
+    question: Mapped[str] = mapped_column(String(300))
+    options: Mapped[list] = mapped_column(JSON)
+    owner: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closes_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Vote(Base):
+    """One person's vote in a poll; the primary key allows one, which may change until the poll closes."""
+
+    __tablename__ = "votes"
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True)
+    person: Mapped[str] = mapped_column(String(64), primary_key=True)
+    option: Mapped[int] = mapped_column(SmallInteger)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -80,8 +80,16 @@ def mark_processed(engine: AsyncEngine, key: str, now: datetime) -> Executable:
 
 
 def save_session(engine: AsyncEngine, person: str, data: dict[str, Any], now: datetime) -> Executable:
-    """Store the conversation state."""
-    return upsert(engine, _T["Session"], ["person"], {"person": person, "data": data, "updated_at": now})
+    """Store the conversation state, with the commune and the round of a survey in progress for reminders."""
+    commune = (data.get("profile") or {}).get("commune")
+    open_round = (data.get("survey") or {}).get("round")
+    return upsert(engine, _T["Session"], ["person"], {"person": person, "data": data, "updated_at": now,
+                                                      "commune": commune, "open_round": open_round})
+
+
+def opt_in(person: str) -> Executable:
+    """Turn proactive messages back on for a person's contacts."""
+    return update(Contact).where(Contact.person == person).values(opted_out=False)
 
 
 def delete_session(person: str) -> Executable:

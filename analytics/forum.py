@@ -1,0 +1,286 @@
+"""The children's forum report: proposals by commune, topic and status, and how fast leaders answered (15 days)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import statistics
+import tomllib
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, case, extract, func, literal_column, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import aliased
+
+from analytics.charts import render
+from analytics.forum_chart import CLOSED, DEADLINE_DAYS, STATUSES, file_names, forum_chart, forum_workbook, summary
+from analytics.progress import Progress
+from storage.models import Commune, Proposal
+
+TOPICS_FILE = Path(__file__).resolve().parent.parent / "conversations" / "data" / "forum.toml"
+EXCERPT = 120
+MAX_MERGE_DEPTH = 8
+STEPS = 4  # what `write_forum_report` reports to a Progress: data, chart, workbook, summary
+DEADLINE = timedelta(days=DEADLINE_DAYS)
+
+__all__ = ["STEPS", "ForumFigures", "OpenProposal", "Tally", "forum_chart", "forum_figures", "forum_workbook",
+           "report_label", "summary", "topic_labels", "write_forum_report"]
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """Proposals of one commune (key: code) or topic (key: id), counted per status."""
+
+    key: str
+    name: str
+    by_status: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        """Proposals in every status."""
+        return sum(self.by_status.values())
+
+
+@dataclass(frozen=True, slots=True)
+class OpenProposal:
+    """A proposal not resolved or merged, as officials may see it: no author, the text cut to 120 characters."""
+
+    ref: str
+    commune_code: str
+    commune: str
+    topic: str
+    age_days: int
+    status: str
+    late: bool
+    excerpt: str
+
+
+@dataclass(frozen=True, slots=True)
+class ForumFigures:
+    """The forum report's figures; timing counts merged proposals under the proposal they were merged into."""
+
+    scope: str
+    label: str
+    now: datetime
+    statuses: tuple[str, ...]
+    communes: tuple[Tally, ...]
+    topics: tuple[Tally, ...]
+    commune_topics: dict[tuple[str, str], int]
+    total: int
+    answered: int
+    median_first_answer_days: float | None
+    answered_within_15_days: int
+    share_denominator: int
+    answered_within_15_days_share: float | None
+    open: tuple[OpenProposal, ...]
+
+    @property
+    def title(self) -> str:
+        """The report's title."""
+        return f"Kiến nghị của trẻ em tại diễn đàn trẻ em — {self.scope}"
+
+    @property
+    def as_of(self) -> str:
+        """`now` as people read it."""
+        return _when(self.now, always_time=True)
+
+    @property
+    def late(self) -> int:
+        """Open proposals unanswered for more than 15 days."""
+        return sum(p.late for p in self.open)
+
+    @property
+    def late_by_commune(self) -> dict[str, int]:
+        """Late proposals per commune code."""
+        out: dict[str, int] = {}
+        for p in self.open:
+            if p.late:
+                out[p.commune_code] = out.get(p.commune_code, 0) + 1
+        return out
+
+
+def topic_labels(path: Path | None = None) -> dict[str, str]:
+    """Topic id → Vietnamese label from the forum's `[[topics]]`, in file order; empty when the file is absent."""
+    path = path or TOPICS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML ({exc}); correct the syntax at that line") from exc
+    out = {}
+    for topic in doc.get("topics", []):
+        if isinstance(topic, dict) and topic.get("id"):
+            label = topic.get("label")
+            vi = str(label.get("vi", "")).strip() if isinstance(label, dict) else ""
+            out[str(topic["id"])] = vi or str(topic["id"])
+    return out
+
+
+def _utc(moment: datetime) -> datetime:
+    """A moment in UTC; naive ones (SQLite returns them) were stored in UTC."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _collate(name: str) -> str:
+    """A sort key in Vietnamese alphabetical order, near enough: marks ignored, đ right after d."""
+    base = unicodedata.normalize("NFD", name.casefold().replace("đ", "d~"))
+    return "".join(ch for ch in base if not unicodedata.combining(ch))
+
+
+def _when(moment: datetime, always_time: bool = False) -> str:
+    """A moment as dd/mm/yyyy, with the time when it is not midnight (or when asked)."""
+    if always_time or (moment.hour, moment.minute) != (0, 0):
+        zone = f" {moment.tzname()}" if moment.tzinfo else ""
+        return f"{moment:%d/%m/%Y %H:%M}{zone}"
+    return f"{moment:%d/%m/%Y}"
+
+
+def report_label(round_id: str | None = None, since: datetime | None = None, until: datetime | None = None) -> str:
+    """The files' label: the round, the dates, or 'tat-ca', safe in a file name."""
+    parts = [round_id] if round_id else []
+    if since and until:
+        parts.append(f"{since:%Y-%m-%d}_{until:%Y-%m-%d}")
+    elif since:
+        parts.append(f"tu-{since:%Y-%m-%d}")
+    elif until:
+        parts.append(f"truoc-{until:%Y-%m-%d}")
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", "_".join(parts)).strip("-.") or "tat-ca"
+
+
+def _scope(round_id: str | None, since: datetime | None, until: datetime | None) -> str:
+    """The selection in Vietnamese."""
+    parts = [f"đợt {round_id}"] if round_id else []
+    parts += [f"từ {_when(since)}"] if since else []
+    parts += [f"đến trước {_when(until)}"] if until else []
+    return " ".join(parts) or "toàn bộ kiến nghị"
+
+
+def _seconds(dialect: str, later: Any, earlier: Any) -> Any:
+    """Whole seconds between two timestamp columns, in the engine's SQL."""
+    if dialect == "sqlite":
+        return func.round((func.julianday(later) - func.julianday(earlier)) * 86400)
+    return func.round(extract("epoch", later - earlier))
+
+
+async def forum_figures(engine: AsyncEngine, *, round_id: str | None = None, since: datetime | None = None,
+                        until: datetime | None = None, now: datetime,
+                        topics: Mapping[str, str] | None = None) -> ForumFigures:
+    """The figures for proposals of a round and/or created in [since, until), as they stand at `now`."""
+    now = _utc(now)
+    where = [Proposal.round_id == round_id] if round_id is not None else []
+    where += [Proposal.created_at >= _utc(since)] if since else []
+    where += [Proposal.created_at < _utc(until)] if until else []
+    labels = dict(topic_labels() if topics is None else topics)
+    async with engine.connect() as conn:
+        cells = [tuple(r) for r in await conn.execute(
+            select(Proposal.commune, Proposal.topic, Proposal.status, func.count()).where(*where)
+            .group_by(Proposal.commune, Proposal.topic, Proposal.status))]
+        communes = list(await conn.execute(select(Commune.code, Commune.name, Commune.valid_to)))
+        timing = await _timing(conn, where, now)
+        open_rows = list(await conn.execute(_open_query(where)))
+    seen_communes = {c for c, _, _, _ in cells}
+    listed = sorted(((code, name) for code, name, valid_to in communes if valid_to is None or code in seen_communes),
+                    key=lambda c: (_collate(c[1]), c[1], c[0]))
+    topic_ids = [*labels, *sorted({t for _, t, _, _ in cells} - set(labels))]
+    statuses = (*STATUSES, *sorted({s for _, _, s, _ in cells} - set(STATUSES)))
+    by_commune: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    by_topic: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    cross: Counter[tuple[str, str]] = Counter()
+    for commune, topic, status, n in cells:  # the SQL groups (communes × topics × statuses), not proposals
+        by_commune[commune][status] += n
+        by_topic[topic][status] += n
+        cross[commune, topic] += n
+    open_list = tuple(_open(row, labels, now) for row in open_rows)
+    answered, median, within, denominator = timing
+    return ForumFigures(
+        scope=_scope(round_id, since, until), label=report_label(round_id, since, until), now=now, statuses=statuses,
+        communes=tuple(Tally(code, name, dict(by_commune.get(code, {}))) for code, name in listed),
+        topics=tuple(Tally(t, labels.get(t, t), dict(by_topic.get(t, {}))) for t in topic_ids),
+        commune_topics=dict(cross), total=sum(n for *_, n in cells), answered=answered, median_first_answer_days=median,
+        answered_within_15_days=within, share_denominator=denominator,
+        answered_within_15_days_share=within / denominator if denominator else None, open=open_list)
+
+
+async def _timing(conn: Any, where: list[Any], now: datetime) -> tuple[int, float | None, int, int]:
+    """Answered units, the median days to a first answer, answered within 15 days, and the share's denominator.
+
+    A unit is a selected proposal, or the proposal it was merged into (followed to the end of a merge chain),
+    counted once: merged duplicates share their target's answer instead of adding their own timing.
+    """
+    chain = (select(Proposal.id.label("start"), Proposal.id.label("cur"), Proposal.merged_into.label("next"),
+                    literal_column("0").label("depth"))
+             .where(*where).cte("merge_chain", recursive=True))
+    up = aliased(Proposal)
+    chain = chain.union_all(select(chain.c.start, up.id, up.merged_into, chain.c.depth + 1)
+                            .join(up, up.id == chain.c.next).where(chain.c.depth < MAX_MERGE_DEPTH))
+    roots = select(chain.c.cur.label("id")).where(chain.c.next.is_(None)).distinct().subquery()
+    unit = aliased(Proposal)
+    answer_at = func.coalesce(unit.first_answer_at, unit.resolved_at)
+    answered = and_(answer_at.is_not(None), answer_at <= now)
+    seconds = _seconds(conn.dialect.name, answer_at, unit.created_at)
+    units = roots.join(unit, unit.id == roots.c.id)
+    within_deadline = and_(answered, seconds <= DEADLINE.total_seconds())
+    old_enough = or_(answered, unit.created_at <= now - DEADLINE)
+    count, within, denominator = (await conn.execute(
+        select(func.sum(case((answered, 1), else_=0)), func.sum(case((within_deadline, 1), else_=0)),
+               func.sum(case((old_enough, 1), else_=0))).select_from(units))).one()
+    durations = [float(s) / 86400 for (s,) in await conn.execute(select(seconds).select_from(units).where(answered))]
+    median = statistics.median(durations) if durations else None
+    return int(count or 0), median, int(within or 0), int(denominator or 0)
+
+
+def _open_query(where: list[Any]) -> Any:
+    """Open proposals, oldest first, with no author or fingerprint and only the text's first characters."""
+    return (select(Proposal.ref, Proposal.commune, Commune.name, Proposal.topic, Proposal.status,
+                   Proposal.created_at, func.coalesce(Proposal.first_answer_at, Proposal.resolved_at),
+                   func.substr(Proposal.text, 1, EXCERPT + 1))
+            .join(Commune, Commune.code == Proposal.commune)
+            .where(*where, Proposal.status.not_in(CLOSED)).order_by(Proposal.created_at, Proposal.ref))
+
+
+def _open(row: Any, labels: Mapping[str, str], now: datetime) -> OpenProposal:
+    """One open proposal as listed: age in whole days, late when unanswered for more than 15 days."""
+    ref, code, name, topic, status, created, answer_at, text = row
+    age = now - _utc(created)
+    answered = answer_at is not None and _utc(answer_at) <= now
+    text = text or ""
+    excerpt = " ".join(text[:EXCERPT].split()) + ("…" if len(text) > EXCERPT else "")
+    return OpenProposal(ref, code, name, labels.get(topic, topic), max(age.days, 0), status,
+                        not answered and age > DEADLINE, excerpt)
+
+
+async def write_forum_report(engine: AsyncEngine, out_dir: Path, *, round_id: str | None = None,
+                             since: datetime | None = None, until: datetime | None = None, now: datetime,
+                             progress: Progress | None = None) -> list[Path]:
+    """Write dien-dan-<label>.xlsx, .png and .md into a folder; return the files written."""
+    def step(label: str) -> None:
+        if progress is not None:
+            progress.advance(label)
+
+    figures = await forum_figures(engine, round_id=round_id, since=since, until=until, now=now)
+    step("số liệu")
+    title = figures.title
+    book, chart, text = file_names(figures.label)
+    files = {chart: await render(forum_chart, figures, title)}
+    step("biểu đồ")
+    files[book] = await asyncio.to_thread(forum_workbook, figures, title)
+    step("bảng tính Excel")
+    files[text] = summary(figures).encode("utf-8")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / name for name in (book, chart, text)]
+    await asyncio.to_thread(_write, {path: files[path.name] for path in paths})
+    step("tóm tắt")
+    return paths
+
+
+def _write(files: dict[Path, bytes]) -> None:
+    """Write each file whole."""
+    for path, data in files.items():
+        path.write_bytes(data)
