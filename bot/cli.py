@@ -65,7 +65,21 @@ def parser() -> argparse.ArgumentParser:
     assessing.add_argument("--template", type=Path, help="write a template to fill in (CSV or XLSX) and stop")
     assessing.add_argument("--out", type=Path, default=Path("."), help="folder for the workbook and chart")
     assessing.add_argument("--rubric", type=Path)
+    forum = sub.add_parser("forum", help="the children's forum").add_subparsers(dest="action", required=True)
+    forum_report = forum.add_parser("report", help="proposals by commune, topic and status; the 15-day figures")
+    forum_report.add_argument("--round", dest="round_id")
+    forum_report.add_argument("--from", dest="since", type=_date, help="YYYY-MM-DD")
+    forum_report.add_argument("--to", dest="until", type=_date, help="YYYY-MM-DD (not included)")
+    forum_report.add_argument("--out", type=Path, required=True)
     return p
+
+
+def _date(text: str) -> datetime:
+    """A YYYY-MM-DD date at midnight UTC."""
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2024-11-30") from exc
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -273,7 +287,24 @@ async def cmd_assess(settings: Settings, args: argparse.Namespace) -> int:
     return await _with_parts(settings, work)
 
 
+async def cmd_forum(settings: Settings, args: argparse.Namespace) -> int:
+    """xtt forum report --round ID | --from DATE --to DATE --out DIR."""
+    from analytics import forum
+    from analytics.progress import Progress
+
+    async def work(parts: app.Parts) -> int:
+        if args.round_id:
+            await _round(parts, args.round_id)
+        paths = await forum.write_forum_report(parts.db, args.out, round_id=args.round_id, since=args.since,
+                                               until=args.until, now=datetime.now(UTC),
+                                               progress=Progress(forum.STEPS, "Báo cáo diễn đàn"))
+        print("\n".join(str(p) for p in paths))
+        return 0
+
+    return await _with_parts(settings, work)
+
+
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
     "run": cmd_run, "chat": cmd_chat, "db": cmd_db, "communes": cmd_communes, "round": cmd_round,
-    "invite": cmd_invite, "score": cmd_score, "report": cmd_report, "assess": cmd_assess,
+    "invite": cmd_invite, "score": cmd_score, "report": cmd_report, "assess": cmd_assess, "forum": cmd_forum,
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,6 +13,7 @@ from analytics import Rubric, compute
 from analytics.assess import AssessError, Criteria, assess, assessment_chart, summary_lines
 from analytics.breakdown import GROUP_LABELS, Distribution, distribution
 from analytics.charts import commune_chart, distribution_chart, render
+from analytics.forum import write_forum_report
 from analytics.report import write_report
 from analytics.table import interval, percent
 from conversations import Catalogue, Reply
@@ -88,6 +90,7 @@ class Reports:
             return [Reply(self.texts.get(lang, "round.none"), key="round.none")]
         with tempfile.TemporaryDirectory(prefix="xtt-report-") as folder:
             paths = await write_report(self.db, round_id, self.rubric, self.questionnaires, Path(folder))
+            paths += await write_forum_report(self.db, Path(folder), round_id=round_id, now=datetime.now(UTC))
             replies = [Reply(self.texts.get(lang, "report.ready", round=round_id, rubric=self.rubric.name),
                              key="report.ready")]
             for path in paths:

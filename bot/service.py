@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -24,6 +25,7 @@ from bot.outreach import Outreach
 from bot.reports import Reports
 from bot.writer import Writer
 from conversations import Catalogue, Context, Engine, Incoming, Input, Reply, Result
+from conversations.matching import pick
 from storage import forum, polls, repo
 from storage.committer import Committer
 
@@ -85,6 +87,7 @@ class Service:
         self.outreach = Outreach(db, texts, self._names, clock, remind_days)
         self.writer = Writer(db, identity, texts, lang, admins)
         self.preset: tuple[tuple[str, str], ...] = ()
+        self.buttonless: frozenset[str] = frozenset({"console", "zalo_bot", "zalo_oa"})
         self._communes: tuple[tuple[str, str], ...] = ()
         self._communes_at = 0.0
 
@@ -127,8 +130,12 @@ class Service:
         unit = [repo.mark_processed(self.db, incoming.update_key, now)] if incoming.update_key else []
         if person in self.admins:
             unit.append(repo.save_contact(self.db, person, incoming.channel, incoming.chat_id, now))
+        bare = incoming.channel in self.buttonless
+        command = parse(incoming.text, bare)
+        if bare and incoming.text and not command:
+            incoming = await self._typed_choice(incoming)
         choice = incoming.choice_id or ""
-        command = parse(incoming.text) or ((choice[4:], "") if choice.startswith("cmd:") else None)
+        command = command or ((choice[4:], "") if choice.startswith("cmd:") else None)
         waiting = {k: (session or {}).get(k) for k in PENDING}
         if any(waiting.values()) and (command or choice):
             session = {k: v for k, v in (session or {}).items() if k not in PENDING}
@@ -145,8 +152,20 @@ class Service:
             result, alerts = await self.writer.forum(person, result, state.round_id, await self._names(), now)
             unit += alerts + self.writer.unit(person, incoming, session, result, now)
             replies = list(result.replies)
+        shown = next((r.choices for r in reversed(replies) if r.choices), None)
+        if bare and shown:
+            unit.append(repo.remember_choices(incoming.channel, incoming.chat_id,
+                                              [[c.id, c.label] for c in shown]))
         await self.committer.write(unit)
         return replies
+
+    async def _typed_choice(self, incoming: Incoming) -> Incoming:
+        """On a channel without buttons, a number or label typed after a poll or desk message taps that choice."""
+        shown = await repo.recall_choices(self.db, incoming.channel, incoming.chat_id)
+        if not shown or shown[0][0].split(":", 1)[0].isdigit():
+            return incoming  # nothing shown, or the engine's own question: the engine reads typed answers
+        index = pick(incoming.text or "", [[label] for _, label in shown])
+        return incoming if index is None else dataclasses.replace(incoming, text=None, choice_id=shown[index][0])
 
     async def _route(self, person: str, incoming: Incoming, command: tuple[str, str] | None,
                      waiting: dict[str, Any], round_id: str | None, lang: str

@@ -91,6 +91,7 @@ class Contact(Base):
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_choices: Mapped[list | None] = mapped_column(JSON)
     __table_args__ = (UniqueConstraint("channel", "chat_id"),)
 
 

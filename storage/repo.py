@@ -87,6 +87,19 @@ def save_session(engine: AsyncEngine, person: str, data: dict[str, Any], now: da
                                                       "commune": commune, "open_round": open_round})
 
 
+def remember_choices(channel: str, chat_id: str, choices: list[list[str]]) -> Executable:
+    """Keep the choices last shown in a chat, for channels where people type a number instead of tapping."""
+    return update(Contact).where(Contact.channel == channel, Contact.chat_id == chat_id).values(last_choices=choices)
+
+
+async def recall_choices(engine: AsyncEngine, channel: str, chat_id: str) -> list[list[str]]:
+    """The choices last shown in a chat, as [id, label] pairs."""
+    async with engine.connect() as conn:
+        found = await conn.execute(select(Contact.last_choices).where(Contact.channel == channel,
+                                                                      Contact.chat_id == chat_id))
+        return found.scalar() or []
+
+
 def opt_in(person: str) -> Executable:
     """Turn proactive messages back on for a person's contacts."""
     return update(Contact).where(Contact.person == person).values(opted_out=False)
