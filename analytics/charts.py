@@ -2,106 +2,34 @@
 
 from __future__ import annotations
 
-import asyncio
-import io
-import textwrap
-import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from analytics.breakdown import GROUP_LABELS, TOPIC_LABELS, Distribution, question_labels, topic_index
+from analytics.plot import (
+    FONT,
+    figure,
+    frame,
+    ink,
+    legend,
+    message_chart,
+    percent_axis,
+    png,
+    row_labels,
+    say,
+    side_labels,
+    vi,
+)
 from analytics.rubric import Rubric
 from analytics.score import CommuneScore
 from analytics.stats import MIN_GROUP
 from conversations.model import TOPICS, Questionnaire
 
-FONT = "DejaVu Sans"  # bundled with matplotlib; covers Vietnamese letters
-DPI = 110
-WIDTH = 9.0
 NO_DATA = "chưa có dữ liệu"
 SHORT = "chưa đủ mẫu"
 HIDDEN_NOTE = f"<{MIN_GROUP} người trả lời — không hiển thị"
 COLOURS = {"full": "#2e7d32", "some": "#1f77b4", "zero": "#c62828", "child": "#1f77b4", "resident": "#ef8a17"}
 GREENS, REDS, GREYS = ("#1b7837", "#7fbf7b", "#b8e186"), ("#f4a582", "#d6604d", "#b2182b"), ("#bdbdbd", "#969696")
-
-
-async def render(fn: Callable[..., bytes], *args: Any, **kwargs: Any) -> bytes:
-    """Render a chart in a worker thread, off the event loop."""
-    return await asyncio.to_thread(fn, *args, **kwargs)
-
-
-def _vi(text: str) -> str:
-    """Text in composed (NFC) form, so every letter is one glyph of the font."""
-    return unicodedata.normalize("NFC", text)
-
-
-def _figure(rows: int, per_row: float = 0.36, extra: float = 1.9) -> Any:
-    """A Figure whose height grows with the number of rows, laid out without overlaps."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(WIDTH, max(3.2, extra + per_row * rows)), dpi=DPI, layout="constrained")
-    fig.get_layout_engine().set(w_pad=0.08, h_pad=0.06)
-    return fig
-
-
-def _png(fig: Any) -> bytes:
-    """The Figure as PNG bytes."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return buf.getvalue()
-
-
-def _frame(fig: Any, title: str, footnote: str = "") -> Any:
-    """One axes with a title, a footnote and every label in DejaVu Sans."""
-    ax = fig.add_subplot()
-    fig.suptitle(_vi(title), fontfamily=FONT, fontsize=12, fontweight="bold")
-    if footnote:
-        fig.supxlabel(_vi(textwrap.fill(footnote, 150)), fontfamily=FONT, fontsize=7.5, color="#555555",
-                      x=0.01, ha="left")
-    ax.tick_params(labelfontfamily=FONT, labelsize=9)
-    ax.spines[["top", "right"]].set_visible(False)
-    return ax
-
-
-def _names(ax: Any, labels: list[str]) -> None:
-    """Row labels on the y axis, first row on top, every row inside the plot."""
-    ax.set_yticks(range(len(labels)), [_vi(s) for s in labels])
-    ax.set_ylim(len(labels) - 0.5, -0.5)
-
-
-def _figures(ax: Any, labels: list[str], colours: list[str]) -> None:
-    """A column of per-row figures right of the plot, kept in the layout like tick labels."""
-    right = ax.twinx()
-    right.set_ylim(ax.get_ylim())
-    right.set_yticks(range(len(labels)), [_vi(s) for s in labels])
-    right.tick_params(length=0, labelfontfamily=FONT, labelsize=8)
-    right.spines[["top", "right", "left"]].set_visible(False)
-    for label, colour in zip(right.get_yticklabels(), colours, strict=True):
-        label.set_color(colour)
-
-
-def _say(ax: Any, x: float, y: float, text: str, **kw: Any) -> None:
-    """A small label inside the plot."""
-    ax.text(x, y, _vi(text), fontfamily=FONT, fontsize=kw.pop("fontsize", 8), va="center", **kw)
-
-
-def _percent_axis(ax: Any, label: str) -> None:
-    """An x axis from 0 to 100 percent."""
-    ax.set_xlim(0, 100)
-    ax.set_xlabel(_vi(label), fontfamily=FONT, fontsize=9)
-    ax.grid(axis="x", color="#e0e0e0", linewidth=0.6)
-    ax.set_axisbelow(True)
-
-
-def message_chart(title: str, text: str) -> bytes:
-    """An image that only says something, for when there is nothing (or too little) to draw."""
-    fig = _figure(0, extra=2.4)
-    fig.suptitle(_vi(title), fontfamily=FONT, fontsize=12, fontweight="bold")
-    fig.text(0.5, 0.45, _vi(text), fontfamily=FONT, fontsize=14, ha="center", va="center", color="#444444")
-    return _png(fig)
 
 
 def full_points_index(rubric: Rubric) -> float:
@@ -113,13 +41,7 @@ def _target_line(ax: Any, rubric: Rubric) -> None:
     """A dashed vertical line where full points start, named in the legend."""
     x = full_points_index(rubric) * 100
     ax.axvline(x, color="#2e7d32", linestyle="--", linewidth=1.2,
-               label=_vi(f"Mức đạt tối đa {rubric.max_points:g} điểm (≥ {x:g}%)"))
-
-
-def _legend(ax: Any, ncol: int) -> None:
-    """The legend in one band just above the plot, under the title."""
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=ncol, frameon=False,
-              prop={"family": FONT, "size": 8}, handlelength=1.6, columnspacing=1.2)
+               label=vi(f"Mức đạt tối đa {rubric.max_points:g} điểm (≥ {x:g}%)"))
 
 
 def _rubric_note(rubric: Rubric, extra: str = "") -> str:
@@ -133,14 +55,14 @@ def commune_chart(scores: list[CommuneScore], rubric: Rubric, round_id: str) -> 
     if not scores:
         return message_chart(title, "Chưa có xã nào trong danh sách")
     rows = sorted(scores, key=lambda s: (s.index is None, -(s.index or 0), s.name))
-    fig = _figure(len(rows))
+    fig = figure(len(rows))
     empty = all(s.index is None for s in rows)
     note = "Chưa có câu trả lời nào trong đợt này. " if empty else ""
-    ax = _frame(fig, title, _rubric_note(rubric, note + "Vạch đen: khoảng tin cậy 95%. Gạch chéo: chưa đủ mẫu."))
+    ax = frame(fig, title, _rubric_note(rubric, note + "Vạch đen: khoảng tin cậy 95%. Gạch chéo: chưa đủ mẫu."))
     figures, inks = [], []
     for y, s in enumerate(rows):
         if s.index is None:
-            _say(ax, 1, y, NO_DATA, color="#777777", style="italic")
+            say(ax, 1, y, NO_DATA, color="#777777", style="italic")
             figures.append(f"{SHORT}" if s.short else "")
             inks.append("#777777")
             continue
@@ -154,12 +76,12 @@ def commune_chart(scores: list[CommuneScore], rubric: Rubric, round_id: str) -> 
         flags += [SHORT] if s.short else []
         figures.append(" · ".join(flags))
         inks.append(COLOURS["zero"] if s.zero else "#222222")
-    _names(ax, [s.name for s in rows])
-    _percent_axis(ax, "Chỉ số hài lòng (%)")
+    row_labels(ax, [s.name for s in rows])
+    percent_axis(ax, "Chỉ số hài lòng (%)")
     _target_line(ax, rubric)
-    _legend(ax, 1)
-    _figures(ax, figures, inks)
-    return _png(fig)
+    legend(ax, 1)
+    side_labels(ax, figures, inks)
+    return png(fig)
 
 
 def _shares(dist: Distribution, questionnaire: Questionnaire) -> list[list[float]]:
@@ -189,14 +111,6 @@ def _scale_colours(questionnaire: Questionnaire) -> list[str]:
     return out
 
 
-def _ink(colour: str) -> str:
-    """White or black text, whichever reads better on a colour."""
-    from matplotlib.colors import to_rgb
-
-    r, g, b = to_rgb(colour)
-    return "white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "#222222"
-
-
 def distribution_chart(dist: Distribution, questionnaire: Questionnaire, commune_name: str, round_id: str) -> bytes:
     """Stacked shares of each answer per question for one group of one commune (or the district)."""
     group = GROUP_LABELS.get(questionnaire.group, questionnaire.group)
@@ -206,25 +120,25 @@ def distribution_chart(dist: Distribution, questionnaire: Questionnaire, commune
     if dist.small:
         return message_chart(title, HIDDEN_NOTE)
     labels = question_labels(questionnaire)
-    fig = _figure(len(labels), per_row=0.42, extra=2.4)
-    ax = _frame(fig, title, f"{dist.respondents} người trả lời. Tỷ lệ tính trên số câu trả lời của từng câu.")
+    fig = figure(len(labels), per_row=0.42, extra=2.4)
+    ax = frame(fig, title, f"{dist.respondents} người trả lời. Tỷ lệ tính trên số câu trả lời của từng câu.")
     shares, colours = _shares(dist, questionnaire), _scale_colours(questionnaire)
     left = [0.0] * len(labels)
     for k, option in enumerate(questionnaire.scale):
         widths = [row[k] for row in shares]
         ax.barh(range(len(labels)), widths, left=left, color=colours[k], edgecolor="white", linewidth=0.5,
-                label=_vi(option.label.vi))
+                label=vi(option.label.vi))
         for y, (x0, w) in enumerate(zip(left, widths, strict=True)):
             if w >= 8:
-                _say(ax, x0 + w / 2, y, f"{w:.0f}%", ha="center", fontsize=7.5, color=_ink(colours[k]))
+                say(ax, x0 + w / 2, y, f"{w:.0f}%", ha="center", fontsize=7.5, color=ink(colours[k]))
         left = [a + b for a, b in zip(left, widths, strict=True)]
     for y, total in enumerate(left):
         if not total:
-            _say(ax, 1, y, "chưa có câu trả lời", color="#777777", style="italic")
-    _names(ax, labels)
-    _percent_axis(ax, "Tỷ lệ câu trả lời (%)")
-    _legend(ax, min(len(questionnaire.scale), 3))
-    return _png(fig)
+            say(ax, 1, y, "chưa có câu trả lời", color="#777777", style="italic")
+    row_labels(ax, labels)
+    percent_axis(ax, "Tỷ lệ câu trả lời (%)")
+    legend(ax, min(len(questionnaire.scale), 3))
+    return png(fig)
 
 
 def topic_chart(dists: Mapping[str, Distribution], questionnaires: Mapping[str, Questionnaire], rubric: Rubric,
@@ -238,9 +152,9 @@ def topic_chart(dists: Mapping[str, Distribution], questionnaires: Mapping[str, 
         return message_chart(title, note or "Chưa có câu trả lời nào")
     if all(d.small for d in dists.values()):
         return message_chart(title, HIDDEN_NOTE)
-    fig = _figure(len(topics) * len(groups), per_row=0.3, extra=2.3)
+    fig = figure(len(topics) * len(groups), per_row=0.3, extra=2.3)
     extra = (note + " " if note else "") + "Mỗi chủ đề: số câu hài lòng ÷ số câu trả lời được tính điểm."
-    ax = _frame(fig, title, _rubric_note(rubric, extra))
+    ax = frame(fig, title, _rubric_note(rubric, extra))
     height = 0.8 / len(groups)
     for k, g in enumerate(groups):
         dist = dists[g]
@@ -249,15 +163,15 @@ def topic_chart(dists: Mapping[str, Distribution], questionnaires: Mapping[str, 
         values = topic_index(dist, questionnaires[g]) if not dist.small else {}
         drawn = [values.get(t) for t in topics]
         ax.barh(offsets, [0 if v is None else v * 100 for v in drawn], height=height * 0.92,
-                color=COLOURS[g], label=_vi(label))
+                color=COLOURS[g], label=vi(label))
         for y, v in zip(offsets, drawn, strict=True):
             text = f"<{MIN_GROUP}" if dist.small else "—" if v is None else f"{v * 100:.0f}%"
-            _say(ax, (v or 0) * 100 + 1, y, text, fontsize=7.5, color="#333333")
-    _names(ax, [TOPIC_LABELS.get(t, t) for t in topics])
-    _percent_axis(ax, "Chỉ số hài lòng (%)")
+            say(ax, (v or 0) * 100 + 1, y, text, fontsize=7.5, color="#333333")
+    row_labels(ax, [TOPIC_LABELS.get(t, t) for t in topics])
+    percent_axis(ax, "Chỉ số hài lòng (%)")
     _target_line(ax, rubric)
-    _legend(ax, len(groups) + 1)
-    return _png(fig)
+    legend(ax, len(groups) + 1)
+    return png(fig)
 
 
 def progress_chart(scores: list[CommuneScore], round_id: str) -> bytes:
@@ -265,25 +179,25 @@ def progress_chart(scores: list[CommuneScore], round_id: str) -> bytes:
     title = f"Tiến độ khảo sát — đợt {round_id}: số người đã hoàn thành"
     if not scores:
         return message_chart(title, "Chưa có xã nào trong danh sách")
-    fig = _figure(len(scores) * 2, per_row=0.2, extra=2.3)
+    fig = figure(len(scores) * 2, per_row=0.2, extra=2.3)
     nobody = all(s.children.n + s.residents.n == 0 for s in scores)
-    ax = _frame(fig, title, ("Chưa có ai hoàn thành phiếu. " if nobody else "")
+    ax = frame(fig, title, ("Chưa có ai hoàn thành phiếu. " if nobody else "")
                 + "Vạch đứt: số người cần có theo mục tiêu của đợt.")
     top = max([s.children.n for s in scores] + [s.residents.n for s in scores]
               + [s.children.target for s in scores] + [s.residents.target for s in scores] + [1])
     for k, (g, pick) in enumerate((("child", lambda s: s.children), ("resident", lambda s: s.residents))):
         ys = [y + (k - 0.5) * 0.4 for y in range(len(scores))]
         groups = [pick(s) for s in scores]
-        ax.barh(ys, [x.n for x in groups], height=0.38, color=COLOURS[g], label=_vi(GROUP_LABELS[g]))
+        ax.barh(ys, [x.n for x in groups], height=0.38, color=COLOURS[g], label=vi(GROUP_LABELS[g]))
         for y, x in zip(ys, groups, strict=True):
-            _say(ax, x.n + top * 0.01, y, f"{x.n}/{x.target}", fontsize=7, color="#333333")
+            say(ax, x.n + top * 0.01, y, f"{x.n}/{x.target}", fontsize=7, color="#333333")
     targets = sorted({s.children.target for s in scores} | {s.residents.target for s in scores})
     for t in targets:
-        ax.axvline(t, color="#444444", linestyle="--", linewidth=1, label=_vi(f"Mục tiêu: {t} người"))
-    _names(ax, [s.name for s in scores])
+        ax.axvline(t, color="#444444", linestyle="--", linewidth=1, label=vi(f"Mục tiêu: {t} người"))
+    row_labels(ax, [s.name for s in scores])
     ax.set_xlim(0, top * 1.12)
-    ax.set_xlabel(_vi("Số người đã hoàn thành phiếu"), fontfamily=FONT, fontsize=9)
+    ax.set_xlabel(vi("Số người đã hoàn thành phiếu"), fontfamily=FONT, fontsize=9)
     ax.grid(axis="x", color="#e0e0e0", linewidth=0.6)
     ax.set_axisbelow(True)
-    _legend(ax, 2 + len(targets))
-    return _png(fig)
+    legend(ax, 2 + len(targets))
+    return png(fig)

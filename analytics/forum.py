@@ -18,8 +18,8 @@ from sqlalchemy import and_, case, extract, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import aliased
 
-from analytics.charts import render
 from analytics.forum_chart import CLOSED, DEADLINE_DAYS, STATUSES, file_names, forum_chart, forum_workbook, summary
+from analytics.plot import render
 from analytics.progress import Progress
 from storage.models import Commune, Proposal
 

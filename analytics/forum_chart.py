@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Any
 
-from analytics.charts import FONT, _figure, _figures, _frame, _ink, _legend, _names, _png, _say, _vi, message_chart
-from analytics.workbook import PERCENT, _bold, _header, _widths
+from analytics.plot import FONT, figure, frame, ink, legend, message_chart, png, row_labels, say, side_labels, vi
+from analytics.workbook import PERCENT, bold, header, widths
 
 if TYPE_CHECKING:
     from analytics.forum import ForumFigures
@@ -75,8 +75,8 @@ def forum_chart(figures: ForumFigures, title: str) -> bytes:
     if not figures.total:
         return message_chart(head, NO_PROPOSALS)
     rows = figures.communes
-    fig = _figure(len(rows), per_row=0.3, extra=2.4)
-    ax = _frame(fig, head, f"{median_definition(figures)} Tỷ lệ trả lời trong {DEADLINE_DAYS} ngày = "
+    fig = figure(len(rows), per_row=0.3, extra=2.4)
+    ax = frame(fig, head, f"{median_definition(figures)} Tỷ lệ trả lời trong {DEADLINE_DAYS} ngày = "
                 f"{share_definition(figures)} Quá hạn: chưa được trả lời sau hơn {DEADLINE_DAYS} ngày.")
     top = max(r.total for r in rows)
     left = [0] * len(rows)
@@ -86,29 +86,29 @@ def forum_chart(figures: ForumFigures, title: str) -> bytes:
             continue
         colour = _status_colour(status)
         ax.barh(range(len(rows)), widths, left=left, height=0.7, color=colour, edgecolor="white", linewidth=0.5,
-                label=_vi(status_label(status)))
+                label=vi(status_label(status)))
         for y, (x0, w) in enumerate(zip(left, widths, strict=True)):
             if w and w >= top * 0.06:
-                _say(ax, x0 + w / 2, y, str(w), ha="center", fontsize=7, color=_ink(colour), in_layout=False)
+                say(ax, x0 + w / 2, y, str(w), ha="center", fontsize=7, color=ink(colour), in_layout=False)
         left = [a + b for a, b in zip(left, widths, strict=True)]
     late = figures.late_by_commune
     labels, inks = [], []
     for y, r in enumerate(rows):
         if not r.total:
-            _say(ax, top * 0.01, y, "không có kiến nghị", color="#777777", style="italic", fontsize=7.5,
+            say(ax, top * 0.01, y, "không có kiến nghị", color="#777777", style="italic", fontsize=7.5,
                  in_layout=False)
         n = late.get(r.key, 0)
         labels.append(f"{r.total}" + (f" · {n} quá hạn" if n else ""))
         inks.append(LATE_COLOUR if n else "#222222")
-    _names(ax, [r.name for r in rows])
+    row_labels(ax, [r.name for r in rows])
     ax.set_xlim(0, top * 1.05)
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_xlabel(_vi("Số kiến nghị"), fontfamily=FONT, fontsize=9)
+    ax.set_xlabel(vi("Số kiến nghị"), fontfamily=FONT, fontsize=9)
     ax.grid(axis="x", color="#e0e0e0", linewidth=0.6)
     ax.set_axisbelow(True)
-    _legend(ax, len(ax.get_legend_handles_labels()[1]))
-    _figures(ax, labels, inks)
-    return _png(fig)
+    legend(ax, len(ax.get_legend_handles_labels()[1]))
+    side_labels(ax, labels, inks)
+    return png(fig)
 
 
 def forum_workbook(figures: ForumFigures, title: str) -> bytes:
@@ -127,13 +127,13 @@ def forum_workbook(figures: ForumFigures, title: str) -> bytes:
 def _title(sheet: Any, text: str, figures: ForumFigures) -> None:
     """The sheet's title and the moment the figures stand at."""
     sheet["A1"] = text
-    _bold(sheet["A1"], 13)
+    bold(sheet["A1"], 13)
     sheet["A2"] = f"Số liệu tính đến {figures.as_of}. Thời hạn trả lời: {DEADLINE_DAYS} ngày."
 
 
 def _table(sheet: Any, top: int, titles: list[str], rows: list[list[Any]]) -> int:
     """A header and rows from `top`; the next free row."""
-    _header(sheet, top, titles)
+    header(sheet, top, titles)
     sheet.row_dimensions[top].height = 32
     for r, values in enumerate(rows, top + 1):
         for col, value in enumerate(values, 1):
@@ -153,7 +153,7 @@ def _summary(sheet: Any, figures: ForumFigures, title: str) -> None:
     """Key figures with their definitions, then proposals per commune and status."""
     sheet.title = SHEETS[0]
     _title(sheet, title, figures)
-    _header(sheet, 4, ["Chỉ số", "Giá trị", "Định nghĩa"])
+    header(sheet, 4, ["Chỉ số", "Giá trị", "Định nghĩa"])
     share = figures.answered_within_15_days_share
     key = [("Tổng số kiến nghị", figures.total, "Mọi kiến nghị trong kỳ, kể cả kiến nghị đã gộp."),
            ("Thời gian trả lời đầu tiên — trung vị (ngày)", figures.median_first_answer_days,
@@ -176,13 +176,13 @@ def _summary(sheet: Any, figures: ForumFigures, title: str) -> None:
         sheet.cell(r, 3, note).alignment = Alignment(wrap_text=True, vertical="top")
     top = 5 + len(key) + 1
     sheet.cell(top, 1, "Số kiến nghị theo xã và trạng thái")
-    _bold(sheet.cell(top, 1))
+    bold(sheet.cell(top, 1))
     titles, rows = _by_status(figures, figures.communes, "Mã xã", "Tên xã")
     late = figures.late_by_commune
     rows = [[*row, late.get(row[0], 0) if row[0] else figures.late] for row in rows]
     _table(sheet, top + 1, [*titles, "Quá hạn"], rows)
     sheet.freeze_panes = sheet.cell(top + 2, 3)
-    _widths(sheet, [38, 22, 70] + [13] * (len(titles) - 2))
+    widths(sheet, [38, 22, 70] + [13] * (len(titles) - 2))
 
 
 def _topics(sheet: Any, figures: ForumFigures, title: str) -> None:
@@ -191,13 +191,13 @@ def _topics(sheet: Any, figures: ForumFigures, title: str) -> None:
     titles, rows = _by_status(figures, figures.topics, "Mã chủ đề", "Chủ đề")
     end = _table(sheet, 4, titles, rows)
     sheet.cell(end + 1, 1, "Số kiến nghị theo xã và chủ đề")
-    _bold(sheet.cell(end + 1, 1))
+    bold(sheet.cell(end + 1, 1))
     cross = [[c.key, c.name, *(figures.commune_topics.get((c.key, t.key), 0) for t in figures.topics), c.total]
              for c in figures.communes]
     cross.append([None, TOTAL, *(t.total for t in figures.topics), figures.total])
     _table(sheet, end + 2, ["Mã xã", "Tên xã", *(t.name for t in figures.topics), TOTAL], cross)
     sheet.freeze_panes = sheet.cell(5, 3)
-    _widths(sheet, [16, 26] + [14] * max(len(titles), len(figures.topics) + 1))
+    widths(sheet, [16, 26] + [14] * max(len(titles), len(figures.topics) + 1))
 
 
 def _open(sheet: Any, figures: ForumFigures, title: str) -> None:
@@ -217,7 +217,7 @@ def _open(sheet: Any, figures: ForumFigures, title: str) -> None:
     if not figures.open:
         sheet.cell(5, 1, "Không có kiến nghị nào đang mở.")
     sheet.freeze_panes = sheet.cell(5, 2)
-    _widths(sheet, [14, 22, 24, 9, 18, 9, 70])
+    widths(sheet, [14, 22, 24, 9, 18, 9, 70])
 
 
 def _cell(text: str) -> str:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 
-from analytics.charts import FONT, _figure, _frame, _png, _vi
+from analytics.plot import FONT, figure, frame, png, vi
 
 
 def poll_chart(question: str, options: Sequence[str], counts: Sequence[int]) -> bytes:
     """Votes per option as horizontal bars with counts and shares."""
     total = sum(counts)
-    fig = _figure(len(options))
-    ax = _frame(fig, textwrap.shorten(question, 70, placeholder="…"), f"{total} phiếu · kết quả ẩn danh")
-    labels = [_vi(textwrap.shorten(o, 40, placeholder="…")) for o in options][::-1]
+    fig = figure(len(options))
+    ax = frame(fig, textwrap.shorten(question, 70, placeholder="…"), f"{total} phiếu · kết quả ẩn danh")
+    labels = [vi(textwrap.shorten(o, 40, placeholder="…")) for o in options][::-1]
     values = list(counts)[::-1]
     ax.barh(labels, values, color="#1f77b4")
     for y, value in enumerate(values):
@@ -21,4 +21,4 @@ def poll_chart(question: str, options: Sequence[str], counts: Sequence[int]) -> 
         ax.text(value, y, share, va="center", fontfamily=FONT, fontsize=9)
     ax.set_xlim(0, max([*values, 1]) * 1.25)
     ax.set_xlabel("Số phiếu", fontfamily=FONT)
-    return _png(fig)
+    return png(fig)

@@ -9,7 +9,8 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics.breakdown import GROUP_LABELS, distribution, district
-from analytics.charts import commune_chart, progress_chart, render, topic_chart
+from analytics.charts import commune_chart, progress_chart, topic_chart
+from analytics.plot import render
 from analytics.progress import Progress
 from analytics.rubric import Rubric
 from analytics.score import CommuneScore, compute

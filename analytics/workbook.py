@@ -78,14 +78,14 @@ def workbook(round_id: str, rubric: Rubric, scores: list[CommuneScore],
     return buf.getvalue()
 
 
-def _bold(cell: Any, size: float = 11) -> None:
+def bold(cell: Any, size: float = 11) -> None:
     """Make a cell bold."""
     from openpyxl.styles import Font
 
     cell.font = Font(bold=True, size=size)
 
 
-def _header(sheet: Any, row: int, titles: list[str]) -> None:
+def header(sheet: Any, row: int, titles: list[str]) -> None:
     """A styled header row."""
     from openpyxl.styles import Alignment, Font, PatternFill
 
@@ -96,7 +96,7 @@ def _header(sheet: Any, row: int, titles: list[str]) -> None:
         cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
 
 
-def _widths(sheet: Any, widths: list[float]) -> None:
+def widths(sheet: Any, widths: list[float]) -> None:
     """Set column widths."""
     from openpyxl.utils import get_column_letter
 
@@ -108,14 +108,14 @@ def _summary(sheet: Any, round_id: str, rubric: Rubric, scores: list[CommuneScor
     """The 'Tổng hợp' sheet: one row per commune with the exact figures of `xtt score`."""
     sheet.title = SUMMARY
     sheet["A1"] = f"Tiêu chí 13 — mức độ hài lòng của trẻ em và người dân — đợt {round_id}"
-    _bold(sheet["A1"], 13)
+    bold(sheet["A1"], 13)
     sheet["A2"] = f"Thang điểm: {rubric.name}"
-    _bold(sheet["A2"])
+    bold(sheet["A2"])
     sheet["A3"] = rubric.note
     sheet["A4"] = ("Chỉ số = số câu trả lời hài lòng ÷ số câu trả lời được tính điểm; chỉ tính phiếu đã hoàn thành. "
                    "KTC 95%: khoảng tin cậy 95%. Điểm liệt: 0 điểm — xã không đạt dù các tiêu chí khác đủ điểm.")
     top = 6
-    _header(sheet, top, list(HEADERS))
+    header(sheet, top, list(HEADERS))
     sheet.row_dimensions[top].height = 45
     for r, values in enumerate(summary_rows(round_id, rubric, scores), top + 1):
         for col, (title, value) in enumerate(zip(HEADERS, values, strict=True), 1):
@@ -125,23 +125,23 @@ def _summary(sheet: Any, round_id: str, rubric: Rubric, scores: list[CommuneScor
     if not scores:
         sheet.cell(top + 1, 1, "Chưa có xã nào.")
     sheet.freeze_panes = sheet.cell(top + 1, 3)
-    _widths(sheet, [16, 22] + [11] * (len(HEADERS) - 2))
+    widths(sheet, [16, 22] + [11] * (len(HEADERS) - 2))
 
 
 def _answers(sheet: Any, title: str, blocks: list[tuple[Questionnaire, Distribution, str]]) -> None:
     """Per group: each question's answers per option, the answers and the satisfied share."""
     sheet["A1"] = title
-    _bold(sheet["A1"], 13)
+    bold(sheet["A1"], 13)
     sheet["A2"] = HIDE_NOTE
     row, frozen, widest = 4, 0, 0
     for questionnaire, dist, note in blocks:
         label = GROUP_LABELS.get(questionnaire.group, questionnaire.group)
         sheet.cell(row, 1, f"{label} — {dist.respondents} người đã hoàn thành phiếu{note}")
-        _bold(sheet.cell(row, 1))
+        bold(sheet.cell(row, 1))
         titles = ["Mã câu", "Chủ đề", "Câu hỏi", *(o.label.vi for o in questionnaire.scale), "Số câu trả lời",
                   "Tỷ lệ hài lòng"]
         widest = max(widest, len(titles))
-        _header(sheet, row + 1, titles)
+        header(sheet, row + 1, titles)
         frozen = frozen or row + 2
         row += 2
         if not dist.respondents:
@@ -163,4 +163,4 @@ def _answers(sheet: Any, title: str, blocks: list[tuple[Questionnaire, Distribut
         row += 1
     if frozen:
         sheet.freeze_panes = sheet.cell(frozen, 1)
-    _widths(sheet, [16, 24, 60] + [13] * max(widest - 3, 0))
+    widths(sheet, [16, 24, 60] + [13] * max(widest - 3, 0))

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from analytics.charts import render
+from analytics.plot import render
 from analytics.poll_chart import poll_chart
 from bot import access
 from conversations import Catalogue, Choice, Reply

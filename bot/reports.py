@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from analytics import Rubric, compute
 from analytics.assess import AssessError, Criteria, assess, assessment_chart, summary_lines
 from analytics.breakdown import GROUP_LABELS, Distribution, distribution
-from analytics.charts import commune_chart, distribution_chart, render
+from analytics.charts import commune_chart, distribution_chart
 from analytics.forum import write_forum_report
+from analytics.plot import render
 from analytics.report import write_report
 from analytics.table import interval, percent
 from conversations import Catalogue, Reply

@@ -13,7 +13,9 @@ leaves `queued` only together with its outcome, and the window never holds more 
 Delivery is at least once. The one window: a process that dies after the platform accepted a message and
 before the `sent` commit (the answer's way back plus one short transaction, a millisecond or two) sends
 that message again after a restart; Telegram has no idempotency key, so the window can be kept short but
-not closed. `stop()` (SIGTERM) lets sends in flight finish and be recorded, so only a crash opens it.
+not closed. `stop()` (SIGTERM) lets sends in flight finish and be recorded, so only a crash opens it, and
+a crash repeats at most `concurrency` messages: no new send starts while `unrecorded` answered ones wait
+for the database, so a slow disk pauses the sending instead of widening the window.
 A text longer than one Telegram message goes out in pieces; a retry after a partial failure repeats the
 pieces already sent. Opt-out and reachability are read when a row enters the window, at most a couple of
 seconds before its send. One sender runs per database.
@@ -90,12 +92,14 @@ class Sender:
     """Sends the outbox through the channels, paced, and records every outcome in the table."""
 
     def __init__(self, db: AsyncEngine, channels: Mapping[str, Channel], *, rate: float, per_chat: float,
-                 max_attempts: int = 8, clock: Callable[[], datetime] = utcnow, concurrency: int = 32,
-                 window: int = 0, backoff: float = 2.0, max_backoff: float = 600.0, poll: float = 1.0) -> None:
+                 max_attempts: int = 8, clock: Callable[[], datetime] = utcnow, concurrency: int = 16,
+                 unrecorded: int = 4, window: int = 0, backoff: float = 2.0, max_backoff: float = 600.0,
+                 poll: float = 1.0) -> None:
         if rate <= 0 or per_chat <= 0 or max_attempts < 1:
             raise ValueError("rate and per_chat must be positive and max_attempts at least 1")
         self.db, self.channels, self.clock = db, dict(channels), clock
         self.per_chat, self.max_attempts, self.concurrency = 1.0 / per_chat, max_attempts, concurrency
+        self.unrecorded = unrecorded  # answered sends whose outcome is not yet committed: no new send beyond
         self.window = window or max(32, min(512, int(rate * 2)))
         self.backoff, self.max_backoff, self.poll = backoff, max_backoff, poll
         self.paces = {name: Pace(rate) for name in self.channels}
@@ -103,6 +107,7 @@ class Sender:
         self._ready: dict[int, Item] = {}  # fetched, not yet sent; at most one per contact
         self._busy: set[int] = set()  # contacts with a message in the window or in flight
         self._flight: set[asyncio.Task[None]] = set()
+        self._answered = 0  # sends answered by the platform and not yet recorded
         self._chat_free: dict[tuple[str, str], float] = {}  # (channel, chat) -> earliest next send
         self._fill_after = 0.0
         self._event = asyncio.Event()
@@ -210,7 +215,8 @@ class Sender:
         wait = self.poll
         held: set[str] = set()
         for item in list(self._ready.values()):
-            if len(self._flight) >= self.concurrency or len(held) == len(self.paces):
+            if (len(self._flight) >= self.concurrency or self._answered >= self.unrecorded
+                    or len(held) == len(self.paces)):
                 break
             pace = self.paces[item.channel]
             ready = max(pace.next_at, self._chat_free.get((item.channel, item.chat_id), 0.0))
@@ -230,6 +236,7 @@ class Sender:
     async def _deliver(self, item: Item) -> None:
         """Send one message and record its outcome; the contact stays busy until the record is durable."""
         loop = asyncio.get_running_loop()
+        answered = False
         try:
             try:
                 await self.channels[item.channel].send(item.chat_id, item.reply())
@@ -239,13 +246,14 @@ class Sender:
             except Exception as exc:  # a fault in the channel: keep the message, try again later
                 log.warning("outbox %d: unexpected send error", item.id, exc_info=True)
                 failure = SendFailure("retry", f"{type(exc).__name__}: {exc}")
-            answered = loop.time()
-            self._chat_free[(item.channel, item.chat_id)] = answered + self.per_chat
+            answered, self._answered = True, self._answered + 1
+            self._chat_free[(item.channel, item.chat_id)] = loop.time() + self.per_chat
             if failure is not None and failure.retry_after is not None:
-                self.paces[item.channel].pause(answered + failure.retry_after)
+                self.paces[item.channel].pause(loop.time() + failure.retry_after)
                 log.info("outbox: %s asks to wait %.1f s", item.channel, failure.retry_after)
             await self._write(self._outcome(item, failure))
         finally:
+            self._answered -= answered
             self._busy.discard(item.contact)
             self._flight.discard(asyncio.current_task())  # type: ignore[arg-type]
             self._event.set()

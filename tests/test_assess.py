@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import struct
-import time
 from pathlib import Path
 
 import pytest
@@ -343,15 +342,10 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize("count", [0, 13, 30])
-def test_chart_is_a_png_and_fast(count: int) -> None:
-    assessments = many(count)
-    assessment_chart("2024", assessments)
-    started = time.perf_counter()
-    data = assessment_chart("2024", assessments)
-    elapsed = time.perf_counter() - started
+def test_chart_is_a_png_that_grows_with_the_communes(count: int) -> None:
+    data = assessment_chart("2024", many(count))
     width, height = png_size(data)
     assert width == 900 and height >= (250 if count == 0 else 100 + 30 * count)
-    assert elapsed <= 0.5
 
 
 def test_workbook() -> None:

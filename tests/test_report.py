@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from analytics import charts, compute, load_rubric, to_json
+from analytics import charts, compute, load_rubric, plot, to_json
 from analytics.breakdown import Distribution, distribution, district, question_labels, topic_index
 from analytics.progress import Progress
 from analytics.report import STEPS, write_report
@@ -261,7 +261,7 @@ async def test_render_is_thread_safe() -> None:
     dist = Distribution(8, {item.id: {VS: 3, S: 2, NS: 2, DK: 1} for item in FLOWS["resident"].items})
     args = [(charts.distribution_chart, dist, FLOWS["resident"], f"Xã {n}", "2024") for n in range(4)]
     alone = [fn(*a) for fn, *a in args]
-    together = await asyncio.gather(*(charts.render(fn, *a) for fn, *a in args))
+    together = await asyncio.gather(*(plot.render(fn, *a) for fn, *a in args))
     assert list(together) == alone
 
 
