@@ -22,7 +22,7 @@ from bot.identity import Identity
 from bot.sender import Sender
 from bot.service import Service
 from bot.settings import Settings
-from bot.web import WebServer
+from bot.web import Media, WebServer
 from conversations import Catalogue, Engine, load_flows
 from conversations.model import Flows
 from storage import communes, migrate, rounds
@@ -85,14 +85,39 @@ def telegram_channel(parts: Parts, service: Service) -> Channel:
                            menus=menus)
 
 
+def zalo_bot_channel(parts: Parts, service: Service, media: Media | None) -> Channel:
+    """Build the Zalo Bot Platform channel: webhook mode with a secret and a public URL, else long polling."""
+    from bot.channels.zalo_bot import ZalobotChannel
+
+    s = parts.settings
+    public = s.web_public_url.rstrip("/")
+    webhook = f"{public}/webhooks/zalo-bot" if public and s.zalo_bot_webhook_secret else ""
+    if s.zalo_bot_webhook_secret and not public:
+        log.warning("ZALO_BOT_WEBHOOK_SECRET is set without WEB_PUBLIC_URL: Zalo Bot uses long polling")
+    return ZalobotChannel(s.zalo_bot_token, s.zalo_bot_api_url, service.handle, webhook_url=webhook,
+                          webhook_secret=s.zalo_bot_webhook_secret, media=media)
+
+
+def zalo_oa_channel(parts: Parts, service: Service) -> Channel:
+    """Build the Zalo Official Account channel (webhook only) with its token store in the database."""
+    from bot.channels.zalo_oa import from_settings
+
+    return from_settings(parts.settings, parts.db, service.handle, sorted(service.admins))
+
+
 async def run(settings: Settings) -> int:
     """Run every configured channel until stopped; with none, open the console chat."""
     parts = await prepare(settings)
     try:
         service = build_service(parts)
         channels: list[Channel] = []
+        media = Media(settings.web_public_url) if settings.web_public_url else None  # files fetched by URL
         if settings.telegram_bot_token:
             channels.append(telegram_channel(parts, service))
+        if settings.zalo_bot_token:
+            channels.append(zalo_bot_channel(parts, service, media))
+        if settings.zalo_oa_app_id:
+            channels.append(zalo_oa_channel(parts, service))
         if not channels:
             return await console(parts, service, user="console")
         return await serve(parts, service, channels)
@@ -104,11 +129,14 @@ async def serve(parts: Parts, service: Service, channels: list[Channel]) -> int:
     """Start the channels and the web server, then wait for SIGTERM or SIGINT."""
     s = parts.settings
     web = None
-    if s.telegram_webhook_url or s.web_port_explicit:
+    if s.telegram_webhook_url or s.web_public_url or s.web_port_explicit or s.zalo_oa_app_id:
         web = WebServer(s.web_host, int(s.web_port), parts.db)
         for channel in channels:
             if hasattr(channel, "webhook"):
-                web.webhook(channel.name, channel.webhook)
+                web.webhook(getattr(channel, "route", channel.name), channel.webhook)
+        stores = {id(m): m for c in channels if (m := getattr(c, "media", None)) is not None}
+        if stores:  # the one store of run(), shared by the channels that send files by URL
+            web.media(next(iter(stores.values())))
         await web.start()
     started = []
     for channel in channels:

@@ -13,6 +13,7 @@ from bot.reports import Reports
 from conversations import Catalogue, Incoming, Reply
 from storage import invites, repo
 from storage.rounds import current_round
+from storage.writes import run
 
 INVITE_DAYS = 7
 Communes = Callable[[], Awaitable[tuple[tuple[str, str], ...]]]
@@ -56,7 +57,7 @@ class Office:
         if granted is None:
             return self.say(lang, "invite.invalid")
         async with self.db.begin() as conn:
-            await conn.execute(repo.save_contact(self.db, person, incoming.channel, incoming.chat_id, now))
+            await run(conn, [[repo.save_contact(person, incoming.channel, incoming.chat_id, now)]])
         role, commune = granted
         if role == access.OFFICIAL:
             return self.say(lang, "invite.joined_official")

@@ -17,8 +17,8 @@ not closed. `stop()` (SIGTERM) lets sends in flight finish and be recorded, so o
 a crash repeats at most `concurrency` messages: no new send starts while `unrecorded` answered ones wait
 for the database, so a slow disk pauses the sending instead of widening the window.
 A text longer than one Telegram message goes out in pieces; a retry after a partial failure repeats the
-pieces already sent. Opt-out and reachability are read when a row enters the window, at most a couple of
-seconds before its send. One sender runs per database.
+pieces already sent. Opt-out and reachability are read when a row enters the window, normally a second or
+two before its send and never more than STALE seconds. One sender runs per database.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from storage.models import Contact, Outbox
 log = logging.getLogger(__name__)
 ALWAYS = frozenset({"answer"})  # kinds delivered even to people who opted out
 SLACK = 0.02  # seconds a late loop may catch up on its channel's pace (a burst of a few messages)
+STALE = 5.0  # seconds a row may wait in the window before it is read again (opt-out, reachability)
 
 
 def utcnow() -> datetime:
@@ -64,6 +65,7 @@ class Item:
     kind: str
     payload: dict[str, Any]
     attempts: int
+    read_at: float
 
     def reply(self) -> Reply:
         """The message as a neutral Reply."""
@@ -201,7 +203,7 @@ class Sender:
                 elif row.contact_id not in self._busy:
                     self._busy.add(row.contact_id)
                     self._ready[row.id] = Item(row.id, row.contact_id, row.channel, row.chat_id, row.kind,
-                                               row.payload, row.attempts)
+                                               row.payload, row.attempts, now)
             await self._write([update(Outbox).where(Outbox.id.in_(ids), Outbox.status == "queued")
                                .values(status="skipped", error=reason) for reason, ids in skips.items() if ids])
             if len(rows) < limit:  # the table has nothing more due: look again soon if busy, else at the poll
@@ -218,6 +220,10 @@ class Sender:
             if (len(self._flight) >= self.concurrency or self._answered >= self.unrecorded
                     or len(held) == len(self.paces)):
                 break
+            if now - item.read_at > STALE:  # held back (a long 429 pause): read it again before sending
+                del self._ready[item.id]
+                self._busy.discard(item.contact)
+                continue
             pace = self.paces[item.channel]
             ready = max(pace.next_at, self._chat_free.get((item.channel, item.chat_id), 0.0))
             if pace.next_at > now:

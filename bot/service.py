@@ -127,9 +127,9 @@ class Service:
         now = self.clock()
         session = state.session
         lang = (session or {}).get("lang", self.lang)
-        unit = [repo.mark_processed(self.db, incoming.update_key, now)] if incoming.update_key else []
+        unit = [repo.mark_processed(incoming.update_key, now)] if incoming.update_key else []
         if person in self.admins:
-            unit.append(repo.save_contact(self.db, person, incoming.channel, incoming.chat_id, now))
+            unit.append(repo.save_contact(person, incoming.channel, incoming.chat_id, now))
         bare = incoming.channel in self.buttonless
         command = parse(incoming.text, bare)
         if bare and incoming.text and not command:
@@ -139,12 +139,12 @@ class Service:
         waiting = {k: (session or {}).get(k) for k in PENDING}
         if any(waiting.values()) and (command or choice):
             session = {k: v for k, v in (session or {}).items() if k not in PENDING}
-            unit.append(repo.save_session(self.db, person, session, now))
+            unit.append(repo.save_session(person, session, now))
         replies, keep = await self._route(person, incoming, command, waiting, state.round_id, lang)
         if keep is not None:
             key, value = keep
             session = {k: v for k, v in (session or {}).items() if k not in PENDING}
-            unit.append(repo.save_session(self.db, person, {**session, key: value} if value else session, now))
+            unit.append(repo.save_session(person, {**session, key: value} if value else session, now))
         if replies is None:
             if command and command[0] == "start":
                 unit.append(repo.opt_in(person))

@@ -23,7 +23,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Any SQLAlchemy async URL; postgresql+asyncpg://user@host/db at scale."),
     Setting("XTT_SECRET", "",
             "Key for pseudonyms and signed invites; generated into the data folder on first run."),
-    Setting("XTT_ADMINS", "", "Bootstrap officials, e.g. telegram:12345,zalo:abcd."),
+    Setting("XTT_ADMINS", "", "Bootstrap officials, e.g. telegram:12345,zalo_bot:abcd."),
     Setting("XTT_LOCALE", "vi", "Default language of the bot: vi or en."),
     Setting("XTT_DATA_DIR", "data", "Folder for the SQLite file, the generated secret and exports."),
     Setting("XTT_RUBRIC", "", "Rubric file mapping the criterion-13 index to points; empty uses the shipped one."),
@@ -39,7 +39,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TELEGRAM_WEBHOOK_SECRET", "", "Secret token Telegram sends with webhooks; derived if empty."),
     Setting("ZALO_BOT_TOKEN", "", "Enables the Zalo Bot Platform channel."),
     Setting("ZALO_BOT_API_URL", "https://bot-api.zaloplatforms.com", "Zalo Bot Platform API root."),
-    Setting("ZALO_BOT_WEBHOOK_SECRET", "", "Secret token of the Zalo Bot webhook."),
+    Setting("ZALO_BOT_WEBHOOK_SECRET", "",
+            "Secret token (8-256 characters) of the Zalo Bot webhook; with WEB_PUBLIC_URL it turns on webhook mode."),
     Setting("ZALO_OA_APP_ID", "", "Zalo Official Account: app id."),
     Setting("ZALO_OA_APP_SECRET", "", "Zalo Official Account: app secret."),
     Setting("ZALO_OA_SECRET_KEY", "", "Zalo Official Account: OA secret key for webhook signatures."),
@@ -48,6 +49,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ZALO_OAUTH_URL", "https://oauth.zaloapp.com", "Zalo OAuth root."),
     Setting("WEB_HOST", "127.0.0.1", "Host of the aiohttp server for webhooks and health checks."),
     Setting("WEB_PORT", "8080", "Port of that server; it starts for webhooks or when this is set."),
+    Setting("WEB_PUBLIC_URL", "",
+            "Public HTTPS root of that server, e.g. https://xtt.example.org: Zalo fetches charts from it."),
 )
 
 
@@ -80,6 +83,7 @@ class Settings:
     zalo_oauth_url: str
     web_host: str
     web_port: str
+    web_public_url: str
     web_port_explicit: bool = False
 
     @property

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import logging
+import mimetypes
+import re
+import secrets
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -12,10 +17,56 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 log = logging.getLogger(__name__)
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 1 << 20
+MEDIA_TTL = 3600.0
+MEDIA_LIMIT = 64 << 20
+SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}$")
+
+
+class Media:
+    """Bytes served for about an hour at unguessable URLs, for platforms that fetch images by URL (Zalo)."""
+
+    def __init__(self, public_url: str, ttl: float = MEDIA_TTL, limit: int = MEDIA_LIMIT,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.public_url = public_url.rstrip("/")
+        self.ttl, self.limit, self.clock = ttl, limit, clock
+        self._items: OrderedDict[str, tuple[bytes, str, str, float]] = OrderedDict()
+        self._size = 0
+
+    def put(self, data: bytes, filename: str) -> str:
+        """Keep the bytes and return the public URL they are served at."""
+        self._prune(len(data))
+        match = SUFFIX.search(filename)
+        name = secrets.token_urlsafe(24) + (match.group(0).lower() if match else ".bin")
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        self._items[name] = (data, kind, filename, self.clock() + self.ttl)
+        self._size += len(data)
+        return f"{self.public_url}/media/{name}"
+
+    def _prune(self, room: int) -> None:
+        """Drop expired items, and the oldest ones while the new item would not fit."""
+        now = self.clock()
+        while self._items:
+            name, (data, _, _, expires) = next(iter(self._items.items()))
+            if expires > now and self._size + room <= self.limit:
+                return
+            del self._items[name]
+            self._size -= len(data)
+
+    async def serve(self, request: web.Request) -> web.Response:
+        """GET /media/<name>: the bytes while they live, else 404."""
+        item = self._items.get(request.match_info["name"])
+        if item is None or item[3] <= self.clock():
+            return web.Response(status=404)
+        data, kind, filename, _ = item
+        headers = {"Cache-Control": "private, max-age=3600"}
+        if not kind.startswith("image/"):
+            ascii_name = filename.encode("ascii", "ignore").decode() or "file"
+            headers["Content-Disposition"] = f'attachment; filename="{ascii_name.replace(chr(34), "")}"'
+        return web.Response(body=data, content_type=kind, headers=headers)
 
 
 class WebServer:
-    """Serves POST /webhooks/<channel> and GET /healthz on WEB_HOST:WEB_PORT."""
+    """Serves POST /webhooks/<channel>, GET /healthz and GET /media/<name> on WEB_HOST:WEB_PORT."""
 
     def __init__(self, host: str, port: int, db: AsyncEngine) -> None:
         self.host = host
@@ -30,6 +81,10 @@ class WebServer:
     def webhook(self, channel: str, handler: Route) -> None:
         """Route a channel's webhook."""
         self.app.router.add_post(f"/webhooks/{channel}", handler)
+
+    def media(self, store: Media) -> None:
+        """Serve a media store at GET /media/<name>."""
+        self.app.router.add_get("/media/{name}", store.serve)
 
     async def start(self) -> None:
         """Listen."""

@@ -66,25 +66,25 @@ class Writer:
     def unit(self, person: str, incoming: Incoming, before: dict[str, Any] | None, result: Result,
              now: datetime) -> list[Executable]:
         """The statements that store the effects and the new session in one transaction."""
-        db, day = self.db, now.date().isoformat()
+        day = now.date().isoformat()
         unit: list[Executable] = []
         for effect in result.effects:
             if isinstance(effect, SaveProfile):
-                unit.append(repo.save_profile(db, person, {
+                unit.append(repo.save_profile(person, {
                     "group": effect.group, "age_band": effect.age_band, "commune": effect.commune,
                     "consent": "+".join(effect.consent), "consent_version": effect.version,
                     "consent_purpose": effect.purpose, "consent_at": effect.at, "lang": effect.lang}))
-                unit.append(repo.save_contact(db, person, incoming.channel, incoming.chat_id, now))
+                unit.append(repo.save_contact(person, incoming.channel, incoming.chat_id, now))
             elif isinstance(effect, RecordConsent):
-                unit.append(repo.save_consent(db, person, effect.purpose, effect.given_by, effect.version, effect.at))
-                unit.append(repo.save_contact(db, person, incoming.channel, incoming.chat_id, now))
+                unit.append(repo.save_consent(person, effect.purpose, effect.given_by, effect.version, effect.at))
+                unit.append(repo.save_contact(person, incoming.channel, incoming.chat_id, now))
             elif isinstance(effect, StartResponse):
-                unit.append(repo.start_response(db, {
+                unit.append(repo.start_response({
                     "id": effect.response_id, "round_id": effect.round_id, "commune": effect.commune,
                     "group": effect.group, "age_band": effect.age_band, "version": effect.version,
                     "submitted": False, "started_on": day}))
             elif isinstance(effect, SaveAnswer):
-                unit.append(repo.save_answer(db, effect.response_id, effect.question_id, effect.option_id,
+                unit.append(repo.save_answer(effect.response_id, effect.question_id, effect.option_id,
                                              effect.satisfied, effect.text))
             elif isinstance(effect, Submit):
                 unit.append(repo.submit(effect.response_id, day))
@@ -95,7 +95,7 @@ class Writer:
         if result.session is None:
             unit.append(repo.delete_session(person))
         else:
-            unit.append(repo.save_session(db, person, result.session, now))
+            unit.append(repo.save_session(person, result.session, now))
         return unit
 
 

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
+from storage.writes import Write, run
+
 log = logging.getLogger(__name__)
-Unit = Sequence[Executable]
+Unit = Sequence[Write | Executable]
 
 
 @dataclass(slots=True)
@@ -70,9 +72,7 @@ class Committer:
     async def _commit(self, units: list[Unit]) -> None:
         """Run units in one transaction."""
         async with self.engine.begin() as conn:
-            for unit in units:
-                for statement in unit:
-                    await conn.execute(statement)
+            await run(conn, units)
 
     async def _commit_alone(self, pending: _Pending) -> None:
         """Commit a unit on its own, passing its error to the waiter."""

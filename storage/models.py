@@ -290,3 +290,21 @@ class Vote(Base):
     person: Mapped[str] = mapped_column(String(64), primary_key=True)
     option: Mapped[int] = mapped_column(SmallInteger)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OATokens(Base):
+    """The Zalo OA access/refresh token pair, its expiry, the refresh lease and whether it needs re-authorising."""
+
+    __tablename__ = "oa_tokens"
+    app_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    access_token: Mapped[str | None] = mapped_column(Text)
+    refresh_token: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(12), default="ok")
+    error: Mapped[str | None] = mapped_column(String(200))
+    seed: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
-from storage.db import insert_ignore, upsert
 from storage.models import (
     Alert,
     Answer,
@@ -26,9 +26,7 @@ from storage.models import (
     Round,
     Session,
 )
-
-_T = {m.__name__: m.__table__ for m in (Answer, Contact, Participation, ProcessedUpdate, Respondent, Response,
-                                         Session)}
+from storage.writes import Write
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,16 +38,20 @@ class State:
     round_id: str | None
 
 
+STATE = select(
+    select(ProcessedUpdate.key).where(ProcessedUpdate.key == bindparam("key")).scalar_subquery(),
+    select(Session.data).where(Session.person == bindparam("person")).scalar_subquery(),
+    select(Round.id).where(Round.status == "open").limit(1).scalar_subquery(),
+)
+
+
 async def load_state(engine: AsyncEngine, person: str, update_key: str | None) -> State:
-    """Read whether the update was seen, the person's session and the open round."""
+    """Read in one round trip whether the update was seen, the person's session and the open round."""
     async with engine.connect() as conn:
-        seen = False
-        if update_key:
-            found = await conn.execute(select(ProcessedUpdate.key).where(ProcessedUpdate.key == update_key))
-            seen = found.first() is not None
-        session = (await conn.execute(select(Session.data).where(Session.person == person))).scalar()
-        round_id = (await conn.execute(select(Round.id).where(Round.status == "open"))).scalar()
-    return State(seen, session, round_id)
+        seen, session, round_id = (await conn.execute(STATE, {"key": update_key or "", "person": person})).one()
+    if isinstance(session, str):
+        session = json.loads(session)
+    return State(seen is not None, session, round_id)
 
 
 async def participated(engine: AsyncEngine, round_id: str, token: str) -> bool:
@@ -74,17 +76,17 @@ async def roles(engine: AsyncEngine, person: str) -> list[tuple[str, str]]:
         return [(role, commune) for role, commune in rows]
 
 
-def mark_processed(engine: AsyncEngine, key: str, now: datetime) -> Executable:
+def mark_processed(key: str, now: datetime) -> Write:
     """Remember an update key."""
-    return insert_ignore(engine, _T["ProcessedUpdate"], {"key": key, "seen_at": now})
+    return Write("processed", {"key": key, "seen_at": now})
 
 
-def save_session(engine: AsyncEngine, person: str, data: dict[str, Any], now: datetime) -> Executable:
+def save_session(person: str, data: dict[str, Any], now: datetime) -> Write:
     """Store the conversation state, with the commune and the round of a survey in progress for reminders."""
     commune = (data.get("profile") or {}).get("commune")
     open_round = (data.get("survey") or {}).get("round")
-    return upsert(engine, _T["Session"], ["person"], {"person": person, "data": data, "updated_at": now,
-                                                      "commune": commune, "open_round": open_round})
+    return Write("session", {"person": person, "data": data, "updated_at": now, "commune": commune,
+                             "open_round": open_round})
 
 
 def remember_choices(channel: str, chat_id: str, choices: list[list[str]]) -> Executable:
@@ -110,51 +112,44 @@ def delete_session(person: str) -> Executable:
     return delete(Session).where(Session.person == person)
 
 
-def save_profile(engine: AsyncEngine, person: str, values: dict[str, Any]) -> Executable:
+def save_profile(person: str, values: dict[str, Any]) -> Write:
     """Store consent and the least profile."""
-    return upsert(engine, _T["Respondent"], ["key"], {"key": person, **values})
+    return Write("profile", {"key": person, **values})
 
 
-def save_contact(engine: AsyncEngine, person: str, channel: str, chat_id: str, now: datetime) -> Executable:
+def save_contact(person: str, channel: str, chat_id: str, now: datetime) -> Write:
     """Store how to reach a person."""
-    return upsert(engine, _T["Contact"], ["channel", "chat_id"],
-                  {"person": person, "channel": channel, "chat_id": chat_id, "created_at": now})
+    return Write("contact", {"person": person, "channel": channel, "chat_id": chat_id, "created_at": now,
+                             "opted_out": False, "unreachable": False})
 
 
-def save_consent(engine: AsyncEngine, person: str, purpose: str, given_by: str, version: str,
-                 at: datetime) -> Executable:
+def save_consent(person: str, purpose: str, given_by: str, version: str, at: datetime) -> Write:
     """Record consent for a purpose."""
-    return upsert(engine, Consent.__table__, ["person", "purpose"],
-                  {"person": person, "purpose": purpose, "given_by": given_by, "version": version, "at": at})
+    return Write("consent", {"person": person, "purpose": purpose, "given_by": given_by, "version": version, "at": at})
 
 
-def start_response(engine: AsyncEngine, values: dict[str, Any]) -> Executable:
+def start_response(values: dict[str, Any]) -> Write:
     """Create an unsubmitted response."""
-    return insert_ignore(engine, _T["Response"], values)
+    return Write("response", {"answers_scored": None, "answers_satisfied": None, "submitted_on": None, **values})
 
 
-def save_answer(engine: AsyncEngine, response_id: str, question: str, option: str | None,
-                satisfied: bool | None, text: str | None) -> Executable:
+def save_answer(response_id: str, question: str, option: str | None, satisfied: bool | None,
+                text: str | None) -> Write:
     """Store or replace one answer, or remove it when it is empty."""
     if option is None and text is None:
-        return delete(Answer).where(Answer.response_id == response_id, Answer.question == question)
-    values = {"response_id": response_id, "question": question, "option": option,
-              "satisfied": None if satisfied is None else int(satisfied), "text": text}
-    return upsert(engine, _T["Answer"], ["response_id", "question"], values)
+        return Write("answer_clear", {"rid": response_id, "q": question})
+    return Write("answer", {"response_id": response_id, "question": question, "option": option,
+                            "satisfied": None if satisfied is None else int(satisfied), "text": text})
 
 
-def submit(response_id: str, day: str) -> Executable:
+def submit(response_id: str, day: str) -> Write:
     """Lock a response and fix its totals of scored and satisfied answers."""
-    mine = Answer.response_id == response_id
-    return update(Response).where(Response.id == response_id).values(
-        submitted=True, submitted_on=day,
-        answers_scored=select(func.count(Answer.satisfied)).where(mine).scalar_subquery(),
-        answers_satisfied=select(func.coalesce(func.sum(Answer.satisfied), 0)).where(mine).scalar_subquery())
+    return Write("submit", {"rid": response_id, "day": day})
 
 
-def participate(round_id: str, token: str) -> Executable:
+def participate(round_id: str, token: str) -> Write:
     """Record that a person answered the round; the primary key refuses a second time."""
-    return Participation.__table__.insert().values(round_id=round_id, token=token)
+    return Write("participate", {"round_id": round_id, "token": token})
 
 
 def forget(person: str, open_response: str | None) -> list[Executable]:

@@ -22,6 +22,7 @@ from analytics.report import STEPS, write_report
 from analytics.workbook import HEADERS, SUMMARY, sheet_name, workbook
 from conversations import load_flows
 from storage import repo, rounds
+from storage.writes import run
 
 NOW = datetime(2024, 11, 5, 8, 0, tzinfo=UTC)
 FLOWS = load_flows().questionnaires
@@ -55,14 +56,14 @@ async def fill(db) -> None:
         nonlocal n
         n += 1
         rid = f"r{n}"
-        statements.append(repo.start_response(db, {
+        statements.append(repo.start_response({
             "id": rid, "round_id": "2024", "commune": commune, "group": group, "age_band": "10-12",
             "version": "1", "submitted": False, "started_on": "2024-11-05"}))
         scale = {o.id: o for o in FLOWS[group].scale}
         for question, option in given.items():
             satisfied = scale[option].satisfied if scale[option].scored else None
-            statements.append(repo.save_answer(db, rid, question, option, satisfied, None))
-        statements.append(repo.save_answer(db, rid, "comment", None, None, "Xin thêm sân chơi"))
+            statements.append(repo.save_answer(rid, question, option, satisfied, None))
+        statements.append(repo.save_answer(rid, "comment", None, None, "Xin thêm sân chơi"))
         if submitted:
             statements.append(repo.submit(rid, "2024-11-06"))
 
@@ -75,8 +76,7 @@ async def fill(db) -> None:
     respond("my-an", "child", answers("child", VD), submitted=False)
     respond("thanh-my", "resident", answers("resident", VD), submitted=False)
     async with db.begin() as conn:
-        for statement in statements:
-            await conn.execute(statement)
+        await run(conn, [statements])
 
 
 def expected(group: str, options: list[str]) -> dict[str, dict[str, int]]:

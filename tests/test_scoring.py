@@ -28,11 +28,11 @@ async def load_golden(db) -> None:
     for row in rows:
         if row["response"] not in started:
             started.add(row["response"])
-            statements.append(repo.start_response(db, {
+            statements.append(repo.start_response({
                 "id": row["response"], "round_id": "2024", "commune": row["commune"], "group": row["group"],
                 "age_band": "x", "version": "1", "submitted": False, "started_on": "2024-11-05"}))
         satisfied = None if row["satisfied"] == "" else row["satisfied"] == "1"
-        statements.append(repo.save_answer(db, row["response"], row["question"], row["option"], satisfied, None))
+        statements.append(repo.save_answer(row["response"], row["question"], row["option"], satisfied, None))
     statements += [repo.submit(rid, "2024-11-05") for rid in sorted(started)]
     await write(db, *statements)
 

@@ -14,6 +14,7 @@ from analytics import compute, load_rubric
 from storage import communes, invites, migrate, repo, rounds
 from storage.committer import Committer
 from storage.models import Answer, Contact, Participation, Respondent, Response, RoleGrant, Round, Session
+from storage.writes import run
 
 NOW = datetime(2024, 11, 5, 8, 0, tzinfo=UTC)
 
@@ -25,10 +26,9 @@ async def count(db, model) -> int:
 
 
 async def write(db, *statements) -> None:
-    """Run statements in one transaction."""
+    """Run writes and statements in one transaction, the way the committer does."""
     async with db.begin() as conn:
-        for statement in statements:
-            await conn.execute(statement)
+        await run(conn, [statements])
 
 
 def response(response_id: str, commune: str = "my-an", group: str = "child") -> dict:
@@ -78,10 +78,10 @@ async def test_two_open_rounds_are_refused_by_code_and_by_the_database(db) -> No
 
 async def test_answers_are_replaced_and_one_participation_per_round(db) -> None:
     await rounds.open_round(db, "2024", NOW)
-    await write(db, repo.start_response(db, response("r1")),
-                repo.save_answer(db, "r1", "q1", "satisfied", True, None),
-                repo.save_answer(db, "r1", "q1", "not_satisfied", False, None),
-                repo.save_answer(db, "r1", "q2", "dont_know", None, None))
+    await write(db, repo.start_response(response("r1")),
+                repo.save_answer("r1", "q1", "satisfied", True, None),
+                repo.save_answer("r1", "q1", "not_satisfied", False, None),
+                repo.save_answer("r1", "q2", "dont_know", None, None))
     async with db.connect() as conn:
         rows = dict((await conn.execute(select(Answer.question, Answer.satisfied))).all())
     assert rows == {"q1": 0, "q2": None}
@@ -94,15 +94,15 @@ async def test_forget_erases_the_person_and_unlinks_submitted_answers(db) -> Non
     await rounds.open_round(db, "2024", NOW)
     person = "p" * 64
     await write(db,
-                repo.save_profile(db, person, {"group": "child", "age_band": "10-12", "commune": "my-an",
+                repo.save_profile(person, {"group": "child", "age_band": "10-12", "commune": "my-an",
                                                "consent": "self+parent", "consent_version": "1",
                                                "consent_purpose": "survey", "consent_at": NOW, "lang": "vi"}),
-                repo.save_contact(db, person, "telegram", "42", NOW),
-                repo.save_session(db, person, {"flow": "survey"}, NOW),
+                repo.save_contact(person, "telegram", "42", NOW),
+                repo.save_session(person, {"flow": "survey"}, NOW),
                 RoleGrant.__table__.insert().values(person=person, role="leader", commune="my-an", granted_at=NOW),
-                repo.start_response(db, response("done")), repo.save_answer(db, "done", "q1", "satisfied", True, None),
+                repo.start_response(response("done")), repo.save_answer("done", "q1", "satisfied", True, None),
                 repo.submit("done", "2024-11-05"), repo.participate("2024", "tok"),
-                repo.start_response(db, response("open")), repo.save_answer(db, "open", "q1", "satisfied", True, None))
+                repo.start_response(response("open")), repo.save_answer("open", "q1", "satisfied", True, None))
     await write(db, *repo.forget(person, "open"))
     for model in (Respondent, Contact, Session, RoleGrant):
         assert await count(db, model) == 0, model.__name__
@@ -113,7 +113,7 @@ async def test_forget_erases_the_person_and_unlinks_submitted_answers(db) -> Non
 
 async def test_forget_never_deletes_a_submitted_response(db) -> None:
     await rounds.open_round(db, "2024", NOW)
-    await write(db, repo.start_response(db, response("r")), repo.save_answer(db, "r", "q", "satisfied", True, None),
+    await write(db, repo.start_response(response("r")), repo.save_answer("r", "q", "satisfied", True, None),
                 repo.submit("r", "2024-11-05"))
     await write(db, *repo.forget("someone", "r"))
     assert await count(db, Answer) == 1
@@ -146,8 +146,8 @@ async def test_concurrent_redeem_grants_once(db) -> None:
 async def test_update_keys_are_remembered(db) -> None:
     state = await repo.load_state(db, "p", "telegram:1")
     assert not state.seen and state.session is None and state.round_id is None
-    await write(db, repo.mark_processed(db, "telegram:1", NOW), repo.mark_processed(db, "telegram:1", NOW),
-                repo.save_session(db, "p", {"turn": 3}, NOW))
+    await write(db, repo.mark_processed("telegram:1", NOW), repo.mark_processed("telegram:1", NOW),
+                repo.save_session("p", {"turn": 3}, NOW))
     state = await repo.load_state(db, "p", "telegram:1")
     assert state.seen and state.session == {"turn": 3}
 
@@ -156,7 +156,7 @@ async def test_committer_groups_units_and_isolates_a_failing_one(db) -> None:
     await rounds.open_round(db, "2024", NOW)
     committer = Committer(db)
     await committer.write([repo.participate("2024", "dup")])
-    units = [[repo.start_response(db, response(f"r{i}")), repo.save_answer(db, f"r{i}", "q", "satisfied", True, None)]
+    units = [[repo.start_response(response(f"r{i}")), repo.save_answer(f"r{i}", "q", "satisfied", True, None)]
              for i in range(50)]
     units.insert(25, [repo.participate("2024", "dup")])
     results = await asyncio.gather(*(committer.write(u) for u in units), return_exceptions=True)
@@ -175,12 +175,12 @@ async def test_scores_count_only_submitted_responses_and_scored_answers(db) -> N
         ("c3", "child", [False, False, False, False], False),
         ("a1", "resident", [False, True, True, True], True),
     ]:
-        statements.append(repo.start_response(db, response(rid, group=group)))
+        statements.append(repo.start_response(response(rid, group=group)))
         for n, value in enumerate(answers):
-            statements.append(repo.save_answer(db, rid, f"q{n}", "x", value, None))
+            statements.append(repo.save_answer(rid, f"q{n}", "x", value, None))
         if submitted:
             statements.append(repo.submit(rid, "2024-11-05"))
-    statements.append(repo.save_answer(db, "c1", "comment", None, None, "sân chơi"))
+    statements.append(repo.save_answer("c1", "comment", None, None, "sân chơi"))
     await write(db, *statements)
     scores = {s.code: s for s in await compute(db, "2024", load_rubric())}
     assert len(scores) == 13

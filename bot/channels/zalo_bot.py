@@ -1,0 +1,242 @@
+"""The Zalo Bot Platform: long polling (or a webhook) in, numbered text and photos by URL out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from bot.channels.base import numbered
+from bot.channels.zalo_bot_client import TEXT_LIMIT, JsonDict, ZalobotClient, ZalobotError, chunks, send_failure
+from bot.web import Media
+from conversations import Incoming, Reply
+
+log = logging.getLogger(__name__)
+Handler = Callable[[Incoming, Callable[[Reply], Awaitable[None]]], Awaitable[None]]
+SECRET_HEADER = "X-Bot-Api-Secret-Token"
+POLL_TIMEOUT = 30.0
+BACKOFF = (0.5, 30.0)  # first and longest pause after a failed poll
+IDLE = (0.2, 1.0)  # pause after an empty answer that came back at once, growing while they keep coming
+REMEMBER = 4096  # message ids kept to drop duplicates
+# Shown when a reply carries a file this channel cannot deliver; Vietnamese, the default language.
+NOTES = {
+    "image": "(Chưa gửi được biểu đồ qua Zalo.)",
+    "document": "(Chưa gửi được tệp {filename} qua Zalo.)",
+    "link": "Tải tệp {filename} (trong 1 giờ): {url}",
+}
+
+
+class ZalobotChannel:
+    """Receives Zalo Bot messages and hands them to the service as Incoming messages."""
+
+    name = "zalo_bot"
+    route = "zalo-bot"
+    buttons = False
+
+    def __init__(self, token: str, api_url: str, handle: Handler, *, webhook_url: str = "",
+                 webhook_secret: str = "", media: Media | None = None, poll_timeout: float = POLL_TIMEOUT,
+                 backoff: tuple[float, float] = BACKOFF, clock: Callable[[], float] = time.time,
+                 notes: Mapping[str, str] | None = None) -> None:
+        self.client = ZalobotClient(token, api_url)
+        self.handle = handle
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret
+        self.media = media
+        self.poll_timeout = poll_timeout
+        self.backoff = backoff
+        self.clock = clock
+        self.notes = {**NOTES, **(notes or {})}
+        self.account: JsonDict = {}
+        self.started_ms = 0
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._task: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Check the token, then poll or set the webhook in the background."""
+        self.started_ms = int(self.clock() * 1000)
+        try:
+            self.account = await self.client.get_me()
+        except ZalobotError as exc:
+            if send_failure(exc).kind != "retry":
+                await self.client.close()
+                raise RuntimeError(f"the Zalo Bot API refused getMe ({exc}): check ZALO_BOT_TOKEN") from None
+            log.warning("getMe failed (%s); starting anyway", exc)
+        self._task = asyncio.create_task(self._run(), name="zalo-bot")
+        mode = "webhook" if self.webhook_url else "long polling"
+        log.info("Zalo Bot %s: %s", self.account.get("account_name") or self.account.get("id") or "?", mode)
+
+    async def stop(self) -> None:
+        """Stop polling, let replies in progress finish, close the HTTP session."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._pending:
+            await asyncio.wait(self._pending, timeout=10.0)
+        await self.client.close()
+
+    async def _run(self) -> None:
+        """Set up the mode, then poll forever; any fault is logged and the loop goes on after a growing pause."""
+        delay, idle, ready = self.backoff[0], IDLE[0], False
+        while True:
+            try:
+                if not ready:
+                    await self._setup()
+                    ready = True
+                    if self.webhook_url:
+                        return
+                began = time.monotonic()
+                updates = await self.client.get_updates(self.poll_timeout)
+                delay = self.backoff[0]
+                for update in updates:
+                    self.accept(update, polled=True)
+                if updates or time.monotonic() - began > 1.0:
+                    idle = IDLE[0]
+                    continue
+                await asyncio.sleep(idle)  # nothing yet, answered at once: keep polling, gently
+                idle = min(idle * 2, IDLE[1])
+            except asyncio.CancelledError:
+                raise
+            except ZalobotError as exc:
+                log.warning("%s; trying again in %.1f s", exc, delay)
+            except Exception:
+                log.exception("the poll loop failed; restarting it in %.1f s", delay)
+            else:
+                continue
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.backoff[1])
+
+    async def _setup(self) -> None:
+        """Register the webhook, or remove one so getUpdates works."""
+        if self.webhook_url:
+            await self.client.set_webhook(self.webhook_url, self.webhook_secret)
+            log.info("webhook set")
+        else:
+            await self.client.delete_webhook()
+
+    def incoming(self, update: JsonDict, *, polled: bool = False) -> Incoming | None:
+        """Translate an update; None for what the bot ignores (duplicates, backlog, groups, bots)."""
+        event = str(update.get("event_name") or "")
+        message = update.get("message") if "message" in update else update
+        if not isinstance(message, dict):
+            log.info("ignored an update without a message (%s)", event or "no event name")
+            return None
+        mid = str(message.get("message_id") or "")
+        chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
+        sender = message.get("from") if isinstance(message.get("from"), dict) else {}
+        chat_id = str(chat.get("id") or sender.get("id") or "")
+        if not mid or not chat_id:
+            log.warning("ignored a message without message_id or chat id (keys: %s)", sorted(message))
+            return None
+        if mid in self._seen:
+            log.info("ignored a repeated message %s", mid)
+            return None
+        self._seen[mid] = None
+        if len(self._seen) > REMEMBER:
+            self._seen.popitem(last=False)
+        sent = _millis(message.get("date"))
+        if polled and sent is not None and sent < self.started_ms:
+            log.info("ignored message %s sent %.0f s before the poller started", mid,
+                     (self.started_ms - sent) / 1000)
+            return None
+        if str(chat.get("chat_type") or "PRIVATE").upper() != "PRIVATE" or sender.get("is_bot"):
+            log.info("ignored message %s: not from a person in a private chat", mid)
+            return None
+        base = {"channel": self.name, "chat_id": chat_id, "user_id": str(sender.get("id") or chat_id),
+                "update_key": f"{self.name}:{mid}"}
+        text = message.get("text")
+        if isinstance(text, str) and text.strip():
+            return Incoming(**base, text=text[:TEXT_LIMIT])
+        sticker = "sticker" in event or "sticker" in message
+        return Incoming(**base, other="sticker" if sticker else "media")
+
+    def accept(self, update: JsonDict, *, polled: bool = False) -> None:
+        """Hand an update to the service in a task, before any await, so each chat keeps its order."""
+        incoming = self.incoming(update, polled=polled)
+        if incoming is None:
+            return
+        task = asyncio.create_task(self._handle(incoming))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _handle(self, incoming: Incoming) -> None:
+        """Run the service for one message; a failed reply is logged, never raised into the loop."""
+        async def reply(message: Reply) -> None:
+            await self.send(incoming.chat_id, message)
+
+        try:
+            await self.handle(incoming, reply)
+        except Exception:
+            log.exception("failed to answer %s", incoming.update_key)
+
+    async def send(self, chat_id: str, reply: Reply) -> None:
+        """Send a reply; a refusal raises SendFailure saying whether to retry."""
+        try:
+            await self._send(chat_id, reply)
+        except ZalobotError as exc:
+            raise send_failure(exc) from exc
+
+    async def _send(self, chat_id: str, reply: Reply) -> None:
+        """Send the text (choices as a numbered list), then a photo by URL; files go as links or a note."""
+        text = numbered(reply).strip()
+        photo = ""
+        filename = reply.filename or ("chart.png" if reply.image is not None else "file")
+        if reply.image is not None:
+            photo = self._publish(reply.image, filename)
+            if not photo:
+                text = _join(text, self.notes["image"])
+        elif reply.document is not None:
+            url = self._publish(reply.document, filename)
+            note = self.notes["link" if url else "document"]
+            text = _join(text, note.format(filename=filename, url=url))
+        for piece in chunks(text):
+            await self.client.send_message(chat_id, piece)
+        if photo:
+            await self.client.send_photo(chat_id, photo)
+
+    def _publish(self, data: bytes, filename: str) -> str:
+        """The public URL of a file, or '' (logged) when no public address is configured."""
+        if self.media is None:
+            log.warning("could not send %s: set WEB_PUBLIC_URL so Zalo can fetch files", filename)
+            return ""
+        return self.media.put(data, filename)
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        """Accept a webhook call when its secret header matches, in constant time."""
+        given = request.headers.get(SECRET_HEADER, "")
+        if not self.webhook_secret or not hmac.compare_digest(given.encode(), self.webhook_secret.encode()):
+            log.warning("rejected a webhook call with a %s secret token", "wrong" if given else "missing")
+            return web.Response(status=403)
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            body = None
+        update = body.get("result", body) if isinstance(body, dict) else None
+        if not isinstance(update, dict) or not isinstance(update.get("message"), dict):
+            log.warning("rejected a malformed webhook body")
+            return web.Response(status=400)
+        self.accept(update)
+        return web.json_response({"ok": True})
+
+
+def _millis(value: Any) -> int | None:
+    """A message date in milliseconds (seconds are accepted too), or None."""
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+        return None
+    return int(value if value >= 1e11 else value * 1000)
+
+
+def _join(text: str, note: str) -> str:
+    """Text and a note, a blank line apart."""
+    return f"{text}\n\n{note}" if text else note

@@ -1,0 +1,84 @@
+"""Row writes of the conversation hot path: named statement shapes built once, run as executemany batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Executable
+
+from storage.models import Answer, Consent, Contact, Participation, ProcessedUpdate, Respondent, Response, Session
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One row write: the name of its statement shape and its parameters."""
+
+    name: str
+    params: dict[str, Any]
+
+
+def _upsert(dialect: str, table: Table, keys: tuple[str, ...], columns: tuple[str, ...]) -> Executable:
+    """INSERT … ON CONFLICT (keys) DO UPDATE the other columns."""
+    insert = (sqlite if dialect == "sqlite" else postgresql).insert(table)
+    return insert.on_conflict_do_update(index_elements=list(keys), set_={c: insert.excluded[c] for c in columns})
+
+
+def _ignore(dialect: str, table: Table) -> Executable:
+    """INSERT … ON CONFLICT DO NOTHING."""
+    return (sqlite if dialect == "sqlite" else postgresql).insert(table).on_conflict_do_nothing()
+
+
+def _submit(dialect: str) -> Executable:
+    """Lock a response and fix its totals from its answers."""
+    mine = Answer.response_id == bindparam("rid")
+    return update(Response).where(Response.id == bindparam("rid")).values(
+        submitted=True, submitted_on=bindparam("day"),
+        answers_scored=select(func.count(Answer.satisfied)).where(mine).scalar_subquery(),
+        answers_satisfied=select(func.coalesce(func.sum(Answer.satisfied), 0)).where(mine).scalar_subquery())
+
+
+# Shapes in the order a batch runs them: each unit lists its writes in this order too, so a row a unit
+# needs (a response before its answers) exists when the grouped statement for the next shape runs.
+SHAPES: dict[str, Callable[[str], Executable]] = {
+    "processed": lambda d: _ignore(d, ProcessedUpdate.__table__),
+    "profile": lambda d: _upsert(d, Respondent.__table__, ("key",), (
+        "group", "age_band", "commune", "consent", "consent_version", "consent_purpose", "consent_at", "lang")),
+    "consent": lambda d: _upsert(d, Consent.__table__, ("person", "purpose"), ("given_by", "version", "at")),
+    "contact": lambda d: _upsert(d, Contact.__table__, ("channel", "chat_id"), ("person",)),
+    "response": lambda d: _ignore(d, Response.__table__),
+    "answer": lambda d: _upsert(d, Answer.__table__, ("response_id", "question"), ("option", "satisfied", "text")),
+    "answer_clear": lambda d: delete(Answer).where(Answer.response_id == bindparam("rid"),
+                                                   Answer.question == bindparam("q")),
+    "submit": _submit,
+    "participate": lambda d: Participation.__table__.insert(),
+    "session": lambda d: _upsert(d, Session.__table__, ("person",), ("data", "updated_at", "commune", "open_round")),
+}
+ORDER = {name: n for n, name in enumerate(SHAPES)}
+
+
+@cache
+def shape(dialect: str, name: str) -> Executable:
+    """The statement of a shape for a dialect, built once."""
+    return SHAPES[name](dialect)
+
+
+async def run(conn: AsyncConnection, units: Sequence[Sequence[Write | Executable]]) -> None:
+    """Run units inside one transaction: writes grouped by shape (one executemany each), then other statements."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    others: list[Executable] = []
+    for unit in units:
+        for item in unit:
+            if isinstance(item, Write):
+                grouped.setdefault(item.name, []).append(item.params)
+            else:
+                others.append(item)
+    for name in sorted(grouped, key=ORDER.__getitem__):
+        await conn.execute(shape(conn.dialect.name, name), grouped[name])
+    for statement in others:
+        await conn.execute(statement)
