@@ -12,11 +12,13 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics import Rubric, load_rubric
 from analytics.assess import Criteria, load_criteria
 from bot import access
+from bot.cache import StateCache
 from bot.commands import parse
 from bot.desk import Desk
 from bot.identity import Identity, looks_like_invite
@@ -78,6 +80,7 @@ class Service:
         self.lang = lang
         self.clock = clock
         self.committer = Committer(db)
+        self.cache = StateCache(db)
         self.locks = Locks()
         reports = Reports(db, texts, rubric or load_rubric(), criteria or load_criteria(),
                           engine.flows.questionnaires)
@@ -120,7 +123,7 @@ class Service:
 
     async def _process(self, person: str, incoming: Incoming) -> list[Reply]:
         """Decide, store and return the replies for one update."""
-        state = await repo.load_state(self.db, person, incoming.update_key)
+        state = await self.cache.load(person, incoming.update_key)
         if state.seen:
             log.info("ignored a redelivered update %s", incoming.update_key)
             return []
@@ -156,7 +159,18 @@ class Service:
         if bare and shown:
             unit.append(repo.remember_choices(incoming.channel, incoming.chat_id,
                                               [[c.id, c.label] for c in shown]))
-        await self.committer.write(unit)
+        try:
+            await self.committer.write(unit)
+        except IntegrityError:
+            self.cache.drop(person)
+            if incoming.update_key and await repo.processed(self.db, incoming.update_key):
+                log.info("ignored a redelivered update %s", incoming.update_key)
+                return []
+            raise
+        except Exception:
+            self.cache.drop(person)
+            raise
+        self.cache.settle(person, incoming.update_key, unit)
         return replies
 
     async def _typed_choice(self, incoming: Incoming) -> Incoming:

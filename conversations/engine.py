@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import copy
+import marshal
 from typing import Any
 
 from conversations.catalogue import Catalogue
@@ -29,7 +29,8 @@ class Engine:
 
     def advance(self, session: dict[str, Any] | None, inp: Input, ctx: Context) -> Result:
         """Take one input and return the next session, replies and effects."""
-        turn = Turn({**self._new(ctx), **copy.deepcopy(session)} if session else self._new(ctx), ctx, self.texts)
+        turn = Turn({**self._new(ctx), **marshal.loads(marshal.dumps(session))} if session else self._new(ctx), ctx,
+                    self.texts)
         s = turn.s
         if inp.command:
             s["confirm"] = None

@@ -107,9 +107,15 @@ def opt_in(person: str) -> Executable:
     return update(Contact).where(Contact.person == person).values(opted_out=False)
 
 
-def delete_session(person: str) -> Executable:
+def delete_session(person: str) -> Write:
     """Drop the conversation state."""
-    return delete(Session).where(Session.person == person)
+    return Write("session_delete", {"person": person})
+
+
+async def processed(engine: AsyncEngine, key: str) -> bool:
+    """Whether an update key is stored."""
+    async with engine.connect() as conn:
+        return (await conn.execute(select(ProcessedUpdate.key).where(ProcessedUpdate.key == key))).first() is not None
 
 
 def save_profile(person: str, values: dict[str, Any]) -> Write:

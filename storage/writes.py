@@ -46,7 +46,7 @@ def _submit(dialect: str) -> Executable:
 # Shapes in the order a batch runs them: each unit lists its writes in this order too, so a row a unit
 # needs (a response before its answers) exists when the grouped statement for the next shape runs.
 SHAPES: dict[str, Callable[[str], Executable]] = {
-    "processed": lambda d: _ignore(d, ProcessedUpdate.__table__),
+    "processed": lambda d: ProcessedUpdate.__table__.insert(),  # a second time is an error: the dedupe guard
     "profile": lambda d: _upsert(d, Respondent.__table__, ("key",), (
         "group", "age_band", "commune", "consent", "consent_version", "consent_purpose", "consent_at", "lang")),
     "consent": lambda d: _upsert(d, Consent.__table__, ("person", "purpose"), ("given_by", "version", "at")),
@@ -58,6 +58,7 @@ SHAPES: dict[str, Callable[[str], Executable]] = {
     "submit": _submit,
     "participate": lambda d: Participation.__table__.insert(),
     "session": lambda d: _upsert(d, Session.__table__, ("person",), ("data", "updated_at", "commune", "open_round")),
+    "session_delete": lambda d: delete(Session).where(Session.person == bindparam("person")),
 }
 ORDER = {name: n for n, name in enumerate(SHAPES)}
 

@@ -484,8 +484,10 @@ async def test_stale_buttons_and_bad_input_are_reasked_and_stored_once(xtt: Harn
 async def test_command_menus_are_registered_in_vietnamese_and_english(xtt: Harness, tg: TelegramStandin) -> None:
     await xtt.start()
     assert {"vi", "en"} <= set(tg.commands)
-    assert [c["command"] for c in tg.commands["vi"]] == ["khaosat", "huongdan", "language", "xoadulieu"]
-    assert [c["command"] for c in tg.commands["en"]] == ["survey", "help", "language", "forget"]
+    assert [c["command"] for c in tg.commands["vi"]] == ["khaosat", "kiennghi", "myproposals", "huongdan",
+                                                          "language", "xoadulieu"]
+    assert [c["command"] for c in tg.commands["en"]] == ["survey", "propose", "myproposals", "help", "language",
+                                                          "forget"]
     assert tg.commands["vi"][0]["description"] == "Làm hoặc tiếp tục khảo sát"
     for commands in tg.commands.values():
         assert all(c["description"].strip() for c in commands)

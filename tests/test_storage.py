@@ -146,8 +146,9 @@ async def test_concurrent_redeem_grants_once(db) -> None:
 async def test_update_keys_are_remembered(db) -> None:
     state = await repo.load_state(db, "p", "telegram:1")
     assert not state.seen and state.session is None and state.round_id is None
-    await write(db, repo.mark_processed("telegram:1", NOW), repo.mark_processed("telegram:1", NOW),
-                repo.save_session("p", {"turn": 3}, NOW))
+    await write(db, repo.mark_processed("telegram:1", NOW), repo.save_session("p", {"turn": 3}, NOW))
+    with pytest.raises(IntegrityError):
+        await write(db, repo.mark_processed("telegram:1", NOW))
     state = await repo.load_state(db, "p", "telegram:1")
     assert state.seen and state.session == {"turn": 3}
 

@@ -1,0 +1,70 @@
+"""What the service remembers between updates: sessions it wrote, update keys it handled, the open round."""
+
+from __future__ import annotations
+
+import marshal
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage import repo
+from storage.writes import Write
+
+
+class StateCache:
+    """Saves the read before each update; the database stays the truth (its unique keys refuse duplicates).
+
+    This process is the only writer of its people's sessions, so a session it wrote is what the database
+    holds. Anything not remembered, or forgotten after a failed write, is read from the database.
+    """
+
+    def __init__(self, db: AsyncEngine, sessions: int = 20_000, keys: int = 100_000, round_ttl: float = 2.0) -> None:
+        self.db = db
+        self.limits = (sessions, keys)
+        self.round_ttl = round_ttl
+        self._sessions: OrderedDict[str, bytes | None] = OrderedDict()
+        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._round: tuple[float, str | None] = (0.0, None)
+
+    async def load(self, person: str, key: str | None) -> repo.State:
+        """The person's state, from memory when it is there."""
+        if key and key in self._keys:
+            return repo.State(True, None, None)
+        fresh = time.monotonic() - self._round[0] < self.round_ttl
+        if fresh and person in self._sessions:
+            self._sessions.move_to_end(person)
+            blob = self._sessions[person]
+            return repo.State(False, None if blob is None else marshal.loads(blob), self._round[1])
+        state = await repo.load_state(self.db, person, key)
+        self._round = (time.monotonic(), state.round_id)
+        if not state.seen:
+            self._remember(person, state.session)
+        return state
+
+    def settle(self, person: str, key: str | None, unit: Sequence[Any]) -> None:
+        """After a successful commit: learn the person's session from what the unit wrote."""
+        if key:
+            self._keys[key] = None
+            if len(self._keys) > self.limits[1]:
+                self._keys.popitem(last=False)
+        for item in reversed(unit):
+            if isinstance(item, Write) and item.name == "session" and item.params["person"] == person:
+                self._remember(person, item.params["data"])
+                return
+            if isinstance(item, Write) and item.name == "session_delete" and item.params["person"] == person:
+                self._remember(person, None)
+                return
+
+    def drop(self, person: str) -> None:
+        """Forget a person's session, so the next update reads it from the database."""
+        self._sessions.pop(person, None)
+
+    def _remember(self, person: str, session: dict[str, Any] | None) -> None:
+        """Keep a private copy."""
+        self._sessions[person] = None if session is None else marshal.dumps(session)
+        self._sessions.move_to_end(person)
+        if len(self._sessions) > self.limits[0]:
+            self._sessions.popitem(last=False)
