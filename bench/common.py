@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import platform
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -27,9 +29,23 @@ ROUND = "2024"
 SKIP = (":no", ":disagree", ":not_yet", ":under10", ":over15", ":back")
 
 
+_FOLDERS: list[str] = []
+
+
 def tmpdir(prefix: str) -> str:
-    """A fresh temporary folder (left behind on purpose only when BENCH_KEEP is set)."""
-    return tempfile.mkdtemp(prefix=f"xtt-bench-{prefix}-")
+    """A fresh temporary folder, removed when the process exits unless BENCH_KEEP is set."""
+    folder = tempfile.mkdtemp(prefix=f"xtt-bench-{prefix}-")
+    if not _FOLDERS:
+        atexit.register(_remove_folders)
+    _FOLDERS.append(folder)
+    return folder
+
+
+def _remove_folders() -> None:
+    if os.environ.get("BENCH_KEEP"):
+        return
+    for folder in _FOLDERS:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def env_for(folder: str, **extra: str) -> dict[str, str]:
@@ -38,16 +54,25 @@ def env_for(folder: str, **extra: str) -> dict[str, str]:
             "XTT_DATA_DIR": folder, **extra}
 
 
-async def product(folder: str) -> tuple[Any, Any]:
-    """Prepare the database in `folder`, open a round and build the service: (parts, service)."""
+async def product(folder: str, *, open_round: bool = True) -> tuple[Any, Any]:
+    """Prepare the database in `folder`, open a round (unless a snapshot has one) and build the service."""
     import bot.app
     import bot.settings
     import storage.rounds
 
     settings = bot.settings.load(environ=env_for(folder), dotenv=None)
     parts = await bot.app.prepare(settings)
-    await storage.rounds.open_round(parts.db, ROUND, datetime.now(UTC))
+    if open_round:
+        await storage.rounds.open_round(parts.db, ROUND, datetime.now(UTC))
     return parts, bot.app.build_service(parts)
+
+
+def copy_db(source: str, target: str) -> None:
+    """Copy the (closed, checkpointed) database of folder `source` into folder `target`."""
+    for suffix in ("", "-wal", "-shm"):
+        path = Path(source) / f"b.sqlite3{suffix}"
+        if path.exists():
+            shutil.copyfile(path, Path(target) / path.name)
 
 
 async def shutdown(parts: Any, service: Any) -> None:
@@ -143,7 +168,21 @@ def machine() -> dict[str, Any]:
     except OSError:
         load = (float("nan"),) * 3
     return {"python": platform.python_version(), "cpus": os.cpu_count(), "loadavg_1m": round(load[0], 2),
-            "at": datetime.now(UTC).isoformat(timespec="seconds")}
+            "at": datetime.now(UTC).isoformat(timespec="seconds"), "commit": _commit()}
+
+
+def _commit() -> str:
+    """HEAD of the work tree, '+dirty' when product files differ from it."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", ".", ":!bench"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f"{head}+dirty" if head and dirty else head
 
 
 def rss_mb() -> float:
@@ -174,3 +213,147 @@ class Stopwatch:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.start
+
+
+class Counters:
+    """Counts, while installed, SQL statements sent by an engine, aiosqlite thread round trips, new connections
+    and the committer's batches and busy time.
+
+    It wraps aiosqlite's private queueing method and Committer._commit (observation only; the product's
+    files are not changed).
+    """
+
+    def __init__(self) -> None:
+        self.statements = 0
+        self.hops = 0
+        self.connects = 0
+        self.batches: list[int] = []  # units per group commit
+        self.commit_busy = 0.0  # seconds the committer spent inside its transactions
+        self._undo: list[Any] = []
+
+    def install(self, engine: Any = None) -> Counters:
+        """Start counting (statements only when an AsyncEngine is given)."""
+        import aiosqlite.core as core
+
+        original_execute, original_connect = core.Connection._execute, core.Connection._connect
+        counters = self
+
+        async def _execute(conn: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            counters.hops += 1
+            return await original_execute(conn, fn, *args, **kwargs)
+
+        async def _connect(conn: Any) -> Any:
+            counters.connects += 1
+            return await original_connect(conn)
+
+        core.Connection._execute, core.Connection._connect = _execute, _connect
+        self._undo.append(lambda: setattr(core.Connection, "_execute", original_execute))
+        self._undo.append(lambda: setattr(core.Connection, "_connect", original_connect))
+
+        from storage.committer import Committer
+
+        original_commit = Committer._commit
+
+        async def _commit(committer: Any, units: list[Any]) -> None:
+            counters.batches.append(len(units))
+            t0 = time.perf_counter()
+            try:
+                await original_commit(committer, units)
+            finally:
+                counters.commit_busy += time.perf_counter() - t0
+
+        Committer._commit = _commit  # type: ignore[method-assign]
+        self._undo.append(lambda: setattr(Committer, "_commit", original_commit))
+        if engine is not None:
+            from sqlalchemy import event
+
+            def count(*_: Any) -> None:
+                counters.statements += 1
+
+            event.listen(engine.sync_engine, "before_cursor_execute", count)
+            self._undo.append(lambda: event.remove(engine.sync_engine, "before_cursor_execute", count))
+        return self
+
+    def reset(self) -> None:
+        """Zero the counts."""
+        self.statements = self.hops = self.connects = 0
+        self.batches, self.commit_busy = [], 0.0
+
+    def remove(self) -> None:
+        """Stop counting."""
+        for undo in reversed(self._undo):
+            undo()
+        self._undo.clear()
+
+
+class GcPauses:
+    """Counts garbage collections and their pauses while installed."""
+
+    def __init__(self) -> None:
+        self.count, self.total, self.longest = 0, 0.0, 0.0
+        self._t = 0.0
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._t = time.perf_counter()
+        else:
+            pause = time.perf_counter() - self._t
+            self.count += 1
+            self.total += pause
+            self.longest = max(self.longest, pause)
+
+    def install(self) -> GcPauses:
+        """Start measuring."""
+        import gc
+
+        gc.callbacks.append(self._callback)
+        return self
+
+    def remove(self) -> None:
+        """Stop measuring."""
+        import gc
+
+        gc.callbacks.remove(self._callback)
+
+
+# How bench.engine_storage --profile groups a pyinstrument profile; first match wins. A stack is matched by
+# the "Class.function" names on it; SQLAlchemy runs statements in greenlets, whose stacks pyinstrument
+# records as separate roots, so those are told apart by their own frames.
+PROFILE_CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("idle: event loop waiting (epoll)", ("EpollSelector.select",)),
+    ("load_state: 3 SELECTs on a pooled connection (async side)", ("load_state",)),
+    ("statement building: Service._unit, repo.*, upsert (Insert.excluded)", ("Service._unit", "mark_processed")),
+    ("Engine.advance and its Context", ("Service._advance",)),
+    ("committer: transaction and per-statement awaits (async side)", ("Committer._run",)),
+    ("SQLAlchemy sync side of INSERT/UPSERT execution (greenlet)", ("Insert._execute_on_connection",)),
+    ("SQLAlchemy sync side of SELECT execution (greenlet)", ("Select._execute_on_connection",)),
+    ("SQLAlchemy connection checkout/reset/return (greenlet)", ("Connection.close", "Engine.connect",
+                                                               "Connection.__init__", "_ConnectionFairy._checkout",
+                                                               "Connection.rollback", "Connection.commit",
+                                                               "Connection.begin")),
+    ("aiosqlite results reaching the loop (call_soon_threadsafe, self-pipe)", ("set_result",
+                                                                                "_UnixSelectorEventLoop._read_from_self")),
+    ("rest of Service.handle (locks, identity, send)", ("Service.handle",)),
+    ("benchmark driver", ("closed_loop.<locals>.answer_all", "Respondent.say", "Respondent.tap")),
+    ("event loop machinery (scheduling tasks and callbacks)", ("_UnixSelectorEventLoop._run_once",)),
+)
+
+
+def profile_by_category(profiler: Any) -> list[tuple[float, str]]:
+    """Shares of a pyinstrument profile's wall time by PROFILE_CATEGORIES."""
+    totals: dict[str, float] = {}
+
+    def walk(frame: Any, names: tuple[str, ...]) -> None:
+        name = f"{frame.class_name}.{frame.function}" if frame.class_name else (frame.function or "")
+        here = (*names, name)
+        if not frame.children:  # leaves (pyinstrument puts a frame's own time in a '[self]' leaf)
+            kind = next((label for label, keys in PROFILE_CATEGORIES if any(k in here for k in keys)), "other")
+            totals[kind] = totals.get(kind, 0.0) + frame.time
+        for child in frame.children:
+            walk(child, here)
+
+    root = profiler.last_session.root_frame()
+    if root is not None:
+        walk(root, ())
+    whole = sum(totals.values()) or 1.0
+    return sorted(((v / whole, k) for k, v in totals.items()), reverse=True)

@@ -150,7 +150,7 @@ async def serve(parts: Parts, service: Service, channels: list[Channel]) -> int:
     sender = Sender(parts.db, {c.name: c for c in started}, rate=float(s.xtt_send_rate),
                     per_chat=float(s.xtt_send_per_chat))
     sender.start()
-    if username := getattr(started[0], "username", ""):
+    if username := next((getattr(c, "username", "") for c in started if c.name == "telegram"), ""):
         service.office.links["telegram"] = f"https://t.me/{username}?start={{code}}"
     if web:
         web.channels = [c.name for c in started]

@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _has_channel() -> bool:
     """Whether any chat channel is configured (decides the log level of `run`)."""
-    return bool(load().telegram_bot_token)
+    settings = load()
+    return bool(settings.telegram_bot_token or settings.zalo_bot_token or settings.zalo_oa_app_id)
 
 
 async def _with_parts(settings: Settings, work: Callable[[app.Parts], Awaitable[int]]) -> int:

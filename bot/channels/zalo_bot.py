@@ -70,6 +70,8 @@ class ZalobotChannel:
                 await self.client.close()
                 raise RuntimeError(f"the Zalo Bot API refused getMe ({exc}): check ZALO_BOT_TOKEN") from None
             log.warning("getMe failed (%s); starting anyway", exc)
+        if self.webhook_url and not 8 <= len(self.webhook_secret) <= 256:
+            log.error("ZALO_BOT_WEBHOOK_SECRET must have 8-256 characters: the platform will refuse the webhook")
         self._task = asyncio.create_task(self._run(), name="zalo-bot")
         mode = "webhook" if self.webhook_url else "long polling"
         log.info("Zalo Bot %s: %s", self.account.get("account_name") or self.account.get("id") or "?", mode)
@@ -121,7 +123,10 @@ class ZalobotChannel:
             await self.client.set_webhook(self.webhook_url, self.webhook_secret)
             log.info("webhook set")
         else:
-            await self.client.delete_webhook()
+            try:
+                await self.client.delete_webhook()
+            except ZalobotError as exc:  # e.g. no webhook to delete: getUpdates will tell if it matters
+                log.warning("deleteWebhook failed (%s); polling anyway", exc)
 
     def incoming(self, update: JsonDict, *, polled: bool = False) -> Incoming | None:
         """Translate an update; None for what the bot ignores (duplicates, backlog, groups, bots)."""
