@@ -94,15 +94,21 @@ def zalo_bot_channel(parts: Parts, service: Service, media: Media | None) -> Cha
     webhook = f"{public}/webhooks/zalo-bot" if public and s.zalo_bot_webhook_secret else ""
     if s.zalo_bot_webhook_secret and not public:
         log.warning("ZALO_BOT_WEBHOOK_SECRET is set without WEB_PUBLIC_URL: Zalo Bot uses long polling")
+    notes = {key: parts.texts.get(s.xtt_locale, f"zalo.{key}") for key in ("image", "document", "link")}
     return ZalobotChannel(s.zalo_bot_token, s.zalo_bot_api_url, service.handle, webhook_url=webhook,
-                          webhook_secret=s.zalo_bot_webhook_secret, media=media)
+                          webhook_secret=s.zalo_bot_webhook_secret, media=media, notes=notes)
 
 
 def zalo_oa_channel(parts: Parts, service: Service) -> Channel:
     """Build the Zalo Official Account channel (webhook only) with its token store in the database."""
-    from bot.channels.zalo_oa import from_settings
+    from bot.channels.zalo_oa import ZaloOAChannel
+    from bot.channels.zalo_oa_tokens import TokenStore
 
-    return from_settings(parts.settings, parts.db, service.handle, sorted(service.admins))
+    s = parts.settings
+    tokens = TokenStore(parts.db, app_id=s.zalo_oa_app_id, app_secret=s.zalo_oa_app_secret,
+                        oauth_url=s.zalo_oauth_url, first_refresh_token=s.zalo_oa_refresh_token,
+                        admins=sorted(service.admins), reauth_text=parts.texts.get(s.xtt_locale, "zalo.reauth"))
+    return ZaloOAChannel(s.zalo_oa_app_id, s.zalo_oa_secret_key, s.zalo_oa_api_url, tokens, service.handle)
 
 
 async def run(settings: Settings) -> int:

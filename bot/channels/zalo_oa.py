@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import aiohttp
@@ -27,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.channels.base import numbered
 from bot.channels.errors import SendFailure
 from bot.channels.zalo_oa_tokens import Token, TokenStore, TokenUnavailable
-from bot.settings import Settings
 from conversations import Incoming, Reply
 from storage.models import Contact
 
@@ -277,11 +276,3 @@ async def reachable_again(db: AsyncEngine, user_id: str) -> None:
             return  # the usual case: no write
     async with db.begin() as conn:
         await conn.execute(update(Contact).where(*match).values(unreachable=False))
-
-
-def from_settings(settings: Settings, db: AsyncEngine, handle: Handler, admins: Sequence[str] = ()) -> ZaloOAChannel:
-    """Build the channel and its token store from the ZALO_OA_* settings."""
-    s = settings
-    tokens = TokenStore(db, app_id=s.zalo_oa_app_id, app_secret=s.zalo_oa_app_secret, oauth_url=s.zalo_oauth_url,
-                        first_refresh_token=s.zalo_oa_refresh_token, admins=admins)
-    return ZaloOAChannel(s.zalo_oa_app_id, s.zalo_oa_secret_key, s.zalo_oa_api_url, tokens, handle)

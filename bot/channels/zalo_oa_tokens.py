@@ -81,12 +81,14 @@ class TokenStore:
     """Reads the access token from the database and refreshes the pair through Zalo OAuth when it is due."""
 
     def __init__(self, db: AsyncEngine, *, app_id: str, app_secret: str, oauth_url: str, first_refresh_token: str,
-                 admins: Sequence[str] = (), clock: Callable[[], datetime] = utcnow) -> None:
+                 admins: Sequence[str] = (), clock: Callable[[], datetime] = utcnow,
+                 reauth_text: str = REAUTH_TEXT) -> None:
         self.db, self.app_id, self.app_secret = db, app_id, app_secret
         self.url = f"{oauth_url.rstrip('/')}/v4/oa/access_token"
         self.first = first_refresh_token
         self.admins = tuple(admins)
         self.clock = clock
+        self.reauth_text = reauth_text
         self.owner = uuid.uuid4().hex  # this process, in the lease column
         self._http: aiohttp.ClientSession | None = None
         self._row: _Row | None = None
@@ -234,7 +236,7 @@ class TokenStore:
                 status="reauth", error=reason[:200], lease_until=None, lease_owner=None, updated_at=now))).rowcount
             if marked:
                 persons = await _officials(conn, self.admins)
-                body = outbox.payload(REAUTH_TEXT.format(reason=reason), key="zalo_oa.reauth")
+                body = outbox.payload(self.reauth_text.format(reason=reason), key="zalo_oa.reauth")
                 await conn.execute(outbox.enqueue(self.db, f"zalo-oa-reauth:{self.app_id}:{seen}", persons,
                                                   "alert", body, now))
         self._row = None
