@@ -155,6 +155,7 @@ async def serve(parts: Parts, service: Service, channels: list[Channel]) -> int:
         return 1
     sender = Sender(parts.db, {c.name: c for c in started}, rate=float(s.xtt_send_rate),
                     per_chat=float(s.xtt_send_per_chat))
+    service.wake = sender.wake
     sender.start()
     if username := next((getattr(c, "username", "") for c in started if c.name == "telegram"), ""):
         service.office.links["telegram"] = f"https://t.me/{username}?start={{code}}"

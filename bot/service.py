@@ -25,14 +25,17 @@ from bot.identity import Identity, looks_like_invite
 from bot.office import Office
 from bot.outreach import Outreach
 from bot.reports import Reports
+from bot.tracker import Tracker
 from bot.writer import Writer
 from conversations import Catalogue, Context, Engine, Incoming, Input, Reply, Result
 from conversations.matching import pick
 from storage import forum, polls, repo
 from storage.committer import Committer
+from storage.writes import Write
 
 log = logging.getLogger(__name__)
-Send = Callable[[Reply], Awaitable[None]]
+Send = Callable[[Reply], Awaitable[str | None]]  # returns the message id where the channel has one
+Edit = Callable[[str, str], Awaitable[None]]  # (message id, new text)
 ENGINE_COMMANDS = {"start", "survey", "help", "language", "forget", "propose"}
 PENDING = ("desk", "compose")  # typed answers a leader's desk or poll composer waits for
 COMMUNES_TTL = 60.0
@@ -81,6 +84,8 @@ class Service:
         self.clock = clock
         self.committer = Committer(db)
         self.cache = StateCache(db)
+        self.tracker = Tracker(db, texts)
+        self.wake: Callable[[], None] | None = None
         self.locks = Locks()
         reports = Reports(db, texts, rubric or load_rubric(), criteria or load_criteria(),
                           engine.flows.questionnaires)
@@ -95,7 +100,8 @@ class Service:
         self._communes_at = 0.0
 
     async def close(self) -> None:
-        """Finish pending writes."""
+        """Finish pending writes and stop following broadcasts."""
+        await self.tracker.stop()
         await self.committer.close()
 
     async def communes(self) -> tuple[tuple[str, str], ...]:
@@ -109,7 +115,7 @@ class Service:
         """Commune names by code."""
         return dict(await self.communes())
 
-    async def handle(self, incoming: Incoming, send: Send) -> None:
+    async def handle(self, incoming: Incoming, send: Send, edit: Edit | None = None) -> None:
         """Process one update: at most once, in order for its person, replying through send."""
         person = self.identity.pseudonym(incoming.channel, incoming.user_id)
         async with self.locks.hold(person):
@@ -119,7 +125,9 @@ class Service:
                 log.exception("failed to handle an update from %s", incoming.channel)
                 replies = [Reply(self.texts.get(self.lang, "error"), key="error")]
             for reply in replies:
-                await send(reply)
+                message_id = await send(reply)
+                if reply.track:
+                    self.tracker.watch(reply.track, _shower(send, edit, message_id), self.lang)
 
     async def _process(self, person: str, incoming: Incoming) -> list[Reply]:
         """Decide, store and return the replies for one update."""
@@ -144,6 +152,7 @@ class Service:
             session = {k: v for k, v in (session or {}).items() if k not in PENDING}
             unit.append(repo.save_session(person, session, now))
         replies, keep = await self._route(person, incoming, command, waiting, state.round_id, lang)
+        routed = replies is not None
         if keep is not None:
             key, value = keep
             session = {k: v for k, v in (session or {}).items() if k not in PENDING}
@@ -171,6 +180,8 @@ class Service:
             self.cache.drop(person)
             raise
         self.cache.settle(person, incoming.update_key, unit)
+        if self.wake and (routed or any(not isinstance(item, Write) for item in unit)):
+            self.wake()  # something may have been queued for the outbox: let the sender look now
         return replies
 
     async def _typed_choice(self, incoming: Incoming) -> Incoming:
@@ -253,3 +264,14 @@ def _invite_code(command: tuple[str, str] | None, text: str | None) -> str | Non
     if command:
         return command[1] if command[0] == "start" and command[1] else None
     return text.strip() if text and looks_like_invite(text) else None
+
+
+def _shower(send: Send, edit: Edit | None, message_id: str | None) -> Callable[[str, bool], Awaitable[None]]:
+    """How a broadcast's progress is shown: by editing the message, or (without edits) one final line."""
+    async def show(text: str, final: bool) -> None:
+        if edit is not None and message_id:
+            await edit(message_id, text)
+        elif final:
+            await send(Reply(text, key="sending.done"))
+
+    return show

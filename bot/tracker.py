@@ -14,7 +14,7 @@ from conversations import Catalogue
 from storage import outbox
 
 log = logging.getLogger(__name__)
-Edit = Callable[[str], Awaitable[None]]
+Show = Callable[[str, bool], Awaitable[None]]  # (text, final): edit the message, or say the final line
 
 
 @dataclass
@@ -22,7 +22,7 @@ class _Watch:
     """A batch and the message that shows its progress."""
 
     batch: str
-    edit: Edit
+    show: Show
     lang: str
     shown: str = ""
 
@@ -45,9 +45,9 @@ class Tracker:
         return self.texts.get(lang, key, sent=f"{sent:,}".replace(",", "."), total=f"{total:,}".replace(",", "."),
                               failed=failed)
 
-    def watch(self, batch: str, edit: Edit, lang: str) -> None:
-        """Follow a batch, editing its message through `edit`."""
-        self._watches.append(_Watch(batch, edit, lang))
+    def watch(self, batch: str, show: Show, lang: str) -> None:
+        """Follow a batch, showing its progress through `show`."""
+        self._watches.append(_Watch(batch, show, lang))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="tracker")
 
@@ -65,11 +65,11 @@ class Tracker:
             for watch in list(self._watches):
                 try:
                     counts = await outbox.progress(self.db, watch.batch)
-                    text = self.text(counts, watch.lang)
+                    text, final = self.text(counts, watch.lang), not counts.get("queued")
                     if text != watch.shown:
-                        await watch.edit(text)
+                        await watch.show(text, final)
                         watch.shown = text
-                    if not counts.get("queued"):
+                    if final:
                         self._watches.remove(watch)
                 except Exception:
                     log.warning("could not update the progress of %s", watch.batch, exc_info=True)

@@ -109,28 +109,35 @@ class TelegramChannel:
             await self.app.stop()
         await self.app.shutdown()
 
-    async def send(self, chat_id: str, reply: Reply) -> None:
-        """Send a reply; a refusal raises SendFailure saying whether to retry."""
+    async def send(self, chat_id: str, reply: Reply) -> str:
+        """Send a reply and return the message id; a refusal raises SendFailure saying whether to retry."""
         try:
-            await self._send(chat_id, reply)
+            return await self._send(chat_id, reply)
         except TelegramError as exc:
             raise send_failure(exc) from exc
 
-    async def _send(self, chat_id: str, reply: Reply) -> None:
+    async def edit(self, chat_id: str, message_id: str, text: str) -> None:
+        """Replace the text of a message the bot sent (a progress line)."""
+        try:
+            await self.app.bot.edit_message_text(text[:TEXT_LIMIT], chat_id=chat_id, message_id=int(message_id))
+        except TelegramError as exc:
+            raise send_failure(exc) from exc
+
+    async def _send(self, chat_id: str, reply: Reply) -> str:
         """Send text with buttons, or a photo or document with a caption."""
         bot = self.app.bot
         if reply.image is not None:
-            await bot.send_photo(chat_id, reply.image, caption=reply.text[:1024] or None,
-                                 reply_markup=keyboard(reply))
-            return
-        if reply.document is not None:
-            await bot.send_document(chat_id, reply.document, filename=reply.filename or "file",
-                                    caption=reply.text[:1024] or None)
-            return
-        pieces = chunks(reply.text)
-        for piece in pieces[:-1]:
-            await bot.send_message(chat_id, piece)
-        await bot.send_message(chat_id, pieces[-1], reply_markup=keyboard(reply))
+            sent = await bot.send_photo(chat_id, reply.image, caption=reply.text[:1024] or None,
+                                        reply_markup=keyboard(reply))
+        elif reply.document is not None:
+            sent = await bot.send_document(chat_id, reply.document, filename=reply.filename or "file",
+                                           caption=reply.text[:1024] or None)
+        else:
+            pieces = chunks(reply.text)
+            for piece in pieces[:-1]:
+                await bot.send_message(chat_id, piece)
+            sent = await bot.send_message(chat_id, pieces[-1], reply_markup=keyboard(reply))
+        return str(sent.message_id)
 
     def incoming(self, update: Update) -> Incoming | None:
         """Translate an update; None for what the bot ignores (edits, groups, channel posts)."""
@@ -161,10 +168,13 @@ class TelegramChannel:
             return
         chat_id = incoming.chat_id
 
-        async def reply(message: Reply) -> None:
-            await self.send(chat_id, message)
+        async def reply(message: Reply) -> str:
+            return await self.send(chat_id, message)
 
-        await self.handle(incoming, reply)
+        async def edit(message_id: str, text: str) -> None:
+            await self.edit(chat_id, message_id, text)
+
+        await self.handle(incoming, reply, edit)
 
     @staticmethod
     async def _answer(query: CallbackQuery) -> None:
