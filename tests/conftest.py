@@ -14,10 +14,12 @@ from bot.identity import Identity
 from conversations import Catalogue
 from storage import communes, migrate
 from storage.db import connect
+from tests.support.telegram_standin import TelegramStandin
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 REQUIRE_PG = os.environ.get("XTT_REQUIRE_POSTGRES") == "1"
 SECRET = "test-secret-0123456789"
+TELEGRAM_TOKEN = "7123456:e2e-TEST-token"
 
 
 def postgres_up() -> bool:
@@ -76,3 +78,10 @@ def texts() -> Catalogue:
 def identity() -> Identity:
     """Keyed hashes with a fixed test secret."""
     return Identity(SECRET)
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[TelegramStandin]:
+    """The Telegram Bot API stand-in on 127.0.0.1."""
+    async with TelegramStandin(token=TELEGRAM_TOKEN) as standin:
+        yield standin

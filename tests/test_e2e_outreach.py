@@ -12,17 +12,11 @@ import pytest
 
 from tests.support.telegram_standin import SentMessage, TelegramStandin
 from tests.support.xtt_process import xtt_cli_async
-from tests.test_e2e_telegram import TOKEN, Chat, Harness
+from tests.test_e2e_telegram import Chat, Harness
 
 pytestmark = pytest.mark.e2e
 OFFICIAL, LEADER, KID_A1, KID_A2, KID_B = 7_320_000_001, 7_320_000_002, 7_320_000_003, 7_320_000_004, 7_320_000_005
 
-
-@pytest.fixture
-async def tg() -> AsyncIterator[TelegramStandin]:
-    """The Bot API stand-in."""
-    async with TelegramStandin(token=TOKEN) as standin:
-        yield standin
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from conversations import load_flows
 from storage.db import connect
 from storage.models import Answer, Contact, Participation, ProcessedUpdate, Response
+from tests.conftest import TELEGRAM_TOKEN
 
 try:
     from tests.support.telegram_standin import SentMessage, TelegramStandin
@@ -39,7 +40,7 @@ except ImportError:  # pytest's default "prepend" import mode puts tests/ (not t
 
 pytestmark = pytest.mark.e2e
 
-TOKEN = "7123456:e2e-TEST-token"
+TOKEN = TELEGRAM_TOKEN
 SECRET = "e2e-secret-0123456789abcdef"
 ROUND = "2024"
 # Telegram user ids (= private chat ids). Large and distinct, so a scan of the database cannot mistake
@@ -198,12 +199,6 @@ class Harness:
         if self._db is not None:
             await self._db.dispose()
 
-
-@pytest.fixture
-async def tg() -> AsyncIterator[TelegramStandin]:
-    """The Bot API stand-in."""
-    async with TelegramStandin(token=TOKEN) as standin:
-        yield standin
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support.loopback import LoopbackServer
+
 JsonDict = dict[str, Any]
 Buttons = list[tuple[str, str | None]]
 
@@ -86,12 +88,13 @@ def _buttons(markup: Any) -> Buttons:
     return [(b.get("text", ""), b.get("callback_data")) for row in rows for b in row]
 
 
-class TelegramStandin:
+class TelegramStandin(LoopbackServer):
     """Fake Telegram Bot API server, served by aiohttp on 127.0.0.1 with an ephemeral port."""
 
     def __init__(self, token: str = "123:ABC", *, rate_limit_per_s: float | None = None,
                  per_chat_per_s: float | None = None) -> None:
         """Create the stand-in; call `start()` (or use `async with`) to serve it."""
+        super().__init__()
         self.token = token
         head = token.split(":", 1)[0]
         self.bot_user: JsonDict = {"id": int(head) if head.isdigit() else 1, "is_bot": True,
@@ -113,10 +116,6 @@ class TelegramStandin:
         self._last_bot_msg: dict[int, int] = {}
         self._names: dict[int, str] = {}
         self._buckets: dict[Any, _Bucket] = {}
-        self._changed = asyncio.Condition()
-        self._closing = False
-        self._runner: web.AppRunner | None = None
-        self._port = 0
         self._methods: dict[str, Callable[[JsonDict], Any]] = {
             "getMe": lambda p: self.bot_user, "getUpdates": self._get_updates,
             "deleteWebhook": self._delete_webhook, "setWebhook": self._set_webhook,
@@ -132,37 +131,8 @@ class TelegramStandin:
             "answerCallbackQuery": self._answer_callback,
             "sendChatAction": lambda p: True, "close": lambda p: True, "logOut": lambda p: True,
         }
-        self.app = web.Application()
         self.app.router.add_route("*", "/bot{token}/{method}", self._handle)
 
-    async def start(self) -> None:
-        """Start serving on 127.0.0.1 with an ephemeral port."""
-        self._closing = False
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        """Release pending long polls and shut the server down."""
-        async with self._changed:
-            self._closing = True
-            self._changed.notify_all()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> TelegramStandin:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @property
-    def root(self) -> str:
-        """Base URL of the server, e.g. http://127.0.0.1:PORT."""
-        return f"http://127.0.0.1:{self._port}"
 
     # ------------------------------------------------------------------ test driver
     async def push_raw(self, update: JsonDict) -> int:

@@ -19,6 +19,8 @@ from typing import Any, Literal
 import aiohttp
 from aiohttp import web
 
+from tests.support.loopback import LoopbackServer
+
 JsonDict = dict[str, Any]
 Empty = Literal["408", "missing", "null", "object", "list"]
 TEXT_LIMIT = 2000
@@ -44,11 +46,12 @@ def _error(code: int, description: str, status: int | None = None) -> web.Respon
     return web.json_response(body, status=status or (code if 400 <= code < 600 else 200))
 
 
-class ZalobotStandin:
+class ZalobotStandin(LoopbackServer):
     """Fake Zalo Bot API server."""
 
     def __init__(self, token: str = "1234567890:zb-test-token", *, batch: Literal["one", "list"] = "one",
                  empty: Empty = "408", fetch_photos: bool = True) -> None:
+        super().__init__()
         self.token = token
         self.batch = batch  # getUpdates hands out one message object, or a list of every waiting message
         self.empty = empty  # what getUpdates answers when nothing arrived before its timeout
@@ -64,41 +67,8 @@ class ZalobotStandin:
         self._queue: list[JsonDict] = []
         self.handed: list[int] = []  # how many messages each getUpdates answer carried
         self._sent: list[Sent] = []
-        self._changed = asyncio.Condition()
-        self._closing = False
-        self._runner: web.AppRunner | None = None
-        self._port = 0
-        self.app = web.Application()
         self.app.router.add_route("*", "/bot{token}/{method}", self._handle)
 
-    async def start(self) -> None:
-        """Serve on 127.0.0.1 with an ephemeral port."""
-        self._closing = False
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self._port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        """Release long polls and shut down."""
-        async with self._changed:
-            self._closing = True
-            self._changed.notify_all()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> ZalobotStandin:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @property
-    def root(self) -> str:
-        """Base URL, for ZALO_BOT_API_URL."""
-        return f"http://127.0.0.1:{self._port}"
 
     # ------------------------------------------------------------------ test driver
     @staticmethod
