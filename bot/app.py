@@ -54,7 +54,8 @@ def build_service(parts: Parts, extra_admins: tuple[tuple[str, str], ...] = ()) 
     engine = Engine(flows(parts.settings), parts.texts)
     admins = frozenset(parts.identity.pseudonym(c, u) for c, u in (*parts.settings.admins, *extra_admins))
     return Service(engine, parts.db, parts.identity, parts.texts, admins=admins, lang=parts.settings.xtt_locale,
-                   rubric=rubric(parts.settings), criteria=criteria(parts.settings))
+                   rubric=rubric(parts.settings), criteria=criteria(parts.settings),
+                   remind_days=int(parts.settings.xtt_remind_days))
 
 
 def flows(settings: Settings) -> Flows:

@@ -166,22 +166,36 @@ class Sender:
 
     # ------------------------------------------------------------------ the loop
     async def _run(self) -> None:
-        """Fill the window from the table and start sends as the pace allows, until cancelled."""
+        """Start sends as the pace allows while another task reads the table, until cancelled."""
         loop = asyncio.get_running_loop()
-        while True:
-            self._event.clear()
-            try:
-                if len(self._ready) <= self.window // 2 and loop.time() >= self._fill_after:
-                    await self._fill(loop.time())
+        reading: asyncio.Task[None] | None = None
+        try:
+            while True:
+                self._event.clear()
+                idle = reading is None or reading.done()
+                if idle and len(self._ready) <= self.window // 2 and loop.time() >= self._fill_after:
+                    reading, idle = asyncio.create_task(self._read(), name="outbox-read"), False
                 wait = self._dispatch(loop.time())
-            except Exception:
-                log.exception("outbox sender: reading the queue failed; trying again in %.0f s", self.poll)
-                self._fill_after, wait = loop.time() + self.poll, self.poll
-            if len(self._ready) <= self.window // 2:  # room in the window: look at the table when it is time
-                wait = min(wait, self._fill_after - loop.time())
-            if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._event.wait(), wait)
+                if idle and len(self._ready) <= self.window // 2:  # room in the window: read when it is time
+                    wait = min(wait, self._fill_after - loop.time())
+                if wait > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._event.wait(), wait)
+        finally:
+            if reading is not None:
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
+
+    async def _read(self) -> None:
+        """Fill the window; after a database error, try again at the next poll."""
+        loop = asyncio.get_running_loop()
+        try:
+            await self._fill(loop.time())
+        except Exception:
+            log.exception("outbox sender: reading the queue failed; trying again in %.0f s", self.poll)
+            self._fill_after = loop.time() + self.poll
+        finally:
+            self._event.set()
 
     async def _fill(self, now: float) -> None:
         """Read due rows into the window, skipping those for people who opted out or cannot be reached."""
@@ -208,7 +222,7 @@ class Sender:
                                .values(status="skipped", error=reason) for reason, ids in skips.items() if ids])
             if len(rows) < limit:  # the table has nothing more due: look again soon if busy, else at the poll
                 active = bool(self._flight or self._ready)
-                self._fill_after = now + (min(0.05, self.poll) if active else self.poll)
+                self._fill_after = asyncio.get_running_loop().time() + (min(0.05, self.poll) if active else self.poll)
                 return
         self._fill_after = 0.0
 

@@ -29,6 +29,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("XTT_RUBRIC", "", "Rubric file mapping the criterion-13 index to points; empty uses the shipped one."),
     Setting("XTT_CRITERIA", "",
             "The 13 criteria's maxima and thresholds per commune type; empty uses the shipped file."),
+    Setting("XTT_REMIND_DAYS", "3", "A person gets at most one survey reminder every this many days."),
     Setting("XTT_FLOWS_DIR", "", "Folder with the office's own onboarding.toml, child.toml and resident.toml."),
     Setting("XTT_SEND_RATE", "25", "Proactive messages per second per channel, over all chats (Telegram allows ~30)."),
     Setting("XTT_SEND_PER_CHAT", "1", "Proactive messages per second to one chat (Telegram allows ~1)."),
@@ -65,6 +66,7 @@ class Settings:
     xtt_data_dir: str
     xtt_rubric: str
     xtt_criteria: str
+    xtt_remind_days: str
     xtt_flows_dir: str
     xtt_send_rate: str
     xtt_send_per_chat: str
