@@ -17,7 +17,7 @@ from conversations.turn import STALE, Context, Input, Result, Turn, names
 
 
 class Engine:
-    """Interprets the onboarding and the questionnaires; never does I/O."""
+    """Interprets the onboarding, the questionnaires and the proposal flow; never does I/O."""
 
     def __init__(self, flows: Flows, texts: Catalogue, forum: Forum | None = None,
                  screen: Screen | None = None) -> None:
