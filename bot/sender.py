@@ -1,24 +1,21 @@
 """The outbox sender: delivers queued messages at the platforms' pace and records each outcome at once.
 
-The `outbox` table is the only state. The loop reads due rows (`queued`, `next_at <= now`) in id order, at
-most one per contact at a time, into a small window in memory, and sends each when its channel's pace
-(`rate` per second) and its chat's pace (`per_chat` per second, counted from the previous send's answer)
-allow; several sends are in flight at once, so the overall rate is reached. Each outcome is committed as
-soon as the platform answers: `sent`, a later `next_at` for a retry (429: its retry_after, which also
-pauses the channel; 5xx and timeouts: exponential backoff with jitter), `failed` (403 blocked, which also
-marks the contact unreachable; 400 invalid; or `max_attempts` used up) or `skipped` (opted out, unless the
-kind is `answer`; unreachable). Nothing marks a row as taken, so a restart resumes from the table: a row
-leaves `queued` only together with its outcome, and the window never holds more than a few hundred rows.
+The `outbox` table is the only state. One task reads due rows (`queued`, `next_at <= now`) in id order, at
+most one per contact at a time, into a window of a few hundred; the loop sends each when its channel's pace
+(`rate`/s) and its chat's (`per_chat`/s, counted from the previous answer) allow, several in flight. Each
+outcome is committed as soon as the platform answers: `sent`; a retry with a later `next_at` (429: its
+retry_after, which also pauses the channel; 5xx, timeouts: exponential backoff with jitter); `failed` (403,
+which also marks the contact unreachable; 400; `max_attempts` used up); `skipped` (opted out, unless the kind
+is `answer`; unreachable). Nothing marks a row as taken: a row leaves `queued` only with its outcome, so a
+restart resumes from the table. Opt-out is read when a row enters the window, at most STALE seconds before.
 
-Delivery is at least once. The one window: a process that dies after the platform accepted a message and
-before the `sent` commit (the answer's way back plus one short transaction, a millisecond or two) sends
-that message again after a restart; Telegram has no idempotency key, so the window can be kept short but
-not closed. `stop()` (SIGTERM) lets sends in flight finish and be recorded, so only a crash opens it, and
-a crash repeats at most `concurrency` messages: no new send starts while `unrecorded` answered ones wait
-for the database, so a slow disk pauses the sending instead of widening the window.
-A text longer than one Telegram message goes out in pieces; a retry after a partial failure repeats the
-pieces already sent. Opt-out and reachability are read when a row enters the window, normally a second or
-two before its send and never more than STALE seconds. One sender runs per database.
+Delivery is at least once. A process that dies after the platform accepted a message and before the `sent`
+commit (the answer's way back plus one short transaction: a few ms) sends it again after a restart; Telegram
+has no idempotency key, so that window is kept short, not closed. `stop()` (SIGTERM) lets sends in flight
+finish and be recorded, so only a crash opens it; a crash repeats at most `concurrency` messages, and no send
+starts while `unrecorded` answered ones wait for the database, so a slow disk pauses sending instead of
+widening the window. A text split into several Telegram messages is repeated whole on a retry. One sender
+runs per database.
 """
 
 from __future__ import annotations
@@ -114,10 +111,12 @@ class Sender:
         self._fill_after = 0.0
         self._event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         """Start the background loop."""
         if self._task is None or self._task.done():
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="outbox-sender")
 
     def wake(self) -> None:
@@ -126,16 +125,16 @@ class Sender:
         self._event.set()
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Stop sending; sends in flight get `grace` seconds to finish and be recorded."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        if self._flight:
-            _, late = await asyncio.wait(set(self._flight), timeout=grace)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+        """Stop sending; the loop and the sends in flight get `grace` seconds to finish and be recorded."""
+        self._stopping = True  # the loop ends by itself: cancelling it mid-query could leave a connection busy
+        self._event.set()
+        for tasks in ([self._task] if self._task else [], list(self._flight)):
+            if tasks:
+                _, late = await asyncio.wait(tasks, timeout=grace)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = None
         self._ready.clear()
         self._busy.clear()
         await self.committer.close()
@@ -170,7 +169,7 @@ class Sender:
         loop = asyncio.get_running_loop()
         reading: asyncio.Task[None] | None = None
         try:
-            while True:
+            while not self._stopping:
                 self._event.clear()
                 idle = reading is None or reading.done()
                 if idle and len(self._ready) <= self.window // 2 and loop.time() >= self._fill_after:
@@ -178,11 +177,13 @@ class Sender:
                 wait = self._dispatch(loop.time())
                 if idle and len(self._ready) <= self.window // 2:  # room in the window: read when it is time
                     wait = min(wait, self._fill_after - loop.time())
-                if wait > 0:
+                if wait > 0:  # (not wait_for: on 3.11 it can swallow a cancellation that meets a wake-up)
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._event.wait(), wait)
+                        async with asyncio.timeout(wait):
+                            await self._event.wait()
         finally:
             if reading is not None:
+                await asyncio.wait([reading], timeout=5.0)
                 reading.cancel()
                 await asyncio.gather(reading, return_exceptions=True)
 
@@ -200,7 +201,7 @@ class Sender:
     async def _fill(self, now: float) -> None:
         """Read due rows into the window, skipping those for people who opted out or cannot be reached."""
         self._chat_free = {k: t for k, t in self._chat_free.items() if t > now}
-        while len(self._ready) < self.window:
+        while True:  # one query, unless most of what it found was skipped
             limit = self.window - len(self._ready)
             query = (select(Outbox.id, Outbox.contact_id, Outbox.kind, Outbox.payload, Outbox.attempts,
                             Contact.channel, Contact.chat_id, Contact.opted_out, Contact.unreachable)
@@ -224,7 +225,9 @@ class Sender:
                 active = bool(self._flight or self._ready)
                 self._fill_after = asyncio.get_running_loop().time() + (min(0.05, self.poll) if active else self.poll)
                 return
-        self._fill_after = 0.0
+            if len(self._ready) > self.window // 2:
+                self._fill_after = 0.0
+                return
 
     def _dispatch(self, now: float) -> float:
         """Start every send the pace allows now; return the seconds until another one may start."""

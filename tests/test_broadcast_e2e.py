@@ -2,7 +2,7 @@
 
 The test queues one message to each of 300 distinct chats (on a SQLite file and on PostgreSQL), starts
 `python -m tests.support.send_worker` (the real engine, `TelegramChannel` and `Sender`) against the
-in-process stand-in Bot API, which enforces 100 messages/s overall and 1/s per chat and blocks some chats,
+in-process stand-in Bot API, which enforces 50 messages/s overall and 1/s per chat and blocks some chats,
 SIGKILLs the worker once half the messages have arrived, starts it again and lets it drain. Every reachable
 chat must hold exactly one copy and the blocked chats must be counted as failed.
 
