@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from analytics.plot import FONT, figure, frame, ink, legend, message_chart, png, row_labels, say, side_labels, vi
 from analytics.workbook import PERCENT, bold, header, widths
+from conversations.forum import load_forum
 
 if TYPE_CHECKING:
     from analytics.forum import ForumFigures
 
-DEADLINE_DAYS = 15
+DEADLINE_DAYS = load_forum().answer_days  # the forum file's rule, one source for the bot and the report
 STATUSES = ("received", "forwarded", "answered", "resolved", "merged")
 CLOSED = ("resolved", "merged")
 STATUS_LABELS = {"received": "Đã tiếp nhận", "forwarded": "Đã chuyển cơ quan", "answered": "Đã trả lời",

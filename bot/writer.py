@@ -23,6 +23,7 @@ from conversations.effects import (
 )
 from conversations.matching import fold
 from storage import forum, outbox, repo
+from storage.writes import Write
 
 
 class Writer:
@@ -49,7 +50,8 @@ class Writer:
                     self.db, author=person, fingerprint=self.identity.derived(f"proposal:{person}:{fold(effect.text)}"),
                     commune=effect.commune, topic=effect.topic, text=effect.text, publish=effect.publish,
                     round_id=round_id, now=now, notice=notice)
-                replies = [_receipt(r, ref, created, self.texts) for r in replies]
+                lang = (result.session or {}).get("lang", self.lang)
+                replies = [_receipt(r, ref, created, self.texts, lang) for r in replies]
             elif isinstance(effect, RaiseAlert):
                 alert_id = await forum.raise_alert(self.db, source=effect.source, commune=effect.commune,
                                                    text=effect.text, categories=effect.categories, author=person,
@@ -64,10 +66,10 @@ class Writer:
         return dataclasses.replace(result, replies=tuple(replies)), extra
 
     def unit(self, person: str, incoming: Incoming, before: dict[str, Any] | None, result: Result,
-             now: datetime) -> list[Executable]:
+             now: datetime) -> list[Executable | Write]:
         """The statements that store the effects and the new session in one transaction."""
         day = now.date().isoformat()
-        unit: list[Executable] = []
+        unit: list[Executable | Write] = []
         for effect in result.effects:
             if isinstance(effect, SaveProfile):
                 unit.append(repo.save_profile(person, {
@@ -93,18 +95,18 @@ class Writer:
                 survey = (before or {}).get("survey") or {}
                 unit.extend(repo.forget(person, survey.get("response")))
         if result.session is None:
-            unit.append(repo.delete_session(person))
+            if not any(isinstance(e, Forget) for e in result.effects):  # forgetting deleted it already
+                unit.append(repo.delete_session(person))
         else:
             unit.append(repo.save_session(person, result.session, now))
         return unit
 
 
-def _receipt(reply: Reply, ref: str, created: bool, texts: Catalogue) -> Reply:
+def _receipt(reply: Reply, ref: str, created: bool, texts: Catalogue, lang: str) -> Reply:
     """Fill the reference into the receipt, or say the same proposal was sent before."""
     if reply.key != "forum.receipt":
         return reply
     if created:
         return dataclasses.replace(reply, text=reply.text.replace("{ref}", ref))
-    lang = "en" if reply.text == texts.get("en", "forum.receipt") else "vi"
     return Reply(texts.get(lang, "forum.duplicate", ref=ref), key="forum.duplicate")
 

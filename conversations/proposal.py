@@ -135,7 +135,7 @@ class Proposals:
         turn.effects.append(CreateProposal(turn.ctx.new_id, draft["commune"], draft["topic"], draft["text"],
                                            bool(draft["publish"]), turn.ctx.now))
         turn.s.update(flow="idle", step=None, proposal=None)
-        turn.say("forum.receipt")
+        turn.say("forum.receipt", ref="{ref}", days=self.forum.answer_days)  # the service fills in the ref
 
     def _reask(self, turn: Turn, notice: str) -> None:
         """Say why, then repeat the current step."""

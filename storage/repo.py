@@ -158,16 +158,16 @@ def participate(round_id: str, token: str) -> Write:
     return Write("participate", {"round_id": round_id, "token": token})
 
 
-def forget(person: str, open_response: str | None) -> list[Executable]:
+def forget(person: str, open_response: str | None) -> list[Executable | Write]:
     """Erase a person: profile, consents, contacts, roles, session, any unsubmitted response; unlink proposals."""
-    statements: list[Executable] = [
+    statements: list[Executable | Write] = [
         delete(Respondent).where(Respondent.key == person),
         delete(Consent).where(Consent.person == person),
         update(Proposal).where(Proposal.author == person).values(author=None),
         update(Alert).where(Alert.author == person).values(author=None),
         delete(Contact).where(Contact.person == person),
         delete(RoleGrant).where(RoleGrant.person == person),
-        delete(Session).where(Session.person == person),
+        delete_session(person),
     ]
     if open_response:
         unsubmitted = select(Response.id).where(Response.id == open_response, Response.submitted.is_(False))

@@ -74,7 +74,7 @@ async def test_a_child_proposes_and_gets_a_receipt(db, forum) -> None:
     assert kid.replies[-1].key == "forum.review" and "Cổng trường" in kid.replies[-1].text
     review_buttons = kid.buttons()
     first = await kid.say("send")
-    assert "KN-2024-0001" in first[-1].text
+    assert "KN-2024-0001" in first[-1].text and "15 ngày" in first[-1].text
     again = await kid.press(review_buttons[0])
     assert [r.key for r in again] == ["idle"], "a second tap on Send files nothing"
     assert await count(db, Proposal) == 1 and await count(db, ProposalEvent) == 1
