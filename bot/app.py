@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,14 +16,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics import Rubric, load_rubric
 from analytics.assess import Criteria, load_criteria
+from bot import access
+from bot.cache import Communes
 from bot.channels.base import Channel
 from bot.channels.console import ConsoleChannel
-from bot.commands import MENU, MENU_EN
+from bot.desk import Desk
 from bot.identity import Identity
+from bot.office import Office
+from bot.outreach import Outreach
+from bot.reports import Reports
+from bot.router import Router
 from bot.sender import Sender
 from bot.service import Service
 from bot.settings import Settings
+from bot.tracker import Tracker
 from bot.web import Media, WebServer
+from bot.writer import Writer
 from conversations import Catalogue, Engine, load_flows
 from conversations.model import Flows
 from storage import communes, migrate, rounds
@@ -51,11 +60,29 @@ async def prepare(settings: Settings) -> Parts:
 
 def build_service(parts: Parts, extra_admins: tuple[tuple[str, str], ...] = ()) -> Service:
     """Wire the engine (its flows checked now) and the service."""
-    engine = Engine(flows(parts.settings), parts.texts)
-    admins = frozenset(parts.identity.pseudonym(c, u) for c, u in (*parts.settings.admins, *extra_admins))
-    return Service(engine, parts.db, parts.identity, parts.texts, admins=admins, lang=parts.settings.xtt_locale,
-                   rubric=rubric(parts.settings), criteria=criteria(parts.settings),
-                   remind_days=int(parts.settings.xtt_remind_days))
+    s = parts.settings
+    admins = frozenset(parts.identity.pseudonym(c, u) for c, u in (*s.admins, *extra_admins))
+    return assemble(Engine(flows(s), parts.texts), parts.db, parts.identity, parts.texts, admins=admins,
+                    lang=s.xtt_locale, rubric=rubric(s), criteria=criteria(s), remind_days=int(s.xtt_remind_days))
+
+
+def assemble(engine: Engine, db: AsyncEngine, identity: Identity, texts: Catalogue, *,
+             admins: frozenset[str] = frozenset(), lang: str = "vi", clock: Callable[[], datetime] | None = None,
+             rubric: Rubric | None = None, criteria: Criteria | None = None, remind_days: int = 3,
+             extra: tuple[Router, ...] = ()) -> Service:
+    """The service with every feature's router; `extra` adds routers (a new feature, or a test's)."""
+    communes = Communes(db)
+    commune_names = communes.names
+    reports = Reports(db, texts, rubric or load_rubric(), criteria or load_criteria(), engine.flows.questionnaires)
+    office = Office(db, identity, texts, {}, reports, commune_names)
+    routers = (Desk(db, texts, engine.proposals.forum, commune_names).router(),
+               Outreach(db, texts, commune_names, reports, remind_days).router(),
+               office.router(), office.reports_router(), *extra)
+    writer = Writer(identity, texts, engine.proposals.forum, lang, admins)
+    service = Service(engine, db, identity, texts, routers=routers, office=office, writer=writer,
+                      tracker=Tracker(db, texts), communes=communes, admins=admins, lang=lang,
+                      **({"clock": clock} if clock else {}))
+    return service
 
 
 def flows(settings: Settings) -> Flows:
@@ -78,8 +105,8 @@ def telegram_channel(parts: Parts, service: Service) -> Channel:
     from bot.channels.telegram import TelegramChannel
 
     s = parts.settings
-    menus = {lang: [(c, parts.texts.get(lang, key)) for c, key in menu]
-             for lang, menu in (("", MENU), ("vi", MENU), ("en", MENU_EN))}
+    everyone = access.Person("")
+    menus = {lang: list(service.menu(everyone, lang or "vi")) for lang in ("", "vi", "en")}
     return TelegramChannel(s.telegram_bot_token, s.telegram_api_url, service.handle,
                            webhook_url=s.telegram_webhook_url,
                            webhook_secret=s.telegram_webhook_secret or parts.identity.derived("telegram-webhook"),
@@ -155,7 +182,7 @@ async def serve(parts: Parts, service: Service, channels: list[Channel]) -> int:
     if not started:
         return 1
     sender = Sender(parts.db, {c.name: c for c in started}, rate=float(s.xtt_send_rate),
-                    per_chat=float(s.xtt_send_per_chat))
+                    per_chat=float(s.xtt_send_per_chat), texts=parts.texts)
     service.wake = sender.wake
     sender.start()
     if username := next((getattr(c, "username", "") for c in started if c.name == "telegram"), ""):

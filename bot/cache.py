@@ -68,3 +68,24 @@ class StateCache:
         self._sessions.move_to_end(person)
         if len(self._sessions) > self.limits[0]:
             self._sessions.popitem(last=False)
+
+
+class Communes:
+    """The current communes, read again at most once a minute."""
+
+    def __init__(self, db: AsyncEngine, ttl: float = 60.0) -> None:
+        self.db = db
+        self.ttl = ttl
+        self._rows: tuple[tuple[str, str], ...] = ()
+        self._at = 0.0
+
+    async def all(self) -> tuple[tuple[str, str], ...]:
+        """(code, name) pairs in name order."""
+        if not self._rows or time.monotonic() - self._at > self.ttl:
+            self._rows = tuple(await repo.communes(self.db))
+            self._at = time.monotonic()
+        return self._rows
+
+    async def names(self) -> dict[str, str]:
+        """Commune names by code."""
+        return dict(await self.all())

@@ -6,15 +6,20 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import access
+from bot.access import EVERYONE, LEADER, OFFICER
+from bot.router import Buttons, Call, Command, Outcome, Results, Router, say
 from conversations import Catalogue, Choice, Reply
 from conversations.forum import Forum
 from conversations.matching import clean
+from conversations.model import LANGS
 from storage import forum as store
 from storage import outbox
 from storage.db import aware
+from storage.models import Proposal
 
 PAGE = 5
 VIETNAM = timezone(timedelta(hours=7))
@@ -29,30 +34,47 @@ def day(moment: datetime) -> str:
 class Desk:
     """Every action checks the role and the commune of the proposal it touches."""
 
-    def __init__(self, db: AsyncEngine, texts: Catalogue, forum: Forum, names: Names,
-                 clock: Callable[[], datetime]) -> None:
+    def __init__(self, db: AsyncEngine, texts: Catalogue, forum: Forum, names: Names) -> None:
         self.db = db
         self.texts = texts
         self.forum = forum
         self.names = names
-        self.clock = clock
+
+    def router(self) -> Router:
+        """The desk's commands and buttons."""
+        return Router("forum", commands=(
+            Command("proposals", LEADER, "menu.proposals", self.on_list, vi="xemkiennghi"),
+            Command("myproposals", EVERYONE, "menu.myproposals", self.on_mine, aliases=("kiennghicuatoi",)),
+        ), taps={"f": Buttons(LEADER, self.on_tap), "a": Buttons(OFFICER, self.on_alert, screened=False)},
+            pending="desk", typed=self.on_typed)
 
     def _t(self, lang: str, key: str, **values: object) -> str:
         """A catalogue text."""
         return self.texts.get(lang, key, **values)
 
-    def _say(self, lang: str, key: str, **values: object) -> list[Reply]:
+    def _say(self, lang: str, key: str, **values: object) -> Outcome:
         """One catalogue reply."""
-        return [Reply(self._t(lang, key, **values), key=key)]
+        return say(self.texts, lang, key, **values)
 
     def _topic(self, topic_id: str, lang: str) -> str:
         """A topic's label."""
         topic = self.forum.topic(topic_id)
         return topic.label.get(lang) if topic else topic_id
 
-    async def mine(self, author: str, lang: str) -> list[Reply]:
+    def _agency(self, agency_id: str, lang: str) -> str:
+        """An agency's label."""
+        agency = self.forum.agency(agency_id)
+        return agency.label.get(lang) if agency else agency_id
+
+    def _labels(self, entry_id: str, find: Callable[[str], Any]) -> dict[str, str]:
+        """A topic's or agency's label in every language, for a notice rendered in its recipient's."""
+        entry = find(entry_id)
+        return {lang: entry.label.get(lang) if entry else entry_id for lang in LANGS}
+
+    async def on_mine(self, call: Call) -> Outcome:
         """A child's proposals with their status and the answers received."""
-        items = await store.mine(self.db, author)
+        lang = call.lang
+        items = await store.mine(self.db, call.person.key)
         if not items:
             return self._say(lang, "mine.none")
         history = await store.events(self.db, [i.id for i in items])
@@ -65,25 +87,24 @@ class Desk:
                     lines.append(self._t(lang, "mine.answer", date=day(at), text=detail))
                 elif kind == "forwarded":
                     lines.append(self._t(lang, "mine.forwarded", date=day(at), agency=self._agency(detail, lang)))
-        return [Reply("\n".join(lines), key="mine")]
+        return Outcome((Reply("\n".join(lines), key="mine"),))
 
-    def _agency(self, agency_id: str, lang: str) -> str:
-        """An agency's label."""
-        agency = self.forum.agency(agency_id)
-        return agency.label.get(lang) if agency else agency_id
+    async def on_list(self, call: Call) -> Outcome:
+        """The first page of open proposals."""
+        return await self.listing(call, 1)
 
-    async def listing(self, who: access.Person, page: int, lang: str) -> list[Reply]:
+    async def listing(self, call: Call, page: int) -> Outcome:
         """One page of the open proposals in the person's scope, oldest first."""
-        scope = access.scope(who, None)
+        lang, scope = call.lang, access.scope(call.person, None)
         total, items = await store.open_items(self.db, scope, (page - 1) * PAGE, PAGE)
         if not total:
             return self._say(lang, "desk.empty")
         pages = (total + PAGE - 1) // PAGE
-        names, now = await self.names(), self.clock()
+        names = await self.names()
         lines = [self._t(lang, "desk.title", count=total, page=page, pages=pages)]
         choices = []
         for item in items:
-            age = (now - aware(item.created_at)).days
+            age = (call.now - aware(item.created_at)).days
             lines.append(self._t(lang, "desk.line", ref=item.ref, commune=names.get(item.commune, item.commune),
                                  topic=self._topic(item.topic, lang), age=age,
                                  status=self._t(lang, f"status.{item.status}")))
@@ -92,63 +113,62 @@ class Desk:
             choices.append(Choice(f"f:p:{page - 1}", self._t(lang, "desk.choice.prev")))
         if page < pages:
             choices.append(Choice(f"f:p:{page + 1}", self._t(lang, "desk.choice.next")))
-        return [Reply("\n".join(lines), tuple(choices), key="desk.list")]
+        return Outcome((Reply("\n".join(lines), tuple(choices), key="desk.list"),))
 
-    async def tap(self, who: access.Person, data: str, lang: str) -> tuple[list[Reply], dict[str, Any] | None]:
-        """Act on a desk button; returns the replies and any text the desk now waits for."""
-        parts = data.split(":")
-        if len(parts) < 3 or parts[0] != "f" or not parts[2].isdigit():
-            return self._say(lang, "desk.invalid"), None
-        verb, number, arg = parts[1], int(parts[2]), ":".join(parts[3:])
-        if verb == "p":
-            return await self.listing(who, max(number, 1), lang), None
-        if verb == "c":
-            return await self._clear(who, number, lang), None
+    async def on_tap(self, call: Call) -> Outcome:
+        """Act on a desk button; the outcome keeps any text the desk now waits for."""
+        tap, lang, who = call.tap, call.lang, call.person
+        number = tap.number() if tap else None
+        if tap is None or number is None:
+            return self._say(lang, "desk.invalid")
+        if tap.verb == "p":
+            return await self.listing(call, max(number, 1))
         item = await store.get(self.db, number)
         if item is None:
-            return self._say(lang, "desk.invalid"), None
-        denied = access.check(who, "proposals", item.commune)
+            return self._say(lang, "desk.invalid")
+        denied = access.check(who, LEADER, item.commune)
         if denied:
-            return self._say(lang, denied), None
-        if verb == "v":
-            return await self.view(item, lang), None
+            return self._say(lang, denied)
+        if tap.verb == "v":
+            return await self.view(item, lang)
         if item.status in store.CLOSED:
-            return self._say(lang, "desk.closed", ref=item.ref, status=self._t(lang, f"status.{item.status}")), None
-        if verb == "a":
-            return self._say(lang, "desk.ask_answer", ref=item.ref, low=self.forum.min_length,
-                             high=self.forum.max_length), {"do": "answer", "id": item.id}
-        if verb == "m":
-            return self._say(lang, "desk.ask_merge", ref=item.ref), {"do": "merge", "id": item.id}
-        if verb == "f":
+            return self._say(lang, "desk.closed", ref=item.ref, status=self._t(lang, f"status.{item.status}"))
+        if tap.verb == "a":
+            return Outcome(self._say(lang, "desk.ask_answer", ref=item.ref, low=self.forum.min_length,
+                                     high=self.forum.max_length).replies, keep={"do": "answer", "id": item.id})
+        if tap.verb == "m":
+            return Outcome(self._say(lang, "desk.ask_merge", ref=item.ref).replies, keep={"do": "merge", "id": item.id})
+        if tap.verb == "f":
             choices = tuple(Choice(f"f:t:{item.id}:{a.id}", a.label.get(lang)) for a in self.forum.agencies)
-            return [Reply(self._t(lang, "desk.ask_agency", ref=item.ref), choices, key="desk.ask_agency")], None
-        if verb == "t" and self.forum.agency(arg):
-            return await self._forward(who, item, arg, lang), None
-        if verb == "r":
-            return await self._step(who, item, "resolved", None, {"status": "resolved", "resolved_at": self.clock()},
-                                    "notify.resolved", {}, lang, "desk.resolved"), None
-        return self._say(lang, "desk.invalid"), None
+            return Outcome((Reply(self._t(lang, "desk.ask_agency", ref=item.ref), choices, key="desk.ask_agency"),))
+        if tap.verb == "t" and self.forum.agency(tap.arg(1)):
+            return self._forward(call, item, tap.arg(1))
+        if tap.verb == "r":
+            return self._step(call, item, "resolved", None, {"status": "resolved", "resolved_at": call.now},
+                              "notify.resolved", {}, "desk.resolved")
+        return self._say(lang, "desk.invalid")
 
-    async def typed(self, who: access.Person, state: dict[str, Any], text: str, lang: str) -> list[Reply]:
+    async def on_typed(self, call: Call) -> Outcome:
         """Take the text the desk waited for: an answer, or the reference to merge into."""
-        item = await store.get(self.db, int(state.get("id", 0)))
-        if item is None or access.check(who, "proposals", item.commune):
+        state, lang, who = call.state or {}, call.lang, call.person
+        number = state.get("id")
+        item = await store.get(self.db, int(number)) if isinstance(number, int) else None
+        if item is None or access.check(who, LEADER, item.commune):
             return self._say(lang, "desk.invalid")
         if item.status in store.CLOSED:
             return self._say(lang, "desk.closed", ref=item.ref, status=self._t(lang, f"status.{item.status}"))
+        text = call.text or ""
         if state.get("do") == "merge":
-            return await self._merge(who, item, text.strip(), lang)
+            return await self._merge(call, item, text.strip())
         answer = clean(text, self.forum.max_length)
         if not self.forum.min_length <= len(answer) <= self.forum.max_length:
-            return self._say(lang, "desk.answer_length", low=self.forum.min_length, high=self.forum.max_length)
-        changes: dict[str, Any] = {"status": "answered"}
-        history = (await store.events(self.db, [item.id])).get(item.id, [])
-        if not any(kind == "answered" for _, _, kind, _ in history):
-            changes["first_answer_at"] = self.clock()
-        return await self._step(who, item, "answered", answer, changes, "notify.answered", {"text": answer}, lang,
-                                "desk.answered", kind_of_notice="answer")
+            return Outcome(self._say(lang, "desk.answer_length", low=self.forum.min_length,
+                                     high=self.forum.max_length).replies, keep=state)
+        changes = {"status": "answered", "first_answer_at": func.coalesce(Proposal.first_answer_at, call.now)}
+        return self._step(call, item, "answered", answer, changes, "notify.answered", {"text": answer},
+                          "desk.answered", kind_of_notice="answer")
 
-    async def view(self, item: store.Item, lang: str) -> list[Reply]:
+    async def view(self, item: store.Item, lang: str) -> Outcome:
         """A proposal with its history and the actions left."""
         names = await self.names()
         history = (await store.events(self.db, [item.id])).get(item.id, [])
@@ -159,52 +179,61 @@ class Desk:
                          text=item.text), ""]
         for at, actor, kind, detail in history:
             shown = self._agency(detail, lang) if kind == "forwarded" else detail
-            lines.append(self._t(lang, "desk.event", date=day(at), actor=actor,
+            lines.append(self._t(lang, "desk.event", date=day(at), actor=self._t(lang, f"actor.{actor}"),
                                  what=self._t(lang, f"desk.what.{kind}", detail=shown)))
         choices: tuple[Choice, ...] = ()
         if item.status not in store.CLOSED:
             choices = tuple(Choice(f"f:{verb}:{item.id}", self._t(lang, f"desk.choice.{name}"))
                             for verb, name in (("a", "answer"), ("f", "forward"), ("r", "resolve"), ("m", "merge")))
-        return [Reply("\n".join(lines), (*choices, Choice("f:p:1", self._t(lang, "desk.choice.list"))),
-                      key="desk.view")]
+        return Outcome((Reply("\n".join(lines), (*choices, Choice("f:p:1", self._t(lang, "desk.choice.list"))),
+                              key="desk.view"),))
 
-    async def _forward(self, who: access.Person, item: store.Item, agency: str, lang: str) -> list[Reply]:
+    def _forward(self, call: Call, item: store.Item, agency: str) -> Outcome:
         """Forward to an agency."""
         changes = {"status": "forwarded"} if item.status == "received" else {"status": item.status}
-        label = self._agency(agency, lang)
-        return await self._step(who, item, "forwarded", agency, changes, "notify.forwarded", {"agency": label},
-                                lang, "desk.forwarded", agency=label)
+        return self._step(call, item, "forwarded", agency, changes, "notify.forwarded",
+                          {"agency": self._labels(agency, self.forum.agency)}, "desk.forwarded",
+                          agency=self._agency(agency, call.lang))
 
-    async def _merge(self, who: access.Person, item: store.Item, ref: str, lang: str) -> list[Reply]:
+    async def _merge(self, call: Call, item: store.Item, ref: str) -> Outcome:
         """Merge into an open duplicate in the person's scope."""
-        target = await store.get(self.db, ref=ref)
+        target = await store.get(self.db, ref=ref[:20])
         if (target is None or target.id == item.id or target.status in store.CLOSED
-                or access.check(who, "proposals", target.commune)):
-            return self._say(lang, "desk.bad_merge", target=ref[:20], ref=item.ref)
-        return await self._step(who, item, "merged", target.ref, {"status": "merged", "merged_into": target.id},
-                                "notify.merged", {"target": target.ref}, lang, "desk.merged", target=target.ref)
+                or access.check(call.person, LEADER, target.commune)):
+            return Outcome(self._say(call.lang, "desk.bad_merge", target=ref[:20], ref=item.ref).replies,
+                           keep=call.state)
+        return self._step(call, item, "merged", target.ref, {"status": "merged", "merged_into": target.id},
+                          "notify.merged", {"target": target.ref}, "desk.merged", target=target.ref)
 
-    async def _step(self, who: access.Person, item: store.Item, kind: str, detail: str | None,
-                    changes: dict[str, Any], notice: str, values: dict[str, Any], lang: str, done: str, *,
-                    kind_of_notice: str = "notice", **shown: Any) -> list[Reply]:
-        """Record a step, notify the child(ren), confirm to the person who acted."""
-        now = self.clock()
-        body = outbox.payload(self._t(lang, notice, ref=item.ref, **values), key=notice)
-        key = f"prop:{item.id}:{kind}:{now.timestamp():.6f}"
-        actor = access.OFFICIAL if who.official else access.LEADER
-        moved = await store.act(self.db, item, kind=kind, actor=actor, detail=detail, now=now, changes=changes,
-                                notify=(key, kind_of_notice, body))
-        if not moved:
-            return self._say(lang, "desk.closed", ref=item.ref, status="")
-        return self._say(lang, done, ref=item.ref, **shown)
+    def _step(self, call: Call, item: store.Item, kind: str, detail: str | None, changes: dict[str, Any],
+              notice: str, values: dict[str, Any], done: str, *, kind_of_notice: str = "notice",
+              **shown: Any) -> Outcome:
+        """Record a step, notify the child(ren) in their language, confirm to the person who acted."""
+        body = outbox.payload(self._t(call.lang, notice, ref=item.ref, **_in(values, call.lang)), key=notice,
+                              values={"ref": item.ref, **values})
+        key = f"prop:{item.id}:{kind}:{call.incoming.update_key or call.now.timestamp()}"
+        writes = store.act(self.db, item, kind=kind, actor=call.person.role, detail=detail, now=call.now,
+                           changes=changes, notify=(key, kind_of_notice, body))
 
-    async def _clear(self, who: access.Person, alert_id: int, lang: str) -> list[Reply]:
-        """A leader of the alert's commune, or an official, clears a false alarm."""
-        commune = await store.alert_commune(self.db, alert_id)
-        if commune is None or access.check(who, "proposals", commune):
-            return self._say(lang, "desk.invalid" if commune is None else "access.other_commune")
-        role = access.OFFICIAL if who.official else access.LEADER
-        if await store.clear_alert(self.db, alert_id, role, self.clock()) is None:
-            return self._say(lang, "desk.invalid")
-        return self._say(lang, "desk.alert_cleared", id=alert_id)
+        async def again(_results: Results) -> list[Reply]:
+            fresh = await store.get(self.db, item.id)
+            return list((await self.view(fresh, call.lang)).replies) if fresh else []
 
+        return Outcome(self._say(call.lang, done, ref=item.ref, **shown).replies, tuple(writes), after=again)
+
+    async def on_alert(self, call: Call) -> Outcome:
+        """A child-protection officer or leader of the alert's commune, or an official, clears a false alarm."""
+        alert_id = call.tap.number() if call.tap and call.tap.verb == "c" else None
+        commune = await store.alert_commune(self.db, alert_id) if alert_id is not None else None
+        if alert_id is None or commune is None:
+            return self._say(call.lang, "desk.invalid")
+        denied = access.check(call.person, OFFICER, commune)
+        if denied:
+            return self._say(call.lang, denied)
+        return Outcome(self._say(call.lang, "desk.alert_cleared", id=alert_id).replies,
+                       (store.clear_alert(alert_id, call.person.role, call.now),))
+
+
+def _in(values: dict[str, Any], lang: str) -> dict[str, Any]:
+    """Values with every per-language label resolved to one language."""
+    return {k: v.get(lang, next(iter(v.values()))) if isinstance(v, dict) else v for k, v in values.items()}

@@ -1,4 +1,4 @@
-"""Commands for Youth Union leaders and the district office, each checked in bot.access."""
+"""The office's chat commands: invites and rounds, and scores and reports through Reports."""
 
 from __future__ import annotations
 
@@ -8,99 +8,120 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import access
+from bot.access import LEADER, OFFICIAL
 from bot.identity import Identity
 from bot.reports import Reports
-from conversations import Catalogue, Incoming, Reply
+from bot.router import Call, Command, Outcome, Results, Router, say
+from conversations import Catalogue, Reply
 from storage import invites, repo
 from storage.rounds import current_round
-from storage.writes import run
 
 INVITE_DAYS = 7
-Communes = Callable[[], Awaitable[tuple[tuple[str, str], ...]]]
+Names = Callable[[], Awaitable[dict[str, str]]]
+Menu = Callable[[access.Person, str], tuple[tuple[str, str], ...]]
 
 
 class Office:
-    """Role commands: invites and rounds here, scores and reports through Reports."""
+    """Invites, rounds and the reports the office asks for in chat."""
 
-    def __init__(self, db: AsyncEngine, identity: Identity, texts: Catalogue, clock: Callable[[], datetime],
-                 links: dict[str, str], reports: Reports) -> None:
+    def __init__(self, db: AsyncEngine, identity: Identity, texts: Catalogue, links: dict[str, str],
+                 reports: Reports, names: Names) -> None:
         self.db = db
         self.reports = reports
         self.identity = identity
         self.texts = texts
-        self.clock = clock
         self.links = links
-        self.communes: Communes | None = None
+        self.names = names
 
-    def say(self, lang: str, key: str, **values: object) -> list[Reply]:
-        """One catalogue reply."""
-        return [Reply(self.texts.get(lang, key, **values), key=key)]
+    def router(self) -> Router:
+        """Invites and rounds."""
+        return Router("office", commands=(
+            Command("invite", OFFICIAL, "menu.invite", self.on_invite, vi="moi", takes_argument=True),
+            Command("round", OFFICIAL, "menu.round", self.on_round, vi="dot"),
+        ))
 
-    async def _names(self) -> dict[str, str]:
-        """Commune names by code."""
-        return dict(await self.communes()) if self.communes else dict(await repo.communes(self.db))
+    def reports_router(self) -> Router:
+        """Scores, the report and the recognition table."""
+        return Router("reports", commands=(
+            Command("score", LEADER, "menu.score", self.on_score, vi="diem", takes_argument=True),
+            Command("report", OFFICIAL, "menu.report", self.on_report, vi="baocao"),
+            Command("assess", OFFICIAL, "menu.assess", self.on_assess, vi="congnhan"),
+        ))
 
-    def help_lines(self, person: access.Person, lang: str) -> tuple[str, ...]:
-        """Extra help for leaders and officials."""
-        lines = []
-        if person.leads:
-            lines.append(self.texts.get(lang, "help_leader", commune=", ".join(sorted(person.leads))))
-        if person.official:
-            lines.append(self.texts.get(lang, "help_official"))
-        return tuple(lines)
+    async def _commune(self, call: Call) -> tuple[str | None, Outcome | None]:
+        """The commune code given as the argument, or a refusal naming the known codes."""
+        code = call.arg.strip().lower() or None
+        names = await self.names()
+        if code and code not in names:
+            return None, say(self.texts, call.lang, "access.unknown_commune", code=code[:40], codes=", ".join(names))
+        return code, None
 
-    async def redeem(self, person: str, incoming: Incoming, code: str, lang: str) -> list[Reply]:
-        """Use an invite code and grant its role."""
-        invite_id = self.identity.invite_id(code)
-        now = self.clock()
-        granted = await invites.redeem(self.db, invite_id, person, now) if invite_id else None
-        if granted is None:
-            return self.say(lang, "invite.invalid")
-        async with self.db.begin() as conn:
-            await run(conn, [[repo.save_contact(person, incoming.channel, incoming.chat_id, now)]])
-        role, commune = granted
-        if role == access.OFFICIAL:
-            return self.say(lang, "invite.joined_official")
-        return self.say(lang, "invite.joined", commune=(await self._names()).get(commune, commune))
-
-    async def run(self, person: access.Person, command: str, arg: str, lang: str) -> list[Reply]:
-        """Run a role command after checking who asks and for which commune."""
-        if command.startswith("?"):
-            return self.say(lang, "unknown_command")
-        names = await self._names()
-        commune = arg.strip().lower() or None
-        if commune and command in ("score", "invite") and commune not in names:
-            return self.say(lang, "access.unknown_commune", code=commune, codes=", ".join(names))
-        denied = access.check(person, command, commune)
+    async def on_score(self, call: Call) -> Outcome:
+        """Scores of the person's communes, or of one commune."""
+        commune, refusal = await self._commune(call)
+        if refusal:
+            return refusal
+        denied = access.check(call.person, LEADER, commune)
         if denied:
-            return self.say(lang, denied)
-        if command == "invite":
-            return await self._invite(commune, lang, names)
-        if command == "round":
-            current = await current_round(self.db)
-            return self.say(lang, "round.status", round=current) if current else self.say(lang, "round.none")
-        if command == "score":
-            covered = access.scope(person, commune)
-            return await self.reports.score(None if covered is None else list(covered), lang)
-        if command == "report":
-            return await self.reports.report(lang)
-        if command == "assess":
-            return await self.reports.assess(lang)
-        return self.say(lang, "unknown_command")
+            return say(self.texts, call.lang, denied)
+        covered = access.scope(call.person, commune)
+        return Outcome(tuple(await self.reports.score(None if covered is None else list(covered), call.lang)))
 
-    async def create_invite(self, role: str, commune: str) -> tuple[str, datetime]:
-        """Store a new invite and return its code and expiry."""
-        invite_id, code = self.identity.invite_code()
-        now = self.clock()
-        expires = now + timedelta(days=INVITE_DAYS)
-        await invites.create(self.db, invite_id, role, commune, now, expires)
-        return code, expires
+    async def on_report(self, call: Call) -> Outcome:
+        """The round's report as charts and files."""
+        return Outcome(tuple(await self.reports.report(call.lang)))
 
-    async def _invite(self, commune: str | None, lang: str, names: dict[str, str]) -> list[Reply]:
+    async def on_assess(self, call: Call) -> Outcome:
+        """The recognition table."""
+        return Outcome(tuple(await self.reports.assess(call.lang)))
+
+    async def on_round(self, call: Call) -> Outcome:
+        """Which round is open."""
+        current = await current_round(self.db)
+        return say(self.texts, call.lang, "round.status", round=current) if current else say(
+            self.texts, call.lang, "round.none")
+
+    async def on_invite(self, call: Call) -> Outcome:
         """An official creates a leader invite for a commune."""
+        commune, refusal = await self._commune(call)
+        if refusal:
+            return refusal
         if not commune:
-            return self.say(lang, "invite.usage")
-        code, expires = await self.create_invite(access.LEADER, commune)
+            return say(self.texts, call.lang, "invite.usage")
+        invite_id, code = self.identity.invite_code()
+        expires = call.now + timedelta(days=INVITE_DAYS)
         link = self.links.get("telegram", "").format(code=code) or f"/start {code}"
-        return self.say(lang, "invite.created", commune=names[commune], code=code,
-                         expires=expires.strftime("%d/%m/%Y %H:%M UTC"), link=link)
+        names = await self.names()
+        reply = say(self.texts, call.lang, "invite.created", commune=names[commune], code=code,
+                    expires=expires.strftime("%d/%m/%Y %H:%M UTC"), link=link)
+        return Outcome(reply.replies, (invites.create(invite_id, LEADER, commune, call.now, expires),))
+
+    def redeem(self, call: Call, code: str, menu: Menu) -> Outcome:
+        """Use an invite code: grant its role, remember how to reach the person, and give them their menu."""
+        invite_id = self.identity.invite_id(code)
+        if invite_id is None:
+            return say(self.texts, call.lang, "invite.invalid")
+        contact = repo.save_contact(call.person.key, call.incoming.channel, call.incoming.chat_id, call.now,
+                                    call.lang)
+
+        async def joined(results: Results) -> list[Reply]:
+            role, commune = results["invite"]
+            granted = access.Person.from_roles(call.person.key, [(role, commune)], call.person.official)
+            staff = access.Person(call.person.key, granted.official or call.person.official,
+                                  call.person.leads | granted.leads, call.person.protects | granted.protects)
+            if role == OFFICIAL:
+                key, values = "invite.joined_official", {}
+            else:
+                key, values = f"invite.joined_{role}", {"commune": (await self.names()).get(commune, commune)}
+            return [Reply(self.texts.get(call.lang, key, **values), key=key, menu=menu(staff, call.lang))]
+
+        return Outcome(writes=(invites.redeem(invite_id, call.person.key, call.now), contact), after=joined)
+
+    async def create_invite(self, role: str, commune: str, now: datetime) -> tuple[str, datetime]:
+        """Store a new invite and return its code and expiry (for the command line)."""
+        from storage.writes import commit
+
+        invite_id, code = self.identity.invite_code()
+        expires = now + timedelta(days=INVITE_DAYS)
+        await commit(self.db, [invites.create(invite_id, role, commune, now, expires)])
+        return code, expires

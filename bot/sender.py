@@ -35,7 +35,7 @@ from sqlalchemy.sql import Executable
 
 from bot.channels.base import Channel
 from bot.channels.errors import SendFailure
-from conversations import Choice, Reply
+from conversations import Catalogue, Choice, Reply
 from storage import outbox
 from storage.committer import Committer
 from storage.models import Contact, Outbox
@@ -63,11 +63,27 @@ class Item:
     payload: dict[str, Any]
     attempts: int
     read_at: float
+    lang: str = ""
 
-    def reply(self) -> Reply:
-        """The message as a neutral Reply."""
-        choices = tuple(Choice(str(i), str(label)) for i, label in self.payload.get("choices") or ())
-        return Reply(str(self.payload.get("text", "")), choices, key=str(self.payload.get("key") or ""))
+    def reply(self, texts: Catalogue | None = None) -> Reply:
+        """The message as a neutral Reply, in the recipient's language where the payload allows."""
+        key = str(self.payload.get("key") or "")
+        choices = tuple(Choice(str(i), _local(label, self.lang)) for i, label in self.payload.get("choices") or ())
+        text = str(self.payload.get("text", ""))
+        values = self.payload.get("values")
+        if texts is not None and self.lang and isinstance(values, dict) and key and texts.has(self.lang, key):
+            try:
+                text = texts.get(self.lang, key, **{k: _local(v, self.lang) for k, v in values.items()})
+            except (KeyError, IndexError, ValueError):
+                log.warning("outbox: could not render %s in %s; sending the stored text", key, self.lang)
+        return Reply(text, choices, key=key)
+
+
+def _local(value: Any, lang: str) -> str:
+    """A value, or its label in a language when it is a {"vi": …, "en": …} mapping."""
+    if isinstance(value, dict):
+        return str(value.get(lang) or value.get("vi") or next(iter(value.values()), ""))
+    return str(value)
 
 
 class Pace:
@@ -91,12 +107,13 @@ class Sender:
     """Sends the outbox through the channels, paced, and records every outcome in the table."""
 
     def __init__(self, db: AsyncEngine, channels: Mapping[str, Channel], *, rate: float, per_chat: float,
+                 texts: Catalogue | None = None,
                  max_attempts: int = 8, clock: Callable[[], datetime] = utcnow, concurrency: int = 16,
                  unrecorded: int = 4, window: int = 0, backoff: float = 2.0, max_backoff: float = 600.0,
                  poll: float = 1.0) -> None:
         if rate <= 0 or per_chat <= 0 or max_attempts < 1:
             raise ValueError("rate and per_chat must be positive and max_attempts at least 1")
-        self.db, self.channels, self.clock = db, dict(channels), clock
+        self.db, self.channels, self.clock, self.texts = db, dict(channels), clock, texts
         self.per_chat, self.max_attempts, self.concurrency = 1.0 / per_chat, max_attempts, concurrency
         self.unrecorded = unrecorded  # answered sends whose outcome is not yet committed: no new send beyond
         self.window = window or max(32, min(512, int(rate * 2)))
@@ -204,7 +221,7 @@ class Sender:
         while True:  # one query, unless most of what it found was skipped
             limit = self.window - len(self._ready)
             query = (select(Outbox.id, Outbox.contact_id, Outbox.kind, Outbox.payload, Outbox.attempts,
-                            Contact.channel, Contact.chat_id, Contact.opted_out, Contact.unreachable)
+                            Contact.channel, Contact.chat_id, Contact.opted_out, Contact.unreachable, Contact.lang)
                      .join(Contact, Contact.id == Outbox.contact_id)
                      .where(Outbox.status == "queued", Outbox.next_at <= self.clock(),
                             Contact.channel.in_(list(self.channels)), Outbox.contact_id.not_in(list(self._busy)))
@@ -218,7 +235,7 @@ class Sender:
                 elif row.contact_id not in self._busy:
                     self._busy.add(row.contact_id)
                     self._ready[row.id] = Item(row.id, row.contact_id, row.channel, row.chat_id, row.kind,
-                                               row.payload, row.attempts, now)
+                                               row.payload, row.attempts, now, row.lang or "")
             await self._write([update(Outbox).where(Outbox.id.in_(ids), Outbox.status == "queued")
                                .values(status="skipped", error=reason) for reason, ids in skips.items() if ids])
             if len(rows) < limit:  # the table has nothing more due: look again soon if busy, else at the poll
@@ -262,7 +279,7 @@ class Sender:
         answered = False
         try:
             try:
-                await self.channels[item.channel].send(item.chat_id, item.reply())
+                await self.channels[item.channel].send(item.chat_id, item.reply(self.texts))
                 failure = None
             except SendFailure as exc:
                 failure = exc

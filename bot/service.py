@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import time
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -15,30 +15,34 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from analytics import Rubric, load_rubric
-from analytics.assess import Criteria, load_criteria
 from bot import access
-from bot.cache import StateCache
-from bot.commands import parse
-from bot.desk import Desk
+from bot.access import EVERYONE
+from bot.cache import Communes, StateCache
 from bot.identity import Identity, looks_like_invite
 from bot.office import Office
-from bot.outreach import Outreach
-from bot.reports import Reports
+from bot.router import Call, Command, Outcome, Router, Routes, Tap, say
 from bot.tracker import Tracker
 from bot.writer import Writer
-from conversations import Catalogue, Context, Engine, Incoming, Input, Reply, Result
+from conversations import Catalogue, Choice, Context, Engine, Incoming, Input, Reply, Result
 from conversations.matching import pick
-from storage import forum, polls, repo
+from storage import forum, repo
 from storage.committer import Committer
-from storage.writes import Write
+from storage.writes import Item, Refused, Write
 
 log = logging.getLogger(__name__)
 Send = Callable[[Reply], Awaitable[str | None]]  # returns the message id where the channel has one
 Edit = Callable[[str, str], Awaitable[None]]  # (message id, new text)
-ENGINE_COMMANDS = {"start", "survey", "help", "language", "forget", "propose"}
-PENDING = ("desk", "compose")  # typed answers a leader's desk or poll composer waits for
-COMMUNES_TTL = 60.0
+ENGINE_CHOICE = re.compile(r"^[0-9]{1,9}:")  # the conversation engine's choices carry its turn number
+ATTEMPTS = 3  # an update whose commit collides with another (a proposal number taken) is decided again
+# The conversation engine's commands: the survey and onboarding, the proposal flow, help, language, forget.
+SURVEY = Router("survey", commands=(
+    Command("start", EVERYONE, "menu.start", takes_argument=True),
+    Command("survey", EVERYONE, "menu.survey", vi="khaosat"),
+    Command("propose", EVERYONE, "menu.propose", vi="kiennghi"),
+    Command("help", EVERYONE, "menu.help", vi="huongdan"),
+    Command("language", EVERYONE, "menu.language", vi="ngonngu"),
+    Command("forget", EVERYONE, "menu.forget", vi="xoadulieu"),
+))
 
 
 def utcnow() -> datetime:
@@ -68,13 +72,22 @@ class Locks:
                 self._locks[key] = (lock, users - 1)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Decision:
+    """What one update comes to: the outcome, the person's session after it, and whether the service must save it."""
+
+    outcome: Outcome
+    session: dict[str, Any] | None
+    save: bool = False
+
+
 class Service:
     """Handles each incoming message of every channel in order per person."""
 
     def __init__(self, engine: Engine, db: AsyncEngine, identity: Identity, texts: Catalogue, *,
+                 routers: tuple[Router, ...], office: Office, writer: Writer, tracker: Tracker, communes: Communes,
                  admins: frozenset[str] = frozenset(), lang: str = "vi",
-                 clock: Callable[[], datetime] = utcnow, links: dict[str, str] | None = None,
-                 rubric: Rubric | None = None, criteria: Criteria | None = None, remind_days: int = 3) -> None:
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
         self.db = db
         self.identity = identity
@@ -82,38 +95,26 @@ class Service:
         self.admins = admins
         self.lang = lang
         self.clock = clock
+        self.routes = Routes((SURVEY, *routers), texts)
+        self.office = office
+        self.writer = writer
+        self.tracker = tracker
         self.committer = Committer(db)
         self.cache = StateCache(db)
-        self.tracker = Tracker(db, texts)
         self.wake: Callable[[], None] | None = None
         self.locks = Locks()
-        reports = Reports(db, texts, rubric or load_rubric(), criteria or load_criteria(),
-                          engine.flows.questionnaires)
-        self.office = Office(db, identity, texts, clock, links or {}, reports)
-        self.office.communes = self.communes
-        self.desk = Desk(db, texts, engine.proposals.forum, self._names, clock)
-        self.outreach = Outreach(db, texts, self._names, clock, remind_days)
-        self.writer = Writer(db, identity, texts, lang, admins)
+        self.communes = communes
         self.preset: tuple[tuple[str, str], ...] = ()
         self.buttonless: frozenset[str] = frozenset({"console", "zalo_bot", "zalo_oa"})
-        self._communes: tuple[tuple[str, str], ...] = ()
-        self._communes_at = 0.0
 
     async def close(self) -> None:
         """Finish pending writes and stop following broadcasts."""
         await self.tracker.stop()
         await self.committer.close()
 
-    async def communes(self) -> tuple[tuple[str, str], ...]:
-        """Current communes, cached for a minute."""
-        if not self._communes or time.monotonic() - self._communes_at > COMMUNES_TTL:
-            self._communes = tuple(await repo.communes(self.db))
-            self._communes_at = time.monotonic()
-        return self._communes
-
-    async def _names(self) -> dict[str, str]:
-        """Commune names by code."""
-        return dict(await self.communes())
+    def menu(self, person: access.Person, lang: str) -> tuple[tuple[str, str], ...]:
+        """A person's command menu."""
+        return self.routes.menu(person, lang, self.texts)
 
     async def handle(self, incoming: Incoming, send: Send, edit: Edit | None = None) -> None:
         """Process one update: at most once, in order for its person, replying through send."""
@@ -129,129 +130,171 @@ class Service:
                 if reply.track:
                     self.tracker.watch(reply.track, _shower(send, edit, message_id), self.lang)
 
+    async def person(self, key: str) -> access.Person:
+        """Load a person's roles."""
+        return access.Person.from_roles(key, await repo.roles(self.db, key), key in self.admins)
+
     async def _process(self, person: str, incoming: Incoming) -> list[Reply]:
-        """Decide, store and return the replies for one update."""
-        state = await self.cache.load(person, incoming.update_key)
-        if state.seen:
-            log.info("ignored a redelivered update %s", incoming.update_key)
-            return []
-        now = self.clock()
-        session = state.session
-        lang = (session or {}).get("lang", self.lang)
-        unit = [repo.mark_processed(incoming.update_key, now)] if incoming.update_key else []
-        if person in self.admins:
-            unit.append(repo.save_contact(person, incoming.channel, incoming.chat_id, now))
-        bare = incoming.channel in self.buttonless
-        command = parse(incoming.text, bare)
-        if bare and incoming.text and not command:
-            incoming = await self._typed_choice(incoming)
-        choice = incoming.choice_id or ""
-        command = command or ((choice[4:], "") if choice.startswith("cmd:") else None)
-        waiting = {k: (session or {}).get(k) for k in PENDING}
-        if any(waiting.values()) and (command or choice):
-            session = {k: v for k, v in (session or {}).items() if k not in PENDING}
-            unit.append(repo.save_session(person, session, now))
-        replies, keep = await self._route(person, incoming, command, waiting, state.round_id, lang)
-        routed = replies is not None
-        if keep is not None:
-            key, value = keep
-            session = {k: v for k, v in (session or {}).items() if k not in PENDING}
-            unit.append(repo.save_session(person, {**session, key: value} if value else session, now))
-        if replies is None:
-            if command and command[0] == "start":
-                unit.append(repo.opt_in(person))
-            result = await self._advance(person, state.round_id, session, incoming, command, now)
-            result, alerts = await self.writer.forum(person, result, state.round_id, await self._names(), now)
-            unit += alerts + self.writer.unit(person, incoming, session, result, now)
-            replies = list(result.replies)
-        shown = next((r.choices for r in reversed(replies) if r.choices), None)
-        if bare and shown:
-            unit.append(repo.remember_choices(incoming.channel, incoming.chat_id,
-                                              [[c.id, c.label] for c in shown]))
-        try:
-            await self.committer.write(unit)
-        except IntegrityError:
-            self.cache.drop(person)
-            if incoming.update_key and await repo.processed(self.db, incoming.update_key):
+        """Decide, store in one transaction with the update's key, and return the replies."""
+        for attempt in range(ATTEMPTS):
+            state = await self.cache.load(person, incoming.update_key)
+            if state.seen:
                 log.info("ignored a redelivered update %s", incoming.update_key)
                 return []
-            raise
-        except Exception:
-            self.cache.drop(person)
-            raise
-        self.cache.settle(person, incoming.update_key, unit)
-        if self.wake and (routed or any(not isinstance(item, Write) for item in unit)):
-            self.wake()  # something may have been queued for the outbox: let the sender look now
-        return replies
+            now = self.clock()
+            decision = await self._decide(person, incoming, state.session, state.round_id, now)
+            base: list[Item] = [repo.mark_processed(incoming.update_key, now)] if incoming.update_key else []
+            lang = (decision.session or state.session or {}).get("lang", self.lang)
+            if person in self.admins:
+                base.append(repo.save_contact(person, incoming.channel, incoming.chat_id, now, lang))
+            unit = [*base, *decision.outcome.writes]
+            if decision.save:
+                unit.append(repo.save_session(person, decision.session, now) if decision.session is not None
+                            else repo.delete_session(person))
+            unit += self._remember(incoming, decision.outcome.replies)
+            try:
+                results = await self.committer.write(unit)
+            except Refused as refused:
+                unit = base
+                await self.committer.write(unit)
+                replies = [Reply(self.texts.get(lang, refused.key, **refused.values), key=refused.key)]
+            except IntegrityError:
+                self.cache.drop(person)
+                if incoming.update_key and await repo.processed(self.db, incoming.update_key):
+                    log.info("ignored a redelivered update %s", incoming.update_key)
+                    return []
+                if attempt == ATTEMPTS - 1:
+                    raise
+                log.info("a commit collided with another; deciding update %s again", incoming.update_key)
+                continue
+            except Exception:
+                self.cache.drop(person)
+                raise
+            else:
+                after = decision.outcome.after
+                replies = list(decision.outcome.replies) + (await after(results) if after else [])
+            self.cache.settle(person, incoming.update_key, unit)
+            if self.wake and any(not isinstance(item, Write) for item in unit):
+                self.wake()  # something may have been queued for the outbox: let the sender look now
+            return replies
+        return []
+
+    def _remember(self, incoming: Incoming, replies: tuple[Reply, ...]) -> list[Item]:
+        """On a channel without buttons, the choices shown last, so a typed number can pick one."""
+        shown = next((r.choices for r in reversed(replies) if r.choices), None)
+        if incoming.channel not in self.buttonless or not shown:
+            return []
+        return [repo.remember_choices(incoming.channel, incoming.chat_id, [[c.id, c.label] for c in shown])]
 
     async def _typed_choice(self, incoming: Incoming) -> Incoming:
-        """On a channel without buttons, a number or label typed after a poll or desk message taps that choice."""
+        """On a channel without buttons, a number or label typed after a feature's message taps that choice."""
         shown = await repo.recall_choices(self.db, incoming.channel, incoming.chat_id)
         if not shown or shown[0][0].split(":", 1)[0].isdigit():
             return incoming  # nothing shown, or the engine's own question: the engine reads typed answers
         index = pick(incoming.text or "", [[label] for _, label in shown])
         return incoming if index is None else dataclasses.replace(incoming, text=None, choice_id=shown[index][0])
 
-    async def _route(self, person: str, incoming: Incoming, command: tuple[str, str] | None,
-                     waiting: dict[str, Any], round_id: str | None, lang: str
-                     ) -> tuple[list[Reply] | None, tuple[str, Any] | None]:
-        """Role commands, buttons and typed answers outside the engine; None hands the update to the engine."""
-        choice, text = incoming.choice_id or "", incoming.text
-        code = _invite_code(command, text)
+    async def _decide(self, person: str, incoming: Incoming, session: dict[str, Any] | None,
+                      round_id: str | None, now: datetime) -> Decision:
+        """Route the update to a feature or to the conversation engine."""
+        routes, bare = self.routes, incoming.channel in self.buttonless
+        parsed = routes.parse(incoming.text, bare)
+        if bare and incoming.text and parsed is None:
+            incoming = await self._typed_choice(incoming)
+        choice = incoming.choice_id or ""
+        if choice.startswith("cmd:"):  # a button that runs a command, such as a reminder's "resume"
+            command = routes.commands.get(choice[4:])
+            parsed, choice = ((command, "") if command else None), ""
+        lang = (session or {}).get("lang", self.lang)
+        tap = Tap.parse(choice) if choice else None
+        waiting = next((k for k in routes.pending if (session or {}).get(k)), None)
+        command, arg = parsed if parsed else (None, "")
+        code = arg if command and command.name == "start" and looks_like_invite(arg) else None
+        if parsed is None and incoming.text and looks_like_invite(incoming.text):
+            code = incoming.text.strip()
+        if choice and not ENGINE_CHOICE.match(choice) and not (tap and tap.prefix in routes.taps):
+            return Decision(say(self.texts, lang, "choice_old"), session)  # forged, or from an older version
+        feature = bool(code or (tap and tap.prefix in routes.taps) or (parsed and (command is None or command.run))
+                       or (waiting and incoming.text is not None and parsed is None))
+        if not feature:
+            who = None
+            if command is None and incoming.text is not None and (session or {}).get("flow", "idle") == "idle":
+                who = await self.person(person)
+                if who.staff:  # staff who type something the bot does not know get their own help
+                    command = routes.commands["help"]
+            return await self._engine(person, incoming, session, round_id, now, command, who)
+        who = await self.person(person)
+        call = Call(who, lang, now, incoming, round_id, arg=arg)
+        router, outcome = None, None
         if code:
-            return await self.office.redeem(person, incoming, code, lang), None
-        if choice.startswith("f:"):
-            replies, pending = await self.desk.tap(await self.person(person), choice, lang)
-            return replies, ("desk", pending)
-        if choice.startswith("p:"):
-            replies, pending = await self.outreach.tap(await self.person(person), choice, waiting["compose"], lang)
-            return replies, ("compose", pending)
-        if choice.startswith("v:"):
-            return await self.outreach.vote(person, choice, lang), None
-        if not command and text is not None and waiting["desk"]:
-            return await self.desk.typed(await self.person(person), waiting["desk"], text, lang), ("desk", None)
-        if not command and text is not None and waiting["compose"]:
-            replies, pending = await self.outreach.typed(await self.person(person), waiting["compose"], text, lang)
-            return replies, ("compose", pending)
-        name = command[0] if command else ""
-        if name == "myproposals":
-            return await self.desk.mine(person, lang), None
-        if name == "stop":
-            await polls.opt_out(self.db, person, True)
-            return self.office.say(lang, "optout.stopped"), None
-        if name in ("proposals", "poll", "remind", "progress"):
-            who = await self.person(person)
-            denied = access.check(who, name)
-            if denied:
-                return self.office.say(lang, denied), None
-            if name == "proposals":
-                return await self.desk.listing(who, 1, lang), None
-            if name == "poll":
-                return await self.outreach.polls(who, lang), None
-            if name == "remind":
-                return await self.outreach.remind(who, round_id, lang), None
-            scope = access.scope(who, None)
-            return await self.office.reports.progress(None if scope is None else list(scope), lang), None
-        if command and name not in ENGINE_COMMANDS:
-            return await self.office.run(await self.person(person), name, command[1], lang), None
-        return None, None
+            outcome = self.office.redeem(call, code, self.menu)
+        elif tap and tap.prefix in routes.taps:
+            buttons, router = routes.taps[tap.prefix], routes.owners[tap.prefix]
+            if not access.permits(who, buttons.role):
+                return Decision(say(self.texts, lang, "access.denied"), session)
+            if buttons.screened and (tap.screen is None or tap.screen != (session or {}).get("screen")):
+                return Decision(say(self.texts, lang, "choice_old"), session)  # what the person waits on stays
+            state = (session or {}).get(router.pending) if router.pending else None
+            outcome = await buttons.run(dataclasses.replace(call, tap=tap, state=state))
+        elif parsed and command is None:
+            outcome = say(self.texts, lang, "unknown_command")
+        elif command is not None:
+            router = next(r for r in routes.routers if command in r.commands)
+            if not access.permits(who, command.role):
+                outcome = say(self.texts, lang, "access.denied")
+            else:
+                assert command.run is not None
+                outcome = await command.run(call)
+        else:
+            assert waiting is not None
+            router = next(r for r in routes.routers if r.pending == waiting)
+            handler = routes.pending[waiting]
+            outcome = await handler(dataclasses.replace(call, text=incoming.text, state=(session or {})[waiting]))
+        return self._screen(session, outcome, router)
 
-    async def person(self, key: str) -> access.Person:
-        """Load a person's roles."""
-        return access.Person.from_roles(key, await repo.roles(self.db, key), key in self.admins)
+    def _screen(self, session: dict[str, Any] | None, outcome: Outcome, router: Router | None) -> Decision:
+        """The session after a feature's outcome: the typed answer it waits for, and a new screen for its buttons."""
+        before = session or {}
+        after = {k: v for k, v in before.items() if k not in self.routes.pending}
+        if router is not None and router.pending and outcome.keep is not None:
+            after[router.pending] = outcome.keep
+        screened = {p for p, b in self.routes.taps.items() if b.screened}
+        stamped = any(t and t.prefix in screened for r in outcome.replies for t in map(_tap, r.choices))
+        if stamped or "screen" in before or outcome.after is not None:
+            after["screen"] = screen = int(before.get("screen", 0)) + 1
+            outcome = dataclasses.replace(outcome, replies=tuple(_stamp(r, screened, screen) for r in outcome.replies),
+                                          after=_stamped(outcome.after, screened, screen))
+        if after == before:
+            return Decision(outcome, session)
+        return Decision(outcome, after or None, save=True)
+
+    async def _engine(self, person: str, incoming: Incoming, session: dict[str, Any] | None, round_id: str | None,
+                      now: datetime, command: Command | None, who: access.Person | None) -> Decision:
+        """Run the conversation engine and turn its effects into writes."""
+        opt_in = [repo.opt_in(person)] if command is not None and command.name == "start" else []
+        result = await self._advance(person, round_id, session, incoming, command, now, who)
+        outcome = self.writer.outcome(person, incoming, session, result, round_id, await self.communes.names(), now)
+        if any(r.key == "forget.done" for r in outcome.replies):  # a forgotten person's menu is the default again
+            outcome = dataclasses.replace(outcome, replies=tuple(
+                dataclasses.replace(r, menu=()) if r.key == "forget.done" else r for r in outcome.replies))
+        return Decision(dataclasses.replace(outcome, writes=(*opt_in, *outcome.writes)), result.session)
 
     async def _advance(self, person: str, round_id: str | None, session: dict[str, Any] | None,
-                       incoming: Incoming, command: tuple[str, str] | None, now: datetime) -> Result:
+                       incoming: Incoming, command: Command | None, now: datetime,
+                       who: access.Person | None) -> Result:
         """Call the engine with what it needs to know."""
         submitted = False
         if session is None and round_id:
             submitted = await repo.participated(self.db, round_id, self.identity.participation(round_id, person))
-        name = command[0] if command else None
+        name = command.name if command else None
         extra: tuple[str, ...] = ()
         if name == "help":
-            extra = self.office.help_lines(await self.person(person), (session or {}).get("lang", self.lang))
+            lang = (session or {}).get("lang", self.lang)
+            who = who or await self.person(person)
+            extra = (*self._scope(who, lang, await self.communes.names()),
+                     *self.routes.help_lines(who, lang, self.texts), self.texts.get(lang, "help_footer"))
         today = await forum.sent_today(self.db, person, now) if name == "propose" else 0
-        ctx = Context(now=now, new_id=uuid.uuid4().hex, round_id=round_id, communes=await self.communes(),
+        ctx = Context(now=now, new_id=uuid.uuid4().hex, round_id=round_id, communes=await self.communes.all(),
                       submitted=submitted, lang=self.lang, extra_help=extra, preset=self.preset,
                       proposals_today=today)
         inp = Input(text=None if command else incoming.text, choice=incoming.choice_id, command=name,
@@ -259,11 +302,42 @@ class Service:
         return self.engine.advance(session, inp, ctx)
 
 
-def _invite_code(command: tuple[str, str] | None, text: str | None) -> str | None:
-    """The invite code in '/start CODE' or in a message that is only a code."""
-    if command:
-        return command[1] if command[0] == "start" and command[1] else None
-    return text.strip() if text and looks_like_invite(text) else None
+    def _scope(self, who: access.Person, lang: str, names: dict[str, str]) -> tuple[str, ...]:
+        """Where a member of staff acts, communes by name."""
+        lines = []
+        for role in (access.LEADER, access.OFFICER):
+            if communes := who.communes(role) - (who.leads if role == access.OFFICER else frozenset()):
+                shown = ", ".join(sorted(names.get(c, c) for c in communes))
+                lines.append(self.texts.get(lang, f"help_scope.{role}", communes=shown))
+        if who.official:
+            lines.append(self.texts.get(lang, "help_scope.official"))
+        return tuple(lines)
+
+
+def _tap(choice: Choice) -> Tap | None:
+    """A choice's button, if it is a feature's."""
+    return Tap.parse(choice.id)
+
+
+def _stamp(reply: Reply, screened: set[str], screen: int) -> Reply:
+    """Mark a reply's feature buttons with the screen they belong to."""
+    if not any((t := _tap(c)) and t.prefix in screened for c in reply.choices):
+        return reply
+    choices = tuple(Choice(f"{c.id}~{screen}", c.label) if (t := _tap(c)) and t.prefix in screened and t.screen is None
+                    else c for c in reply.choices)
+    return dataclasses.replace(reply, choices=choices)
+
+
+def _stamped(after: Callable[[Any], Awaitable[list[Reply]]] | None, screened: set[str], screen: int
+             ) -> Callable[[Any], Awaitable[list[Reply]]] | None:
+    """The same `after`, its replies' buttons marked with the screen."""
+    if after is None:
+        return None
+
+    async def stamped(results: Any) -> list[Reply]:
+        return [_stamp(r, screened, screen) for r in await after(results)]
+
+    return stamped
 
 
 def _shower(send: Send, edit: Edit | None, message_id: str | None) -> Callable[[str, bool], Awaitable[None]]:

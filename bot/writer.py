@@ -1,4 +1,4 @@
-"""Turns the engine's effects into storage writes: one unit per update, plus the forum's numbered records."""
+"""Turns the engine's effects into the writes of the update's one transaction."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql import Executable
-
 from bot.identity import Identity
+from bot.router import Outcome, Results
 from conversations import Catalogue, Incoming, Reply, Result
 from conversations.effects import (
     CreateProposal,
@@ -21,85 +19,118 @@ from conversations.effects import (
     StartResponse,
     Submit,
 )
+from conversations.forum import Forum
 from conversations.matching import fold
+from conversations.model import LANGS
 from storage import forum, outbox, repo
-from storage.writes import Write
+from storage.writes import Item
 
 
 class Writer:
     """Knows how each effect is stored; the engine only names them."""
 
-    def __init__(self, db: AsyncEngine, identity: Identity, texts: Catalogue, lang: str,
+    def __init__(self, identity: Identity, texts: Catalogue, forum_rules: Forum, lang: str,
                  admins: frozenset[str]) -> None:
-        self.db = db
         self.identity = identity
         self.texts = texts
+        self.forum = forum_rules
         self.lang = lang
         self.admins = admins
 
-    async def forum(self, person: str, result: Result, round_id: str | None, names: dict[str, str],
-                    now: datetime) -> tuple[Result, list[Executable]]:
-        """File proposals and alerts (they need their numbers now) and fill the receipt with the reference."""
-        replies, extra = list(result.replies), []
-        for effect in result.effects:
-            if isinstance(effect, CreateProposal):
-                topic = effect.topic
-                notice = {"text": self.texts.get(self.lang, "notify.new", ref="{ref}", topic=topic,
-                                                  commune=names.get(effect.commune, effect.commune))}
-                ref, created = await forum.create(
-                    self.db, author=person, fingerprint=self.identity.derived(f"proposal:{person}:{fold(effect.text)}"),
-                    commune=effect.commune, topic=effect.topic, text=effect.text, publish=effect.publish,
-                    round_id=round_id, now=now, notice=notice)
-                lang = (result.session or {}).get("lang", self.lang)
-                replies = [_receipt(r, ref, created, self.texts, lang) for r in replies]
-            elif isinstance(effect, RaiseAlert):
-                alert_id = await forum.raise_alert(self.db, source=effect.source, commune=effect.commune,
-                                                   text=effect.text, categories=effect.categories, author=person,
-                                                   now=now)
-                text = self.texts.get(self.lang, "notify.alert", id=alert_id, categories=", ".join(effect.categories),
-                                      commune=names.get(effect.commune, effect.commune), source=effect.source,
-                                      text=effect.text)
-                body = outbox.payload(text, [(f"f:c:{alert_id}", self.texts.get(self.lang, "desk.choice.clear"))],
-                                      "notify.alert")
-                persons = await forum.responsible(self.db, effect.commune, sorted(self.admins))
-                extra.append(outbox.enqueue(self.db, f"alert:{alert_id}", persons, "alert", body, now))
-        return dataclasses.replace(result, replies=tuple(replies)), extra
+    def outcome(self, person: str, incoming: Incoming, before: dict[str, Any] | None, result: Result,
+                round_id: str | None, names: dict[str, str], now: datetime) -> Outcome:
+        """The writes that store the effects and the new session, and the replies once they are committed."""
+        lang = (result.session or before or {}).get("lang", self.lang)
+        writes = self._effects(person, incoming, before, result, round_id, names, now, lang)
+        if result.session is None:
+            if not any(isinstance(e, Forget) for e in result.effects):  # forgetting deleted it already
+                writes.append(repo.delete_session(person))
+        else:
+            writes.append(repo.save_session(person, result.session, now))
+        replies = result.replies
+        if not any(isinstance(e, CreateProposal) for e in result.effects):
+            return Outcome(replies, tuple(writes))
 
-    def unit(self, person: str, incoming: Incoming, before: dict[str, Any] | None, result: Result,
-             now: datetime) -> list[Executable | Write]:
-        """The statements that store the effects and the new session in one transaction."""
+        async def receipt(results: Results) -> list[Reply]:
+            ref, created = results["proposal"]
+            return [_receipt(r, ref, created, self.texts, lang) for r in replies]
+
+        return Outcome(writes=tuple(writes), after=receipt)
+
+    def _effects(self, person: str, incoming: Incoming, before: dict[str, Any] | None, result: Result,
+                 round_id: str | None, names: dict[str, str], now: datetime, lang: str) -> list[Item]:
+        """One write (or step) per effect, in the engine's order."""
         day = now.date().isoformat()
-        unit: list[Executable | Write] = []
+        writes: list[Item] = []
         for effect in result.effects:
             if isinstance(effect, SaveProfile):
-                unit.append(repo.save_profile(person, {
+                writes.append(repo.save_profile(person, {
                     "group": effect.group, "age_band": effect.age_band, "commune": effect.commune,
                     "consent": "+".join(effect.consent), "consent_version": effect.version,
                     "consent_purpose": effect.purpose, "consent_at": effect.at, "lang": effect.lang}))
-                unit.append(repo.save_contact(person, incoming.channel, incoming.chat_id, now))
+                writes.append(repo.save_contact(person, incoming.channel, incoming.chat_id, now, lang))
             elif isinstance(effect, RecordConsent):
-                unit.append(repo.save_consent(person, effect.purpose, effect.given_by, effect.version, effect.at))
-                unit.append(repo.save_contact(person, incoming.channel, incoming.chat_id, now))
+                writes.append(repo.save_consent(person, effect.purpose, effect.given_by, effect.version, effect.at))
+                writes.append(repo.save_contact(person, incoming.channel, incoming.chat_id, now, lang))
             elif isinstance(effect, StartResponse):
-                unit.append(repo.start_response({
+                writes.append(repo.start_response({
                     "id": effect.response_id, "round_id": effect.round_id, "commune": effect.commune,
                     "group": effect.group, "age_band": effect.age_band, "version": effect.version,
                     "submitted": False, "started_on": day}))
             elif isinstance(effect, SaveAnswer):
-                unit.append(repo.save_answer(effect.response_id, effect.question_id, effect.option_id,
-                                             effect.satisfied, effect.text))
+                writes.append(repo.save_answer(effect.response_id, effect.question_id, effect.option_id,
+                                               effect.satisfied, effect.text))
             elif isinstance(effect, Submit):
-                unit.append(repo.submit(effect.response_id, day))
-                unit.append(repo.participate(effect.round_id, self.identity.participation(effect.round_id, person)))
+                writes.append(repo.submit(effect.response_id, day))
+                writes.append(repo.participate(effect.round_id,
+                                               self.identity.participation(effect.round_id, person)))
             elif isinstance(effect, Forget):
                 survey = (before or {}).get("survey") or {}
-                unit.extend(repo.forget(person, survey.get("response")))
-        if result.session is None:
-            if not any(isinstance(e, Forget) for e in result.effects):  # forgetting deleted it already
-                unit.append(repo.delete_session(person))
-        else:
-            unit.append(repo.save_session(person, result.session, now))
-        return unit
+                writes.extend(repo.forget(person, survey.get("response")))
+            elif isinstance(effect, CreateProposal):
+                writes.append(self._proposal(person, effect, round_id, names, now))
+            elif isinstance(effect, RaiseAlert):
+                writes.append(self._alert(person, effect, names, now))
+        return writes
+
+    def _labels(self, key: str, fallback: str) -> dict[str, str]:
+        """A catalogue label in every language, or the fallback where there is none."""
+        return {g: self.texts.get(g, key) if self.texts.has(g, key) else fallback for g in LANGS}
+
+    def _proposal(self, person: str, effect: CreateProposal, round_id: str | None, names: dict[str, str],
+                  now: datetime) -> Item:
+        """File the proposal and tell the commune's leaders, each in their language."""
+        topic = self.forum.topic(effect.topic)
+        values: dict[str, Any] = {
+            "topic": {g: topic.label.get(g) for g in LANGS} if topic else effect.topic,
+            "commune": names.get(effect.commune, effect.commune)}
+
+        def notice(ref: str) -> dict[str, Any]:
+            shown = {k: v[self.lang] if isinstance(v, dict) else v for k, v in values.items()}
+            return outbox.payload(self.texts.get(self.lang, "notify.new", ref=ref, **shown), key="notify.new",
+                                  values={**values, "ref": ref})
+
+        return forum.file(author=person, fingerprint=self.identity.derived(f"proposal:{person}:{fold(effect.text)}"),
+                          commune=effect.commune, topic=effect.topic, text=effect.text, publish=effect.publish,
+                          round_id=round_id, now=now, notice=notice)
+
+    def _alert(self, person: str, effect: RaiseAlert, names: dict[str, str], now: datetime) -> Item:
+        """Store the alert and tell everyone responsible, each in their language, with no identity."""
+        categories = {g: ", ".join(self._labels(f"alert.category.{c}", c)[g] for c in effect.categories)
+                      for g in LANGS}
+        values: dict[str, Any] = {"categories": categories, "commune": names.get(effect.commune, effect.commune),
+                                  "source": self._labels(f"alert.source.{effect.source}", effect.source),
+                                  "text": effect.text}
+
+        def notice(alert_id: str) -> dict[str, Any]:
+            shown = {k: v[self.lang] if isinstance(v, dict) else v for k, v in values.items()}
+            clear = {g: self.texts.get(g, "desk.choice.clear") for g in LANGS}
+            return outbox.payload(self.texts.get(self.lang, "notify.alert", id=alert_id, **shown),
+                                  [(f"a:c:{alert_id}", clear)], "notify.alert", values={**values, "id": alert_id})
+
+        return forum.alert(source=effect.source, commune=effect.commune, text=effect.text,
+                           categories=effect.categories, author=person, now=now, notice=notice,
+                           admins=sorted(self.admins))
 
 
 def _receipt(reply: Reply, ref: str, created: bool, texts: Catalogue, lang: str) -> Reply:
@@ -109,4 +140,3 @@ def _receipt(reply: Reply, ref: str, created: bool, texts: Catalogue, lang: str)
     if created:
         return dataclasses.replace(reply, text=reply.text.replace("{ref}", ref))
     return Reply(texts.get(lang, "forum.duplicate", ref=ref), key="forum.duplicate")
-

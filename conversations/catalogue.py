@@ -28,6 +28,10 @@ class Catalogue:
             raise ValueError(f"texts/vi.toml and texts/en.toml differ in keys: {sorted(missing)}")
         return cls(texts)
 
+    def has(self, lang: str, key: str) -> bool:
+        """Whether a language has a text under a key."""
+        return key in (self.texts.get(lang) or self.texts["vi"])
+
     def get(self, lang: str, key: str, **values: object) -> str:
         """Return the text for a key in a language, formatted."""
         table = self.texts.get(lang) or self.texts["vi"]

@@ -15,7 +15,11 @@ class Choice:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """One message to a person; channels render it the way they can; `track` names an outbox batch to follow."""
+    """One message to a person; channels render it the way they can.
+
+    `track` names an outbox batch whose progress is shown by editing this message; `menu`, when not None,
+    replaces the chat's command menu on channels that have one (an empty tuple restores the default).
+    """
 
     text: str
     choices: tuple[Choice, ...] = ()
@@ -24,6 +28,7 @@ class Reply:
     document: bytes | None = None
     filename: str = ""
     track: str = ""
+    menu: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
 
 BUSY_TIMEOUT_MS = 5000
@@ -38,12 +38,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def is_sqlite(engine: AsyncEngine) -> bool:
+def is_sqlite(engine: AsyncEngine | AsyncConnection) -> bool:
     """Tell whether the engine talks to SQLite."""
     return engine.dialect.name == "sqlite"
 
 
-def upsert(engine: AsyncEngine, table: Table, keys: Iterable[str], values: dict[str, Any]) -> Insert:
+def upsert(engine: AsyncEngine | AsyncConnection, table: Table, keys: Iterable[str], values: dict[str, Any]) -> Insert:
     """An INSERT that updates the other columns when the key already exists."""
     keys = list(keys)
     insert = (sqlite.insert if is_sqlite(engine) else postgresql.insert)(table).values(**values)
@@ -53,7 +53,7 @@ def upsert(engine: AsyncEngine, table: Table, keys: Iterable[str], values: dict[
     return insert.on_conflict_do_update(index_elements=keys, set_=changes)
 
 
-def insert_ignore(engine: AsyncEngine, table: Table, values: dict[str, Any]) -> Insert:
+def insert_ignore(engine: AsyncEngine | AsyncConnection, table: Table, values: dict[str, Any]) -> Insert:
     """An INSERT that does nothing when the row's key already exists."""
     insert = (sqlite.insert if is_sqlite(engine) else postgresql.insert)(table).values(**values)
     return insert.on_conflict_do_nothing()

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import Executable
 
 from storage import outbox
 from storage.models import Alert, Proposal, ProposalEvent, RoleGrant
+from storage.writes import Guard, Step
 
 CLOSED = ("resolved", "merged")
 
@@ -47,60 +48,56 @@ def leaders(commune: str) -> Select:
     return select(RoleGrant.person).where(RoleGrant.role == "leader", RoleGrant.commune == commune)
 
 
-async def responsible(engine: AsyncEngine, commune: str, admins: Sequence[str] = ()) -> list[str]:
-    """Who hears of an alert: the commune's leaders, the officials and the bootstrap admins."""
-    async with engine.connect() as conn:
-        rows = await conn.execute(select(RoleGrant.person).where(or_(
-            RoleGrant.role == "official", (RoleGrant.role == "leader") & (RoleGrant.commune == commune))))
-        return sorted({person for (person,) in rows} | set(admins))
+def responsible(commune: str) -> Select:
+    """Who hears of an alert: the commune's leaders and child-protection officers, and the officials."""
+    return select(RoleGrant.person).where(or_(
+        RoleGrant.role == "official", RoleGrant.role.in_(("leader", "officer")) & (RoleGrant.commune == commune)))
 
 
-async def create(engine: AsyncEngine, *, author: str, fingerprint: str, commune: str, topic: str, text: str,
-                 publish: bool, round_id: str | None, now: datetime, notice: dict[str, Any] | None = None
-                 ) -> tuple[str, bool]:
-    """File a proposal with the next reference of the year; returns (ref, created), or the earlier twin's ref."""
-    for _ in range(5):
-        try:
-            async with engine.begin() as conn:
-                twin = (await conn.execute(select(Proposal.ref).where(Proposal.fingerprint == fingerprint))).scalar()
-                if twin:
-                    return twin, False
-                seq = (await conn.execute(select(func.coalesce(func.max(Proposal.seq), 0) + 1)
-                                          .where(Proposal.year == now.year))).scalar_one()
-                ref = f"KN-{now.year}-{seq:04d}"
-                result = await conn.execute(Proposal.__table__.insert().values(
-                    ref=ref, year=now.year, seq=seq, round_id=round_id, commune=commune, topic=topic, text=text,
-                    publish=publish, author=author, fingerprint=fingerprint, status="received", created_at=now))
-                proposal_id = result.inserted_primary_key[0]
-                await conn.execute(ProposalEvent.__table__.insert().values(
-                    proposal_id=proposal_id, at=now, actor="child", kind="received"))
-                if notice is not None:
-                    body = outbox.payload(notice["text"].format(ref=ref), key="notify.new")
-                    await conn.execute(outbox.enqueue(engine, f"new:{ref}", leaders(commune), "notice", body, now))
-                return ref, True
-        except IntegrityError:
-            continue
-    raise RuntimeError("could not allocate a proposal reference")
+Notice = Callable[[str], dict[str, Any]]
 
 
-async def raise_alert(engine: AsyncEngine, *, source: str, commune: str, text: str, categories: Sequence[str],
-                      author: str | None, now: datetime) -> int:
-    """Store an alert and return its id."""
-    async with engine.begin() as conn:
+def file(*, author: str | None, fingerprint: str | None, commune: str, topic: str, text: str, publish: bool,
+         round_id: str | None, now: datetime, notice: Notice | None = None, source: str = "chat") -> Step:
+    """File a proposal with the next reference of the year; the step gives (ref, created), or the twin's ref."""
+    async def run(conn: AsyncConnection) -> tuple[str, bool]:
+        if fingerprint:
+            twin = (await conn.execute(select(Proposal.ref).where(Proposal.fingerprint == fingerprint))).scalar()
+            if twin:
+                return twin, False
+        seq = (await conn.execute(select(func.coalesce(func.max(Proposal.seq), 0) + 1)
+                                  .where(Proposal.year == now.year))).scalar_one()
+        ref = f"KN-{now.year}-{seq:04d}"
+        result = await conn.execute(Proposal.__table__.insert().values(
+            ref=ref, year=now.year, seq=seq, round_id=round_id, commune=commune, topic=topic, text=text,
+            publish=publish, author=author, fingerprint=fingerprint, status="received", created_at=now))
+        await _event(conn, result.inserted_primary_key[0], now, "child", "received", None)
+        if notice is not None:
+            await conn.execute(outbox.enqueue(conn, f"new:{ref}", leaders(commune), "notice", notice(ref), now))
+        return ref, True
+
+    return Step("proposal", run)
+
+
+def alert(*, source: str, commune: str, text: str, categories: Sequence[str], author: str | None, now: datetime,
+          notice: Notice, admins: Sequence[str] = ()) -> Step:
+    """Store an alert and queue it to everyone responsible; the step gives the alert's id."""
+    async def run(conn: AsyncConnection) -> int:
         result = await conn.execute(Alert.__table__.insert().values(
             source=source, commune=commune, categories=",".join(categories), text=text, author=author,
             created_at=now))
-        return result.inserted_primary_key[0]
+        alert_id = int(result.inserted_primary_key[0])
+        persons = sorted({p for (p,) in await conn.execute(responsible(commune))} | set(admins))
+        await conn.execute(outbox.enqueue(conn, f"alert:{alert_id}", persons, "alert", notice(str(alert_id)), now))
+        return alert_id
+
+    return Step("alert", run)
 
 
-async def clear_alert(engine: AsyncEngine, alert_id: int, role: str, now: datetime) -> str | None:
-    """Mark an alert a false alarm; returns its commune, or None if there is no such open alert."""
-    async with engine.begin() as conn:
-        commune = (await conn.execute(select(Alert.commune).where(Alert.id == alert_id,
-                                                                  Alert.cleared_at.is_(None)))).scalar()
-        if commune is not None:
-            await conn.execute(update(Alert).where(Alert.id == alert_id).values(cleared_at=now, cleared_by=role))
-        return commune
+def clear_alert(alert_id: int, role: str, now: datetime) -> Guard:
+    """Mark an open alert a false alarm; refused when it is not open any more."""
+    return Guard(update(Alert).where(Alert.id == alert_id, Alert.cleared_at.is_(None))
+                 .values(cleared_at=now, cleared_by=role), "desk.alert_gone", values={"id": alert_id})
 
 
 async def alert_commune(engine: AsyncEngine, alert_id: int) -> str | None:
@@ -164,19 +161,17 @@ def authors(proposal_id: int) -> Select:
                                          Proposal.author.is_not(None))
 
 
-async def act(engine: AsyncEngine, item: Item, *, kind: str, actor: str, detail: str | None, now: datetime,
-              changes: dict[str, Any], notify: tuple[str, str, dict[str, Any]] | None) -> bool:
-    """Record one step on an open proposal with its status change and the child's notice; False if closed."""
-    async with engine.begin() as conn:
-        moved = await conn.execute(update(Proposal).where(Proposal.id == item.id, Proposal.status.not_in(CLOSED))
-                                   .values(**changes))
-        if moved.rowcount != 1:
-            return False
-        await _event(conn, item.id, now, actor, kind, detail)
-        if notify is not None:
-            key, notice_kind, body = notify
-            await conn.execute(outbox.enqueue(engine, key, authors(item.id), notice_kind, body, now))
-        return True
+def act(db: AsyncEngine, item: Item, *, kind: str, actor: str, detail: str | None, now: datetime,
+        changes: dict[str, Any], notify: tuple[str, str, dict[str, Any]] | None) -> list[Executable | Guard]:
+    """One step on an open proposal: its status change (refused once closed), its event and the child's notice."""
+    moved = update(Proposal).where(Proposal.id == item.id, Proposal.status.not_in(CLOSED)).values(**changes)
+    items: list[Executable | Guard] = [
+        Guard(moved, "desk.gone", values={"ref": item.ref}),
+        ProposalEvent.__table__.insert().values(proposal_id=item.id, at=now, actor=actor, kind=kind, detail=detail)]
+    if notify is not None:
+        key, notice_kind, body = notify
+        items.append(outbox.enqueue(db, key, authors(item.id), notice_kind, body, now))
+    return items
 
 
 async def _event(conn: AsyncConnection, proposal_id: int, at: datetime, actor: str, kind: str,

@@ -7,10 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import Executable
 
 from storage.db import aware, upsert
 from storage.models import Invite, RoleGrant
+from storage.writes import Refused, Step
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,28 +26,28 @@ class InviteInfo:
     state: str
 
 
-async def create(engine: AsyncEngine, invite_id: str, role: str, commune: str, now: datetime,
-                 expires: datetime) -> None:
-    """Store a new invite."""
-    async with engine.begin() as conn:
-        await conn.execute(Invite.__table__.insert().values(
-            id=invite_id, role=role, commune=commune, created_at=now, expires_at=expires))
-
-
-async def redeem(engine: AsyncEngine, invite_id: str, person: str, now: datetime) -> tuple[str, str] | None:
-    """Use an invite once and grant its role; returns (role, commune) or None if not usable."""
-    async with engine.begin() as conn:
+def redeem(invite_id: str, person: str, now: datetime) -> Step:
+    """Use an invite once and grant its role; the step gives (role, commune) or refuses with `invite.invalid`."""
+    async def run(conn: AsyncConnection) -> tuple[str, str]:
         row = (await conn.execute(select(Invite.role, Invite.commune, Invite.expires_at)
                                   .where(Invite.id == invite_id))).first()
         if row is None or aware(row.expires_at) <= now:
-            return None
+            raise Refused("invite.invalid")
         used = await conn.execute(update(Invite).where(Invite.id == invite_id, Invite.used_at.is_(None),
                                                        Invite.revoked_at.is_(None)).values(used_at=now))
         if used.rowcount != 1:
-            return None
-        await conn.execute(upsert(engine, RoleGrant.__table__, ["person", "role", "commune"],
+            raise Refused("invite.invalid")
+        await conn.execute(upsert(conn, RoleGrant.__table__, ["person", "role", "commune"],
                                   {"person": person, "role": row.role, "commune": row.commune, "granted_at": now}))
         return row.role, row.commune
+
+    return Step("invite", run)
+
+
+def create(invite_id: str, role: str, commune: str, now: datetime, expires: datetime) -> Executable:
+    """A new invite."""
+    return Invite.__table__.insert().values(id=invite_id, role=role, commune=commune, created_at=now,
+                                            expires_at=expires)
 
 
 async def revoke(engine: AsyncEngine, invite_id: str, now: datetime) -> bool:

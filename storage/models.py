@@ -92,6 +92,7 @@ class Contact(Base):
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_choices: Mapped[list | None] = mapped_column(JSON)
+    lang: Mapped[str | None] = mapped_column(String(5))
     __table_args__ = (UniqueConstraint("channel", "chat_id"),)
 
 

@@ -8,23 +8,30 @@ from typing import Any
 
 from sqlalchemy import Select, String, cast, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
-from storage.db import is_sqlite
 from storage.models import Contact, Outbox
 
 KINDS = ("answer", "notice", "alert", "poll", "reminder")
 COLUMNS = ["key", "contact_id", "kind", "payload", "batch", "status", "attempts", "next_at", "created_at"]
 
 
-def payload(text: str, choices: Sequence[tuple[str, str]] = (), key: str = "") -> dict[str, Any]:
-    """What a queued message carries: its text, its choices as (id, label) and a catalogue key."""
-    return {"text": text, "choices": [list(c) for c in choices], "key": key}
+def payload(text: str, choices: Sequence[tuple[str, Any]] = (), key: str = "",
+            values: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a queued message carries: its text, its choices as (id, label) and a catalogue key.
+
+    With `values`, the sender renders `key` again in each recipient's language; a value or a choice label
+    may be a {"vi": …, "en": …} mapping. `text` is the fallback.
+    """
+    body: dict[str, Any] = {"text": text, "choices": [list(c) for c in choices], "key": key}
+    if values is not None:
+        body["values"] = values
+    return body
 
 
-def enqueue(engine: AsyncEngine, key: str, persons: Select | Sequence[str], kind: str, body: dict[str, Any],
-            now: datetime, batch: str | None = None) -> Executable:
+def enqueue(bind: AsyncEngine | AsyncConnection, key: str, persons: Select | Sequence[str], kind: str,
+            body: dict[str, Any], now: datetime, batch: str | None = None) -> Executable:
     """Queue a message to each reachable contact of some persons (pseudonyms, or a SELECT of them), once per key."""
     if kind not in KINDS:
         raise ValueError(f"unknown outbox kind {kind!r}")
@@ -33,7 +40,7 @@ def enqueue(engine: AsyncEngine, key: str, persons: Select | Sequence[str], kind
                   literal(body, Outbox.payload.type), literal(batch, String), literal("queued"), literal(0),
                   literal(now, Outbox.next_at.type), literal(now, Outbox.created_at.type)
                   ).where(Contact.person.in_(chosen), Contact.unreachable.is_(False))
-    dialect = sqlite if is_sqlite(engine) else postgresql
+    dialect = sqlite if bind.dialect.name == "sqlite" else postgresql
     return dialect.insert(Outbox.__table__).from_select(COLUMNS, rows).on_conflict_do_nothing()
 
 

@@ -8,11 +8,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql import Executable
 
 from storage import outbox
 from storage.db import aware, upsert
 from storage.models import Contact, Outbox, Poll, Respondent, Session, Vote
+from storage.writes import Guard, Step
 
 AUDIENCES = ("child", "resident", "all")
 
@@ -52,18 +54,20 @@ async def reach(engine: AsyncEngine, communes: Sequence[str] | None, who: str) -
             Contact.opted_out.is_(False)))).scalar_one()
 
 
-async def create(engine: AsyncEngine, *, commune: str | None, who: str, question: str, options: Sequence[str],
-                 owner: str, now: datetime, closes_at: datetime | None, body: dict[str, Any]) -> int:
-    """Store a poll and queue it to its audience in one transaction; returns its id."""
-    async with engine.begin() as conn:
+def create(*, commune: str | None, who: str, question: str, options: Sequence[str], owner: str, now: datetime,
+           closes_at: datetime | None, body: dict[str, Any]) -> Step:
+    """Store a poll and queue it to its audience; the step gives its id."""
+    async def run(conn: AsyncConnection) -> int:
         result = await conn.execute(Poll.__table__.insert().values(
             commune=commune, audience=who, question=question, options=list(options), owner=owner,
             created_at=now, closes_at=closes_at))
-        poll_id = result.inserted_primary_key[0]
-        body = {**body, "choices": [[f"v:{poll_id}:{n}", label] for n, label in enumerate(options)]}
-        await conn.execute(outbox.enqueue(engine, f"poll:{poll_id}", audience([commune] if commune else None, who),
-                                          "poll", body, now, batch=f"poll:{poll_id}"))
+        poll_id = int(result.inserted_primary_key[0])
+        choices = {**body, "choices": [[f"v:o:{poll_id}:{n}", label] for n, label in enumerate(options)]}
+        await conn.execute(outbox.enqueue(conn, f"poll:{poll_id}", audience([commune] if commune else None, who),
+                                          "poll", choices, now, batch=f"poll:{poll_id}"))
         return poll_id
+
+    return Step("poll", run)
 
 
 async def get(engine: AsyncEngine, poll_id: int) -> PollInfo | None:
@@ -102,39 +106,39 @@ async def received(engine: AsyncEngine, poll_id: int, person: str) -> bool:
         return found.first() is not None
 
 
-async def vote(engine: AsyncEngine, poll_id: int, person: str, option: int, now: datetime) -> None:
+def vote(db: AsyncEngine, poll_id: int, person: str, option: int, now: datetime) -> Executable:
     """Record or change a vote."""
-    async with engine.begin() as conn:
-        await conn.execute(upsert(engine, Vote.__table__, ["poll_id", "person"],
-                                  {"poll_id": poll_id, "person": person, "option": option, "at": now}))
+    return upsert(db, Vote.__table__, ["poll_id", "person"],
+                  {"poll_id": poll_id, "person": person, "option": option, "at": now})
 
 
-async def close(engine: AsyncEngine, poll_id: int, now: datetime) -> bool:
-    """Close a poll early; False if it was closed already."""
-    async with engine.begin() as conn:
-        done = await conn.execute(update(Poll).where(Poll.id == poll_id, Poll.closed_at.is_(None))
-                                  .values(closed_at=now))
-        return done.rowcount == 1
+def close(poll_id: int, now: datetime) -> Guard:
+    """Close a poll early; refused when it was closed already."""
+    return Guard(update(Poll).where(Poll.id == poll_id, Poll.closed_at.is_(None)).values(closed_at=now),
+                 "poll.vote_closed")
 
 
-async def remind(engine: AsyncEngine, round_id: str, communes: Sequence[str] | None, now: datetime, days: int,
-                 body: dict[str, Any]) -> tuple[str, int]:
-    """Queue a reminder to those who started but did not submit the round, at most once every `days`."""
+def remind(round_id: str, communes: Sequence[str] | None, now: datetime, days: int, body: dict[str, Any]) -> Step:
+    """Queue a reminder to those who started but did not submit the round, at most once every `days`.
+
+    The step gives (batch, how many people).
+    """
     due = [Session.open_round == round_id,
            or_(Session.reminded_at.is_(None), Session.reminded_at <= now - timedelta(days=days))]
     if communes is not None:
         due.append(Session.commune.in_(list(communes)))
     batch = f"remind:{round_id}:{now.timestamp():.0f}"
-    async with engine.begin() as conn:
+
+    async def run(conn: AsyncConnection) -> tuple[str, int]:
         persons = [p for (p,) in await conn.execute(select(Session.person).where(*due))]
         if persons:
-            await conn.execute(outbox.enqueue(engine, batch, persons, "reminder", body, now, batch=batch))
+            await conn.execute(outbox.enqueue(conn, batch, persons, "reminder", body, now, batch=batch))
             await conn.execute(update(Session).where(Session.person.in_(persons)).values(reminded_at=now))
-    return batch, len(persons)
+        return batch, len(persons)
+
+    return Step("remind", run)
 
 
-async def opt_out(engine: AsyncEngine, person: str, out: bool) -> None:
+def opt_out(person: str, out: bool) -> Executable:
     """Stop (or restart) every proactive message to a person's contacts."""
-    async with engine.begin() as conn:
-        await conn.execute(update(Contact).where(Contact.person == person).values(opted_out=out))
-
+    return update(Contact).where(Contact.person == person).values(opted_out=out)

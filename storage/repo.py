@@ -123,10 +123,10 @@ def save_profile(person: str, values: dict[str, Any]) -> Write:
     return Write("profile", {"key": person, **values})
 
 
-def save_contact(person: str, channel: str, chat_id: str, now: datetime) -> Write:
-    """Store how to reach a person."""
+def save_contact(person: str, channel: str, chat_id: str, now: datetime, lang: str | None = None) -> Write:
+    """Store how to reach a person, and in which language."""
     return Write("contact", {"person": person, "channel": channel, "chat_id": chat_id, "created_at": now,
-                             "opted_out": False, "unreachable": False})
+                             "opted_out": False, "unreachable": False, "lang": lang})
 
 
 def save_consent(person: str, purpose: str, given_by: str, version: str, at: datetime) -> Write:

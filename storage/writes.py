@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
 from storage.models import Answer, Consent, Contact, Participation, ProcessedUpdate, Respondent, Response, Session
@@ -21,6 +21,36 @@ class Write:
 
     name: str
     params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A write that must read inside the transaction (a next number, a guard); its result is kept as `name`."""
+
+    name: str
+    run: Callable[[AsyncConnection], Awaitable[Any]]
+
+
+class Refused(Exception):
+    """A guarded write found the world changed: the unit is dropped and `key` tells the person why."""
+
+    def __init__(self, key: str, **values: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.values = values
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """A statement that must change exactly `rows` rows, else the unit is refused with `key`."""
+
+    statement: Executable
+    key: str
+    rows: int = 1
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+Item = Write | Step | Guard | Executable
 
 
 def _upsert(dialect: str, table: Table, keys: tuple[str, ...], columns: tuple[str, ...]) -> Executable:
@@ -50,7 +80,7 @@ SHAPES: dict[str, Callable[[str], Executable]] = {
     "profile": lambda d: _upsert(d, Respondent.__table__, ("key",), (
         "group", "age_band", "commune", "consent", "consent_version", "consent_purpose", "consent_at", "lang")),
     "consent": lambda d: _upsert(d, Consent.__table__, ("person", "purpose"), ("given_by", "version", "at")),
-    "contact": lambda d: _upsert(d, Contact.__table__, ("channel", "chat_id"), ("person",)),
+    "contact": lambda d: _upsert(d, Contact.__table__, ("channel", "chat_id"), ("person", "lang")),
     "response": lambda d: _ignore(d, Response.__table__),
     "answer": lambda d: _upsert(d, Answer.__table__, ("response_id", "question"), ("option", "satisfied", "text")),
     "answer_clear": lambda d: delete(Answer).where(Answer.response_id == bindparam("rid"),
@@ -69,17 +99,37 @@ def shape(dialect: str, name: str) -> Executable:
     return SHAPES[name](dialect)
 
 
-async def run(conn: AsyncConnection, units: Sequence[Sequence[Write | Executable]]) -> None:
-    """Run units inside one transaction: writes grouped by shape (one executemany each), then other statements."""
+async def run(conn: AsyncConnection, units: Sequence[Sequence[Item]]) -> list[dict[str, Any]]:
+    """Run units in one transaction: writes grouped by shape (one executemany each), then the rest in order.
+
+    Returns each unit's step results by name. A guard that changes another number of rows raises Refused,
+    which rolls the whole transaction back.
+    """
     grouped: dict[str, list[dict[str, Any]]] = {}
-    others: list[Executable] = []
-    for unit in units:
+    others: list[tuple[int, Item]] = []
+    for n, unit in enumerate(units):
         for item in unit:
             if isinstance(item, Write):
                 grouped.setdefault(item.name, []).append(item.params)
             else:
-                others.append(item)
+                others.append((n, item))
     for name in sorted(grouped, key=ORDER.__getitem__):
         await conn.execute(shape(conn.dialect.name, name), grouped[name])
-    for statement in others:
-        await conn.execute(statement)
+    results: list[dict[str, Any]] = [{} for _ in units]
+    for n, item in others:
+        if isinstance(item, Step):
+            results[n][item.name] = await item.run(conn)
+        elif isinstance(item, Guard):
+            changed = await conn.execute(item.statement)
+            if changed.rowcount != item.rows:
+                raise Refused(item.key, **item.values)
+        else:
+            await conn.execute(item)
+    return results
+
+
+async def commit(engine: AsyncEngine, unit: Sequence[Item]) -> dict[str, Any]:
+    """Run one unit in its own transaction and return its step results (for the CLI and tests)."""
+    async with engine.begin() as conn:
+        (result,) = await run(conn, [unit])
+    return result

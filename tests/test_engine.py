@@ -261,11 +261,11 @@ def test_forget_asks_first(answer: str, keys: list[str], forgotten: bool) -> Non
     assert (talk.session is None) is forgotten
 
 
-def test_help_lists_the_commands_and_extra_lines() -> None:
-    talk = Talk(extra_help=("Cán bộ huyện: /score",))
+def test_help_shows_the_lines_the_service_gives_after_the_introduction() -> None:
+    talk = Talk(extra_help=("/khaosat — Làm khảo sát", "Gọi 111"))
     talk.say("/help")
-    assert "/khaosat" in talk.last.replies[0].text and "111" in talk.last.replies[0].text
-    assert talk.last.replies[0].text.endswith("Cán bộ huyện: /score")
+    assert talk.last.replies[0].key == "help"
+    assert talk.last.replies[0].text.endswith("\n/khaosat — Làm khảo sát\nGọi 111")
 
 
 def test_preset_role_and_commune_skip_those_questions() -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, text
 
 from bot.identity import Identity
 from conversations import Incoming
-from storage import rounds
+from storage import repo, rounds
 from storage.models import Alert, Consent, Outbox, Proposal, ProposalEvent
 from tests.conftest import SECRET
 from tests.test_service import CHILD, NOW, Person, count, make_service
@@ -22,7 +22,14 @@ class Member(Person):
     """A person who can also tap buttons by their full id."""
 
     async def press(self, choice_id: str) -> list:
-        """Tap a button by its exact callback data (forged ones too)."""
+        """Tap a button by its callback data (forged ones too), marked with the screen last shown to the person.
+
+        This is the strongest forger: one who knows the current screen number.
+        """
+        if choice_id[:2] in ("f:", "p:") and "~" not in choice_id:
+            person = Identity(SECRET).pseudonym(self.channel, self.user)
+            screen = ((await repo.load_state(self.service.db, person, None)).session or {}).get("screen")
+            choice_id = choice_id if screen is None else f"{choice_id}~{screen}"
         self.updates += 1
         start = len(self.replies)
         await self.service.handle(Incoming(self.channel, self.user, self.user, choice_id=choice_id,
@@ -43,7 +50,7 @@ async def forum(db):
     for leader, commune in ((LEADER_A, "my-an"), (LEADER_B, "my-hoa")):
         created = (await people[OFFICIAL].say(f"/invite {commune}"))[0].text
         code = next(w for w in created.split() if re.fullmatch(r"[a-z2-7]{8}-[a-z2-7]{12}", w))
-        assert (await people[leader].say(f"/start {code}"))[0].key == "invite.joined"
+        assert (await people[leader].say(f"/start {code}"))[0].key == "invite.joined_leader"
     yield service, people
     await service.close()
 
@@ -112,7 +119,7 @@ async def test_leader_answers_forwards_resolves_and_the_child_hears_each_step(db
     assert listing[0].key == "desk.list" and ref in listing[0].text
     view = await leader.press(leader.buttons()[0])
     assert view[0].key == "desk.view" and "Cổng trường" in view[0].text
-    pid = int(leader.buttons()[0].split(":")[2])
+    pid = int(leader.buttons()[0].split(":")[2].split("~")[0])
     await leader.press(f"f:f:{pid}")
     assert (await leader.press(f"f:t:{pid}:committee"))[0].key == "desk.forwarded"
     assert (await leader.press(f"f:a:{pid}"))[0].key == "desk.ask_answer"
@@ -142,7 +149,7 @@ async def test_merge_into_a_duplicate(db, forum) -> None:
     second = await propose(people[KID2], ["/kiennghi", "agree", "agree", "my-an", "traffic",
                                           "=Cần biển báo ở cổng trường tiểu học", "no"])
     proposal = await leader.say("/proposals")
-    second_id = int(leader.buttons()[1].split(":")[2])
+    second_id = int(leader.buttons()[1].split(":")[2].split("~")[0])
     assert second in proposal[0].text
     await leader.press(f"f:m:{second_id}")
     assert (await leader.say(f"={second}"))[0].key == "desk.bad_merge", "not into itself"
@@ -176,13 +183,15 @@ async def test_a_leader_cannot_see_or_act_on_another_commune(db, forum, action: 
     assert (await people[KID2].press(action.format(id=pid)))[0].key == "access.denied", "children have no desk"
 
 
-@pytest.mark.parametrize("forged", ["f:v:99999", "f:zz:1", "f:v:abc", "f:", "f:t:1:nowhere", "f:c:4242"])
+@pytest.mark.parametrize("forged", ["f:v:99999", "f:zz:1", "f:v:abc", "f:", "f:t:1:nowhere", "a:c:4242", "f:v:²",
+                                    "f:v:99999999999999999999", "a:c:²"])
 async def test_forged_desk_buttons_are_refused(db, forum, forged: str) -> None:
     _, people = forum
     await propose(people[KID], [*PROPOSE[:3], "my-an", *PROPOSE[3:]])
     before = await count(db, ProposalEvent)
+    await people[LEADER_A].say("/proposals")
     replies = await people[LEADER_A].press(forged)
-    assert replies[0].key in ("desk.invalid",)
+    assert replies[0].key in ("desk.invalid", "choice_old")
     assert await count(db, ProposalEvent) == before
 
 
@@ -192,7 +201,7 @@ async def test_leader_messages_never_carry_the_childs_identity(db, forum) -> Non
     await kid.run(CHILD)
     ref = await propose(kid, PROPOSE)
     await leader.say("/proposals")
-    pid = int(leader.buttons()[0].split(":")[2])
+    pid = int(leader.buttons()[0].split(":")[2].split("~")[0])
     await leader.press(f"f:v:{pid}")
     await leader.press(f"f:a:{pid}")
     await leader.say("=Cảm ơn em, xã đã ghi nhận và sẽ trả lời sớm.")
@@ -215,9 +224,9 @@ async def test_danger_in_a_proposal_alerts_at_once_and_files_no_proposal(db, for
         alerts = [p for (p,) in await conn.execute(select(Outbox.payload).where(Outbox.kind == "alert"))]
         alert_id = (await conn.execute(select(Alert.id))).scalar_one()
     assert len(alerts) == 2, "the leader of my-an and the official (not the leader of my-hoa)"
-    assert "Dượng hay danh em" in alerts[0]["text"] and alerts[0]["choices"][0][0] == f"f:c:{alert_id}"
-    assert (await other.press(f"f:c:{alert_id}"))[0].key == "access.other_commune"
-    assert (await leader.press(f"f:c:{alert_id}"))[0].key == "desk.alert_cleared"
+    assert "Dượng hay danh em" in alerts[0]["text"] and alerts[0]["choices"][0][0] == f"a:c:{alert_id}"
+    assert (await other.press(f"a:c:{alert_id}"))[0].key == "access.other_commune"
+    assert (await leader.press(f"a:c:{alert_id}"))[0].key == "desk.alert_cleared"
     async with db.connect() as conn:
         cleared = (await conn.execute(select(Alert.cleared_by, Alert.cleared_at))).one()
     assert cleared.cleared_by == "leader" and cleared.cleared_at is not None

@@ -67,14 +67,15 @@ async def test_a_leaders_poll_reaches_only_the_children_of_their_commune(db, com
         poll_id = (await conn.execute(select(Poll.id))).scalar_one()
         payload = (await conn.execute(select(Outbox.payload).limit(1))).scalar_one()
     assert await recipients(db, poll_id) == {"a1", "a2", "a3"}
-    assert [c[0] for c in payload["choices"]] == [f"v:{poll_id}:0", f"v:{poll_id}:1", f"v:{poll_id}:2"]
+    assert [c[0] for c in payload["choices"]] == [f"v:o:{poll_id}:0", f"v:o:{poll_id}:1", f"v:o:{poll_id}:2"]
 
-    assert (await people["a1"].press(f"v:{poll_id}:0"))[0].key == "poll.voted"
-    assert (await people["a2"].press(f"v:{poll_id}:0"))[0].key == "poll.voted"
-    assert (await people["a1"].press(f"v:{poll_id}:2"))[0].key == "poll.voted", "a vote may change"
-    for forger, data in (("b1", f"v:{poll_id}:0"), ("ra", f"v:{poll_id}:1"), ("a3", f"v:{poll_id}:9"),
-                         ("a3", "v:999:0"), ("a3", "v:x:y")):
+    assert (await people["a1"].press(f"v:o:{poll_id}:0"))[0].key == "poll.voted"
+    assert (await people["a2"].press(f"v:o:{poll_id}:0"))[0].key == "poll.voted"
+    assert (await people["a1"].press(f"v:o:{poll_id}:2"))[0].key == "poll.voted", "a vote may change"
+    for forger, data in (("b1", f"v:o:{poll_id}:0"), ("ra", f"v:o:{poll_id}:1"), ("a3", f"v:o:{poll_id}:9"),
+                         ("a3", "v:o:999:0"), ("a3", "v:x:y"), ("a3", "v:o:99999999999999999999:0")):
         assert (await people[forger].press(data))[0].key == "poll.bad_vote", (forger, data)
+    assert (await people["a3"].press("v:o:²:0"))[0].key == "choice_old", "not even a button of ours"
     assert await count(db, Vote) == 2
 
     results = await leader.say("/poll")
@@ -82,7 +83,7 @@ async def test_a_leaders_poll_reaches_only_the_children_of_their_commune(db, com
     assert "Gần trường: 1 (50%)" in results[0].text and "Bờ sông: 1 (50%)" in results[0].text
     closed = await leader.press(f"p:x:{poll_id}")
     assert "đã đóng" in closed[0].text
-    assert (await people["a3"].press(f"v:{poll_id}:1"))[0].key == "poll.vote_closed"
+    assert (await people["a3"].press(f"v:o:{poll_id}:1"))[0].key == "poll.vote_closed"
     assert await count(db, Vote) == 2
 
 

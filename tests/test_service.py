@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
+from bot.app import assemble
 from bot.identity import Identity
 from bot.service import Service
 from conversations import Engine, Incoming, Reply, load_flows
@@ -58,8 +59,8 @@ def make_service(db, admins: frozenset[str] = frozenset()) -> Service:
     """A service on the test database with a fixed clock."""
     from conversations import Catalogue
 
-    return Service(Engine(load_flows(), Catalogue.load()), db, Identity(SECRET), Catalogue.load(), admins=admins,
-                   clock=lambda: NOW)
+    return assemble(Engine(load_flows(), Catalogue.load()), db, Identity(SECRET), Catalogue.load(), admins=admins,
+                    clock=lambda: NOW)
 
 
 async def count(db, model, *where) -> int:
@@ -145,7 +146,7 @@ async def test_invites_make_leaders_scoped_to_their_commune(db) -> None:
     assert created[0].key == "invite.created"
     code = next(word for word in created[0].text.split() if "-" in word and len(word) == 21)
     assert (await child.say("/score"))[0].key == "access.denied"
-    assert (await leader.say(f"/start {code}"))[0].key == "invite.joined"
+    assert (await leader.say(f"/start {code}"))[0].key == "invite.joined_leader"
     assert (await child.say(f"={code}"))[0].key == "invite.invalid", "an invite is single-use"
     assert (await child.say("/start aaaaaaaa-bbbbbbbbbbbb"))[0].key == "invite.invalid"
     assert (await leader.say("/score my-hoa"))[0].key == "access.other_commune"
@@ -160,7 +161,10 @@ async def test_invites_make_leaders_scoped_to_their_commune(db) -> None:
     assert (await official.say("/round"))[0].key == "round.status"
     assert (await leader.say("/nonsense"))[0].key == "unknown_command"
     help_text = (await leader.say("/help"))[0].text
-    assert "/proposals" in help_text and "my-an" in help_text
+    assert "/xemkiennghi" in help_text and "/thamdo" in help_text and "Xã Mỹ An" in help_text
+    assert "/baocao" not in help_text and "/moi" not in help_text, "help lists only what the leader may run"
+    child_help = (await child.say("/huongdan"))[0].text
+    assert "/khaosat" in child_help and "/xemkiennghi" not in child_help and "111" in child_help
     await service.close()
 
 

@@ -14,7 +14,7 @@ from analytics import compute, load_rubric
 from storage import communes, invites, migrate, repo, rounds
 from storage.committer import Committer
 from storage.models import Answer, Contact, Participation, Respondent, Response, RoleGrant, Round, Session
-from storage.writes import run
+from storage.writes import Refused, commit, run
 
 NOW = datetime(2024, 11, 5, 8, 0, tzinfo=UTC)
 
@@ -119,17 +119,26 @@ async def test_forget_never_deletes_a_submitted_response(db) -> None:
     assert await count(db, Answer) == 1
 
 
+async def redeem(db, invite_id: str, person: str, now) -> tuple[str, str] | None:
+    """Redeem in a transaction of its own; None when refused."""
+    try:
+        return (await commit(db, [invites.redeem(invite_id, person, now)]))["invite"]
+    except Refused as refused:
+        assert refused.key == "invite.invalid"
+        return None
+
+
 async def test_invites_are_single_use_and_expire(db) -> None:
     later = NOW + timedelta(days=7)
-    await invites.create(db, "aaaaaaaa", "leader", "my-an", NOW, later)
-    await invites.create(db, "bbbbbbbb", "leader", "my-hoa", NOW, later)
-    await invites.create(db, "cccccccc", "leader", "my-hoa", NOW, later)
-    assert await invites.redeem(db, "aaaaaaaa", "p1", NOW) == ("leader", "my-an")
-    assert await invites.redeem(db, "aaaaaaaa", "p2", NOW) is None
-    assert await invites.redeem(db, "bbbbbbbb", "p2", later + timedelta(seconds=1)) is None
+    await commit(db, [invites.create("aaaaaaaa", "leader", "my-an", NOW, later),
+                      invites.create("bbbbbbbb", "leader", "my-hoa", NOW, later),
+                      invites.create("cccccccc", "leader", "my-hoa", NOW, later)])
+    assert await redeem(db, "aaaaaaaa", "p1", NOW) == ("leader", "my-an")
+    assert await redeem(db, "aaaaaaaa", "p2", NOW) is None
+    assert await redeem(db, "bbbbbbbb", "p2", later + timedelta(seconds=1)) is None
     assert await invites.revoke(db, "cccccccc", NOW)
-    assert await invites.redeem(db, "cccccccc", "p2", NOW) is None
-    assert await invites.redeem(db, "zzzzzzzz", "p2", NOW) is None
+    assert await redeem(db, "cccccccc", "p2", NOW) is None
+    assert await redeem(db, "zzzzzzzz", "p2", NOW) is None
     assert await repo.roles(db, "p1") == [("leader", "my-an")]
     assert await repo.roles(db, "p2") == []
     states = {i.id: i.state for i in await invites.listing(db, later + timedelta(seconds=1))}
@@ -137,8 +146,8 @@ async def test_invites_are_single_use_and_expire(db) -> None:
 
 
 async def test_concurrent_redeem_grants_once(db) -> None:
-    await invites.create(db, "dddddddd", "leader", "my-an", NOW, NOW + timedelta(days=1))
-    results = await asyncio.gather(*(invites.redeem(db, "dddddddd", f"p{i}", NOW) for i in range(5)),
+    await commit(db, [invites.create("dddddddd", "leader", "my-an", NOW, NOW + timedelta(days=1))])
+    results = await asyncio.gather(*(redeem(db, "dddddddd", f"p{i}", NOW) for i in range(5)),
                                    return_exceptions=True)
     assert sum(1 for r in results if r == ("leader", "my-an")) == 1
 
