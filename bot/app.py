@@ -131,9 +131,10 @@ def zalo_oa_channel(parts: Parts, service: Service) -> Channel:
     """Build the Zalo Official Account channel (webhook only) with its token store in the database."""
     from bot.channels.zalo_oa import ZaloOAChannel
     from bot.channels.zalo_oa_tokens import TokenStore
+    from storage.oa_tokens import OATokenRepo
 
     s = parts.settings
-    tokens = TokenStore(parts.db, app_id=s.zalo_oa_app_id, app_secret=s.zalo_oa_app_secret,
+    tokens = TokenStore(OATokenRepo(parts.db), app_id=s.zalo_oa_app_id, app_secret=s.zalo_oa_app_secret,
                         oauth_url=s.zalo_oauth_url, first_refresh_token=s.zalo_oa_refresh_token,
                         admins=sorted(service.admins), reauth_text=parts.texts.get(s.xtt_locale, "zalo.reauth"))
     return ZaloOAChannel(s.zalo_oa_app_id, s.zalo_oa_secret_key, s.zalo_oa_api_url, tokens, service.handle)

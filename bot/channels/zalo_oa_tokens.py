@@ -6,26 +6,21 @@ only the process whose UPDATE matched calls OAuth, and it stores the new pair an
 statement that bumps `version`. Everyone else waits for the new version. A refusal from OAuth marks the row
 `reauth` (stored, logged) and queues an alert to the officials; a new ZALO_OA_REFRESH_TOKEN and a restart
 clear it. Network trouble only releases the lease, so the next caller tries again.
+
+The SQL lives in `storage.oa_tokens`; this module reaches it only through the `TokenRepo` it is given.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
-from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from storage import outbox
-from storage.db import aware, insert_ignore
-from storage.models import OATokens, RoleGrant
 
 log = logging.getLogger(__name__)
 REFRESH_BEFORE = timedelta(hours=1)  # refresh this long before expiry (at most half the token's lifetime)
@@ -64,26 +59,62 @@ class Token:
     version: int
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
+class StoredPair(Protocol):
     """The stored pair as one process last read it."""
 
-    access: str | None
-    refresh: str | None
-    expires_at: datetime | None
-    refreshed_at: datetime | None
-    version: int
-    status: str
-    error: str | None
+    @property
+    def access(self) -> str | None: ...
+    @property
+    def refresh(self) -> str | None: ...
+    @property
+    def expires_at(self) -> datetime | None: ...
+    @property
+    def refreshed_at(self) -> datetime | None: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def error(self) -> str | None: ...
+
+
+class TokenRepo(Protocol):
+    """Where the pair is kept (`storage.oa_tokens.OATokenRepo`); each call is one short transaction."""
+
+    async def prepare(self, app_id: str, first_refresh_token: str, now: datetime) -> bool:
+        """Create the row unless it exists, or renew it from a new first refresh token; True if renewed."""
+        ...
+
+    async def load(self, app_id: str) -> StoredPair:
+        """Read the row."""
+        ...
+
+    async def take_lease(self, app_id: str, seen: int, owner: str, now: datetime, until: datetime) -> str | None:
+        """Lease the usable, unleased pair of version `seen`; its refresh token, or None if not taken."""
+        ...
+
+    async def store_refreshed(self, app_id: str, seen: int, access: str, refresh: str, expires_at: datetime,
+                              now: datetime) -> bool:
+        """Store a refreshed pair over version `seen` and drop the lease; False if the version moved on."""
+        ...
+
+    async def release_lease(self, app_id: str, owner: str) -> None:
+        """Drop the lease `owner` holds."""
+        ...
+
+    async def mark_reauth(self, app_id: str, owner: str, seen: int, reason: str, admins: Sequence[str], text: str,
+                          now: datetime) -> bool:
+        """Mark the row leased by `owner` `reauth` and queue `text` to the officials once per version."""
+        ...
 
 
 class TokenStore:
     """Reads the access token from the database and refreshes the pair through Zalo OAuth when it is due."""
 
-    def __init__(self, db: AsyncEngine, *, app_id: str, app_secret: str, oauth_url: str, first_refresh_token: str,
+    def __init__(self, repo: TokenRepo, *, app_id: str, app_secret: str, oauth_url: str, first_refresh_token: str,
                  admins: Sequence[str] = (), clock: Callable[[], datetime] = utcnow,
                  reauth_text: str = REAUTH_TEXT) -> None:
-        self.db, self.app_id, self.app_secret = db, app_id, app_secret
+        self.repo, self.app_id, self.app_secret = repo, app_id, app_secret
         self.url = f"{oauth_url.rstrip('/')}/v4/oa/access_token"
         self.first = first_refresh_token
         self.admins = tuple(admins)
@@ -91,26 +122,12 @@ class TokenStore:
         self.reauth_text = reauth_text
         self.owner = uuid.uuid4().hex  # this process, in the lease column
         self._http: aiohttp.ClientSession | None = None
-        self._row: _Row | None = None
+        self._row: StoredPair | None = None
         self._read_at = 0.0
 
     async def prepare(self) -> None:
         """Create the row from ZALO_OA_REFRESH_TOKEN when there is none, or take a newly configured token."""
-        seed = hashlib.sha256(self.first.encode()).hexdigest() if self.first else ""
-        now = self.clock()
-        async with self.db.begin() as conn:
-            await conn.execute(insert_ignore(self.db, OATokens.__table__, {
-                "app_id": self.app_id, "refresh_token": self.first or None, "version": 0, "seed": seed,
-                "status": "ok" if self.first else "reauth", "updated_at": now,
-                "error": None if self.first else "ZALO_OA_REFRESH_TOKEN is not set"}))
-            renewed = 0
-            if seed:
-                renewed = (await conn.execute(update(OATokens).where(
-                    OATokens.app_id == self.app_id, OATokens.seed != seed).values(
-                    refresh_token=self.first, access_token=None, expires_at=None, refreshed_at=None, status="ok",
-                    error=None, seed=seed, version=OATokens.version + 1, lease_until=None, lease_owner=None,
-                    updated_at=now))).rowcount
-        if renewed:
+        if await self.repo.prepare(self.app_id, self.first, self.clock()):
             log.info("zalo_oa: took the newly configured refresh token")
         row = await self._load()
         if row.status != "ok":
@@ -134,7 +151,7 @@ class TokenStore:
             return Token(row.access, row.version)
         return await self.refresh(row.version, "due" if row.access else "no access token yet")
 
-    def due(self, row: _Row) -> datetime:
+    def due(self, row: StoredPair) -> datetime:
         """When a pair should be refreshed: REFRESH_BEFORE its expiry, or halfway through a short lifetime."""
         if row.expires_at is None:
             return datetime.min.replace(tzinfo=UTC)
@@ -154,15 +171,9 @@ class TokenStore:
         deadline = loop.time() + LEASE.total_seconds() + 5
         while True:
             now = self.clock()
-            async with self.db.begin() as conn:
-                taken = (await conn.execute(update(OATokens).where(
-                    OATokens.app_id == self.app_id, OATokens.version == seen, OATokens.status == "ok",
-                    or_(OATokens.lease_until.is_(None), OATokens.lease_until < now)).values(
-                    lease_until=now + LEASE, lease_owner=self.owner))).rowcount == 1
-                refresh_token = (await conn.execute(select(OATokens.refresh_token).where(
-                    OATokens.app_id == self.app_id))).scalar() if taken else None
-            if taken:
-                return await self._refresh_held(seen, refresh_token or "", reason)
+            refresh_token = await self.repo.take_lease(self.app_id, seen, self.owner, now, now + LEASE)
+            if refresh_token is not None:
+                return await self._refresh_held(seen, refresh_token, reason)
             row = await self._load()
             if row.status != "ok":
                 raise TokenUnavailable(f"needs re-authorisation: {row.error}", reauth=True)
@@ -184,20 +195,13 @@ class TokenStore:
             await self._needs_reauth(seen, str(exc))
             raise TokenUnavailable(f"needs re-authorisation: {exc}", reauth=True) from exc
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            async with self.db.begin() as conn:
-                await conn.execute(update(OATokens).where(OATokens.app_id == self.app_id,
-                                                          OATokens.lease_owner == self.owner)
-                                   .values(lease_until=None, lease_owner=None))
+            await self.repo.release_lease(self.app_id, self.owner)
             log.warning("zalo_oa: token refresh failed for now: %s", exc or type(exc).__name__)
             raise TokenUnavailable(f"token refresh failed: {exc or type(exc).__name__}", reauth=False) from exc
         now = self.clock()
         lifetime = _lifetime(body.get("expires_in"))
-        async with self.db.begin() as conn:
-            stored = (await conn.execute(update(OATokens).where(
-                OATokens.app_id == self.app_id, OATokens.version == seen).values(
-                access_token=body["access_token"], refresh_token=body["refresh_token"], expires_at=now + lifetime,
-                refreshed_at=now, version=seen + 1, lease_until=None, lease_owner=None, status="ok", error=None,
-                updated_at=now))).rowcount
+        stored = await self.repo.store_refreshed(self.app_id, seen, body["access_token"], body["refresh_token"],
+                                                 now + lifetime, now)
         if not stored:
             log.error("zalo_oa: a new refresh token was configured during a refresh; the refreshed pair is dropped")
             row = await self._load()
@@ -229,25 +233,14 @@ class TokenStore:
 
     async def _needs_reauth(self, seen: int, reason: str) -> None:
         """Store the re-authorisation state and queue an alert to the officials, once per failed pair."""
-        now = self.clock()
-        async with self.db.begin() as conn:
-            marked = (await conn.execute(update(OATokens).where(
-                OATokens.app_id == self.app_id, OATokens.lease_owner == self.owner).values(
-                status="reauth", error=reason[:200], lease_until=None, lease_owner=None, updated_at=now))).rowcount
-            if marked:
-                persons = await _officials(conn, self.admins)
-                body = outbox.payload(self.reauth_text.format(reason=reason), key="zalo_oa.reauth")
-                await conn.execute(outbox.enqueue(self.db, f"zalo-oa-reauth:{self.app_id}:{seen}", persons,
-                                                  "alert", body, now))
+        await self.repo.mark_reauth(self.app_id, self.owner, seen, reason, self.admins,
+                                    self.reauth_text.format(reason=reason), self.clock())
         self._row = None
         log.error("zalo_oa needs re-authorisation: the refresh token was refused (%s); officials alerted", reason)
 
-    async def _load(self) -> _Row:
+    async def _load(self) -> StoredPair:
         """Read the row (and remember it for CACHE_SECONDS)."""
-        async with self.db.connect() as conn:
-            row = (await conn.execute(select(OATokens.__table__).where(OATokens.app_id == self.app_id))).one()
-        self._row = _Row(row.access_token, row.refresh_token, row.expires_at and aware(row.expires_at),
-                         row.refreshed_at and aware(row.refreshed_at), row.version, row.status, row.error)
+        self._row = await self.repo.load(self.app_id)
         self._read_at = asyncio.get_running_loop().time()
         return self._row
 
@@ -275,9 +268,3 @@ def _lifetime(expires_in: Any) -> timedelta:
         log.warning("zalo_oa: OAuth gave no usable expires_in (%r); assuming one hour", expires_in)
         seconds = 3600.0
     return timedelta(seconds=seconds)
-
-
-async def _officials(conn: AsyncConnection, admins: Sequence[str]) -> list[str]:
-    """The officials and the bootstrap admins, who hear about channel faults."""
-    rows = await conn.execute(select(RoleGrant.person).where(RoleGrant.role == "official"))
-    return sorted({person for (person,) in rows} | set(admins))
