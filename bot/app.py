@@ -167,11 +167,10 @@ async def serve(parts: Parts, service: Service, channels: list[Channel]) -> int:
     if s.telegram_webhook_url or s.web_public_url or s.web_port_explicit or s.zalo_oa_app_id:
         web = WebServer(s.web_host, int(s.web_port), parts.db)
         for channel in channels:
-            if hasattr(channel, "webhook"):
-                web.webhook(getattr(channel, "route", channel.name), channel.webhook)
-        stores = {id(m): m for c in channels if (m := getattr(c, "media", None)) is not None}
-        if stores:  # the one store of run(), shared by the channels that send files by URL
-            web.media(next(iter(stores.values())))
+            if channel.route:
+                web.webhook(channel.route, channel.webhook)
+        if media := next((c.media for c in channels if c.media is not None), None):
+            web.media(media)  # the one store of run(), shared by the channels that send files by URL
         await web.start()
     started = []
     for channel in channels:
@@ -182,12 +181,9 @@ async def serve(parts: Parts, service: Service, channels: list[Channel]) -> int:
             log.exception("channel %s failed to start", channel.name)
     if not started:
         return 1
-    sender = Sender(parts.db, {c.name: c for c in started}, rate=float(s.xtt_send_rate),
-                    per_chat=float(s.xtt_send_per_chat), texts=parts.texts)
-    service.wake = sender.wake
-    sender.start()
-    if username := next((getattr(c, "username", "") for c in started if c.name == "telegram"), ""):
-        service.office.links["telegram"] = f"https://t.me/{username}?start={{code}}"
+    sender = start_sender(parts, service, started)
+    if link := next((c.invite_link for c in started if c.invite_link), ""):
+        service.office.links["telegram"] = link
     if web:
         web.channels = [c.name for c in started]
         web.ready = True
@@ -208,6 +204,16 @@ async def serve(parts: Parts, service: Service, channels: list[Channel]) -> int:
     return 0
 
 
+def start_sender(parts: Parts, service: Service, channels: list[Channel]) -> Sender:
+    """The outbox sender for the started channels, woken by the service whenever it queues something."""
+    s = parts.settings
+    sender = Sender(parts.db, {c.name: c for c in channels}, rate=float(s.xtt_send_rate),
+                    per_chat=float(s.xtt_send_per_chat), texts=parts.texts)
+    service.wake = sender.wake
+    sender.start()
+    return sender
+
+
 async def console(parts: Parts, service: Service, user: str, preset: tuple[tuple[str, str], ...] = ()) -> int:
     """Chat in the terminal; on a database without rounds, open one for this year first."""
     if not await rounds.list_rounds(parts.db):
@@ -215,7 +221,9 @@ async def console(parts: Parts, service: Service, user: str, preset: tuple[tuple
         await rounds.open_round(parts.db, year, datetime.now(UTC))
         print(f"(First run: opened survey round {year}. Close it with: xtt round close {year})", file=sys.stderr)
     service.preset = preset
-    channel = ConsoleChannel(service.handle, user)
+    channel = ConsoleChannel(service.handle, user, files=Path(parts.settings.xtt_data_dir) / "console")
+    sender = start_sender(parts, service, [channel])  # alerts, notices and polls for the people on this console
     await channel.run()
+    await sender.stop()
     await service.close()
     return 0

@@ -7,18 +7,20 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from analytics import RubricError
 from analytics.assess import AssessError
 from bot import app
 from bot.cli_office import UsageError, cmd_assess, cmd_forum, cmd_report, cmd_score, with_parts
+from bot.office import INVITE_DAYS
 from bot.settings import Settings, ensure_secret, load
 from conversations import FlowError
 from storage import communes, invites, rounds
 from storage.communes import CommuneFileError
 from storage.rounds import RoundError
+from storage.writes import commit
 
 
 def parser() -> argparse.ArgumentParser:
@@ -42,9 +44,9 @@ def parser() -> argparse.ArgumentParser:
     rnd.add_parser("close", help="close a round").add_argument("id")
     rnd.add_parser("list", help="list rounds")
     inv = sub.add_parser("invite", help="invite a leader or an official")
-    inv.add_argument("role", choices=["leader", "official", "list", "revoke"])
+    inv.add_argument("role", choices=["leader", "officer", "official", "list", "revoke"])
     inv.add_argument("id", nargs="?", help="with revoke: the invite id (first part of the code)")
-    inv.add_argument("--commune", help="the leader's commune code")
+    inv.add_argument("--commune", help="the commune code of a leader or child-protection officer")
     score = sub.add_parser("score", help="criterion-13 figures per commune")
     score.add_argument("--round", dest="round_id")
     score.add_argument("--commune")
@@ -167,7 +169,7 @@ async def cmd_round(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
-    """xtt invite leader --commune CODE | official | list | revoke ID."""
+    """xtt invite leader|officer --commune CODE | official | list | revoke ID."""
     async def work(parts: app.Parts) -> int:
         now = datetime.now(UTC)
         if args.role == "list":
@@ -181,10 +183,11 @@ async def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
             print("revoked" if done else "no open invite with that id")
             return 0 if done else 1
         known = {row.code for row in await communes.listing(parts.db)}
-        if args.role == "leader" and args.commune not in known:
-            raise UsageError("a leader invite needs --commune CODE of a known commune; see: xtt communes list")
-        service = app.build_service(parts)
-        code, expires = await service.office.create_invite(args.role, args.commune or "")
+        if args.role in ("leader", "officer") and args.commune not in known:
+            raise UsageError(f"a {args.role} invite needs --commune CODE of a known commune; see: xtt communes list")
+        invite_id, code = parts.identity.invite_code()
+        expires = now + timedelta(days=INVITE_DAYS)
+        await commit(parts.db, [invites.create(invite_id, args.role, args.commune or "", now, expires)])
         print(f"invite code: {code}\nexpires:     {expires:%Y-%m-%d %H:%M} UTC")
         print(f"redeem:      send /start {code} to the bot, or just the code")
         print(f"deep link:   https://t.me/<your_bot_username>?start={code}")

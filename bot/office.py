@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -116,12 +116,3 @@ class Office:
             return [Reply(self.texts.get(call.lang, key, **values), key=key, menu=menu(staff, call.lang))]
 
         return Outcome(writes=(invites.redeem(invite_id, call.person.key, call.now), contact), after=joined)
-
-    async def create_invite(self, role: str, commune: str, now: datetime) -> tuple[str, datetime]:
-        """Store a new invite and return its code and expiry (for the command line)."""
-        from storage.writes import commit
-
-        invite_id, code = self.identity.invite_code()
-        expires = now + timedelta(days=INVITE_DAYS)
-        await commit(self.db, [invites.create(invite_id, role, commune, now, expires)])
-        return code, expires

@@ -143,7 +143,9 @@ class Service:
                 return []
             now = self.clock()
             decision = await self._decide(person, incoming, state.session, state.round_id, now)
-            base: list[Item] = [repo.mark_processed(incoming.update_key, now)] if incoming.update_key else []
+            base: list[Item] = [repo.reachable(incoming.channel, incoming.chat_id)]
+            if incoming.update_key:
+                base.append(repo.mark_processed(incoming.update_key, now))
             lang = (decision.session or state.session or {}).get("lang", self.lang)
             if person in self.admins:
                 base.append(repo.save_contact(person, incoming.channel, incoming.chat_id, now, lang))

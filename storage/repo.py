@@ -129,6 +129,11 @@ def save_contact(person: str, channel: str, chat_id: str, now: datetime, lang: s
                              "opted_out": False, "unreachable": False, "lang": lang})
 
 
+def reachable(channel: str, chat_id: str) -> Write:
+    """A person who writes can be reached again (a Zalo OA window reopens; a Telegram block was lifted)."""
+    return Write("reachable", {"ch": channel, "chat": chat_id})
+
+
 def save_consent(person: str, purpose: str, given_by: str, version: str, at: datetime) -> Write:
     """Record consent for a purpose."""
     return Write("consent", {"person": person, "purpose": purpose, "given_by": given_by, "version": version, "at": at})

@@ -81,6 +81,9 @@ SHAPES: dict[str, Callable[[str], Executable]] = {
         "group", "age_band", "commune", "consent", "consent_version", "consent_purpose", "consent_at", "lang")),
     "consent": lambda d: _upsert(d, Consent.__table__, ("person", "purpose"), ("given_by", "version", "at")),
     "contact": lambda d: _upsert(d, Contact.__table__, ("channel", "chat_id"), ("person", "lang")),
+    "reachable": lambda d: update(Contact).where(
+        Contact.channel == bindparam("ch"), Contact.chat_id == bindparam("chat"), Contact.unreachable.is_(True),
+    ).values(unreachable=False),
     "response": lambda d: _ignore(d, Response.__table__),
     "answer": lambda d: _upsert(d, Answer.__table__, ("response_id", "question"), ("option", "satisfied", "text")),
     "answer_clear": lambda d: delete(Answer).where(Answer.response_id == bindparam("rid"),

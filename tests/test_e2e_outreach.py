@@ -59,6 +59,10 @@ async def test_a_proposal_goes_from_child_to_leader_and_back(xtt: Harness, tg: T
     code = re.search(r"[a-z2-7]{8}-[a-z2-7]{12}", invite.text).group(0)
     (joined,) = await leader.say(f"/start {code}")
     assert "cán bộ Đoàn" in joined.text
+    await until(lambda: LEADER in tg.chat_commands)  # set right after the welcome
+    menu = [c["command"] for c in tg.chat_commands[LEADER]]
+    assert {"xemkiennghi", "thamdo"} <= set(menu), "the leader's chat gets the leader's menu"
+    assert KID_A1 not in tg.chat_commands, "a child keeps the default menu"
     await onboard(kid, "my-an")
     await kid.say("/kiennghi")
     for option in ("agree", "agree", "traffic"):
@@ -72,11 +76,14 @@ async def test_a_proposal_goes_from_child_to_leader_and_back(xtt: Harness, tg: T
     (listing,) = await leader.say("/proposals")
     (view,) = await leader.tap_raw(button(listing, "f:v:"), on=listing)
     assert "Cổng trường" in view.text
-    pid = button(view, "f:a:").split(":")[2]
-    (agencies,) = await leader.tap_raw(f"f:f:{pid}", on=view)
-    await leader.tap_raw(f"f:t:{pid}:committee", on=agencies)
-    await leader.tap_raw(f"f:a:{pid}", on=view)
-    (done,) = await leader.say("Xã sẽ kẻ vạch trước ngày 15/12.")
+    (agencies,) = await leader.tap_raw(button(view, "f:f:"), on=view)
+    pid = button(view, "f:a:").split(":")[2].split("~")[0]
+    stale = await leader.tap_raw(button(view, "f:f:"), on=view)
+    assert "cũ" in stale[0].text, "the view's buttons are old once the agencies screen is shown"
+    forwarded, view = await leader.tap_raw(button(agencies, f"f:t:{pid}:committee"), 2, on=agencies)
+    assert "UBND" in forwarded.text and ref in view.text, "the proposal is shown again after each step"
+    await leader.tap_raw(button(view, "f:a:"), on=view)
+    done, _ = await leader.say("Xã sẽ kẻ vạch trước ngày 15/12.", 2)
     assert ref in done.text
     await until(lambda: sum(ref in m.text for m in tg.sent(KID_A1)) >= 3)  # receipt, forwarded, answer
     assert any("Xã sẽ kẻ vạch" in m.text for m in tg.sent(KID_A1))
@@ -99,15 +106,15 @@ async def test_a_poll_reaches_only_its_commune_and_counts_votes(xtt: Harness, tg
     for uid, chat in kids.items():
         await onboard(chat, "my-hoa" if uid == KID_B else "my-an")
     (menu,) = await leader.say("/thamdo")
-    await leader.tap_raw("p:new:0", on=menu)
+    await leader.tap_raw(button(menu, "p:new"), on=menu)
     await leader.say("Em muốn sân chơi mới ở đâu?")
     await leader.say("Gần trường")
     (asked,) = await leader.say("Gần chợ")
-    (audience,) = await leader.tap_raw("p:done:0", on=asked)
-    (closing,) = await leader.tap_raw("p:aud:child", on=audience)
-    (preview,) = await leader.tap_raw("p:end:1", on=closing)
+    (audience,) = await leader.tap_raw(button(asked, "p:done"), on=asked)
+    (closing,) = await leader.tap_raw(button(audience, "p:aud:child"), on=audience)
+    (preview,) = await leader.tap_raw(button(closing, "p:end:1"), on=closing)
     assert "2 người" in preview.text
-    (queued,) = await leader.tap_raw("p:send:0", on=preview)
+    (queued,) = await leader.tap_raw(button(preview, "p:send"), on=preview)
     assert "#1" in queued.text
     for uid in (KID_A1, KID_A2):
         await until(lambda uid=uid: any(m.buttons and m.buttons[0][1].startswith("v:") for m in tg.sent(uid)))

@@ -463,7 +463,7 @@ async def test_stale_buttons_and_bad_input_are_reasked_and_stored_once(xtt: Harn
         "id": PROBE, "type": "private", "first_name": "Test"}, "from": sender, "text": "1"}})
     await tg.push_raw({"message": {"message_id": 1, "date": 0, "chat": group, "from": sender, "text": "/start"}})
     help_and_q3 = await chat.say("/huongdan", 2)  # processed after all of them
-    assert (help_and_q3[0].text or "").startswith("Mình là trợ lý khảo sát")
+    assert (help_and_q3[0].text or "").startswith("Mình là trợ lý")
     assert progress(help_and_q3[1]) == "Câu 3/12"
     await chat.quiet()
     rows = await answer_rows(xtt.db)
@@ -479,18 +479,18 @@ async def test_stale_buttons_and_bad_input_are_reasked_and_stored_once(xtt: Harn
 async def test_command_menus_are_registered_in_vietnamese_and_english(xtt: Harness, tg: TelegramStandin) -> None:
     await xtt.start()
     assert {"vi", "en"} <= set(tg.commands)
-    assert [c["command"] for c in tg.commands["vi"]] == ["khaosat", "kiennghi", "myproposals", "huongdan",
-                                                          "language", "xoadulieu"]
-    assert [c["command"] for c in tg.commands["en"]] == ["survey", "propose", "myproposals", "help", "language",
-                                                          "forget"]
-    assert tg.commands["vi"][0]["description"] == "Làm hoặc tiếp tục khảo sát"
+    assert [c["command"] for c in tg.commands["vi"]] == ["start", "khaosat", "kiennghi", "huongdan", "ngonngu",
+                                                          "xoadulieu", "myproposals", "dung"]
+    assert [c["command"] for c in tg.commands["en"]] == ["start", "survey", "propose", "help", "language", "forget",
+                                                          "myproposals", "stop"]
+    assert tg.commands["vi"][1]["description"] == "Làm hoặc tiếp tục khảo sát"
     for commands in tg.commands.values():
         assert all(c["description"].strip() for c in commands)
     # The menu commands work: /huongdan (vi) and /help (en) both answer.
     chat = Chat(tg, NOBODY)
     for command in ("/huongdan", "/help"):
         replies = await chat.say(command)
-        assert (replies[0].text or "").startswith("Mình là trợ lý khảo sát")
+        assert (replies[0].text or "").startswith("Mình là trợ lý")
     await chat.quiet(0.2)
 
 

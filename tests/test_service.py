@@ -184,3 +184,16 @@ async def test_a_failure_apologises_and_keeps_the_update_retryable(db) -> None:
     replies = await child.say("satisfied", key="telegram:fails")
     assert "Câu 2/12" in replies[-1].text
     await service.close()
+
+
+async def test_a_person_who_writes_can_be_reached_again(db) -> None:
+    await rounds.open_round(db, "2024", NOW)
+    service = make_service(db)
+    child = Person(service, "41", channel="zalo_oa")
+    await child.run(CHILD)
+    async with db.begin() as conn:
+        await conn.execute(Contact.__table__.update().values(unreachable=True))  # a 7-day window closed
+    await child.say("satisfied")
+    async with db.connect() as conn:
+        assert (await conn.execute(select(Contact.unreachable))).scalar_one() is False
+    await service.close()

@@ -39,7 +39,7 @@ class Person:
         self.answer = answer or (lambda incoming: [])
         self.changed = asyncio.Event()
 
-    async def __call__(self, incoming: Incoming, send: Callable[[Reply], Any]) -> None:
+    async def __call__(self, incoming: Incoming, send: Callable[[Reply], Any], edit: Any = None) -> None:
         self.got.append(incoming)
         self.changed.set()
         for reply in self.answer(incoming):

@@ -7,20 +7,19 @@ import hmac
 import json
 import logging
 import warnings
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from aiohttp import web
-from telegram import BotCommand, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import BotCommand, BotCommandScopeChat, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 
+from bot.channels.base import Handler
 from bot.channels.errors import SendFailure
 from conversations import Incoming, Reply
 
 log = logging.getLogger(__name__)
-Handler = Callable[[Incoming, Callable[[Reply], Awaitable[None]]], Awaitable[None]]
 ALLOWED_UPDATES = ["message", "callback_query"]
 TEXT_LIMIT = 4096
 SHORT_LABEL = 18
@@ -68,6 +67,11 @@ class TelegramChannel:
     """Receives updates with PTB and hands them to the service as Incoming messages."""
 
     name = "telegram"
+    buttons = True
+    edits = True
+    menus = True
+    route = "telegram"
+    media = None
 
     def __init__(self, token: str, api_url: str, handle: Handler, *, webhook_url: str = "",
                  webhook_secret: str = "", menus: dict[str, list[tuple[str, str]]] | None = None) -> None:
@@ -84,12 +88,14 @@ class TelegramChannel:
         self.app.add_handler(TypeHandler(Update, self._on_update))
         self.app.add_error_handler(self._on_error)
         self.username = ""
+        self.invite_link = ""
         self._pending: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Connect, register the command menus and start polling or the webhook."""
         await self.app.initialize()
         self.username = self.app.bot.username
+        self.invite_link = f"https://t.me/{self.username}?start={{code}}"
         for lang, commands in self.menus.items():
             await self.app.bot.set_my_commands([BotCommand(c, d) for c, d in commands],
                                                language_code=lang or None)
@@ -112,9 +118,23 @@ class TelegramChannel:
     async def send(self, chat_id: str, reply: Reply) -> str:
         """Send a reply and return the message id; a refusal raises SendFailure saying whether to retry."""
         try:
-            return await self._send(chat_id, reply)
+            sent = await self._send(chat_id, reply)
         except TelegramError as exc:
             raise send_failure(exc) from exc
+        if reply.menu is not None:
+            await self._menu(chat_id, reply.menu)
+        return sent
+
+    async def _menu(self, chat_id: str, commands: tuple[tuple[str, str], ...]) -> None:
+        """Give one chat its own command menu, or (empty) the default again; a failure costs only the menu."""
+        scope = BotCommandScopeChat(int(chat_id))
+        try:
+            if commands:
+                await self.app.bot.set_my_commands([BotCommand(c, d) for c, d in commands], scope=scope)
+            else:
+                await self.app.bot.delete_my_commands(scope=scope)
+        except (TelegramError, ValueError) as exc:
+            log.warning("could not set the command menu of a chat: %s", exc)
 
     async def edit(self, chat_id: str, message_id: str, text: str) -> None:
         """Replace the text of a message the bot sent (a progress line)."""

@@ -9,18 +9,17 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
 
-from bot.channels.base import numbered
+from bot.channels.base import Handler, numbered
 from bot.channels.zalo_bot_client import TEXT_LIMIT, JsonDict, ZalobotClient, ZalobotError, chunks, send_failure
 from bot.web import Media
 from conversations import Incoming, Reply
 
 log = logging.getLogger(__name__)
-Handler = Callable[[Incoming, Callable[[Reply], Awaitable[None]]], Awaitable[None]]
 SECRET_HEADER = "X-Bot-Api-Secret-Token"
 POLL_TIMEOUT = 30.0
 BACKOFF = (0.5, 30.0)  # first and longest pause after a failed poll
@@ -40,6 +39,9 @@ class ZalobotChannel:
     name = "zalo_bot"
     route = "zalo-bot"
     buttons = False
+    edits = False
+    menus = False
+    invite_link = ""
 
     def __init__(self, token: str, api_url: str, handle: Handler, *, webhook_url: str = "",
                  webhook_secret: str = "", media: Media | None = None, poll_timeout: float = POLL_TIMEOUT,
@@ -179,9 +181,13 @@ class ZalobotChannel:
             await self.send(incoming.chat_id, message)
 
         try:
-            await self.handle(incoming, reply)
+            await self.handle(incoming, reply, None)
         except Exception:
             log.exception("failed to answer %s", incoming.update_key)
+
+    async def edit(self, chat_id: str, message_id: str, text: str) -> None:
+        """The Zalo Bot Platform cannot edit a sent message."""
+        raise NotImplementedError("zalo_bot cannot edit messages")
 
     async def send(self, chat_id: str, reply: Reply) -> None:
         """Send a reply; a refusal raises SendFailure saying whether to retry."""

@@ -16,22 +16,18 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.channels.base import numbered
+from bot.channels.base import Handler, numbered
 from bot.channels.errors import SendFailure
 from bot.channels.zalo_oa_tokens import Token, TokenStore, TokenUnavailable
 from conversations import Incoming, Reply
-from storage.models import Contact
 
 log = logging.getLogger(__name__)
-Handler = Callable[[Incoming, Callable[[Reply], Awaitable[None]]], Awaitable[None]]
 SIGNATURE = "X-ZEvent-Signature"
 TIMESTAMP = "X-ZEvent-Timestamp"
 MAX_SKEW = 300.0  # seconds a signed timestamp may be away from now
@@ -96,6 +92,10 @@ class ZaloOAChannel:
     name = "zalo_oa"
     route = "zalo-oa"
     buttons = False
+    edits = False
+    menus = False
+    media = None
+    invite_link = ""
 
     def __init__(self, app_id: str, secret_key: str, api_url: str, tokens: TokenStore, handle: Handler, *,
                  max_skew: float = MAX_SKEW) -> None:
@@ -194,24 +194,24 @@ class ZaloOAChannel:
         return Incoming(**base, other="media")
 
     async def _process(self, incoming: Incoming) -> None:
-        """Hand one event to the service (first, so each person keeps their order), then reopen the contact."""
+        """Hand one event to the service."""
         chat_id = incoming.chat_id
 
         async def reply(message: Reply) -> None:
             await self.send(chat_id, message)
 
         try:
-            await self.handle(incoming, reply)
+            await self.handle(incoming, reply, None)
         except SendFailure as exc:
             log.warning("zalo_oa: could not answer a message: %s", exc)
         except Exception:
             log.exception("zalo_oa: failed to handle an event")
-        try:
-            await reachable_again(self.tokens.db, chat_id)
-        except Exception:
-            log.warning("zalo_oa: could not mark a contact reachable again", exc_info=True)
 
     # ------------------------------------------------------------------ out
+    async def edit(self, chat_id: str, message_id: str, text: str) -> None:
+        """Zalo OA cannot edit a sent message."""
+        raise NotImplementedError("zalo_oa cannot edit messages")
+
     async def send(self, chat_id: str, reply: Reply) -> None:
         """Send a reply as numbered text, in pieces when long; a refusal raises SendFailure."""
         if reply.image is not None or reply.document is not None:
@@ -266,13 +266,3 @@ class ZaloOAChannel:
         if not isinstance(answer, dict) or not isinstance(answer.get("error"), int):
             raise SendFailure("invalid", f"HTTP {resp.status}: an answer without an error code")
         return answer["error"], answer
-
-
-async def reachable_again(db: AsyncEngine, user_id: str) -> None:
-    """A person who writes opens a new 7-day window: proactive messages may reach them again."""
-    match = (Contact.channel == ZaloOAChannel.name, Contact.chat_id == user_id, Contact.unreachable.is_(True))
-    async with db.connect() as conn:
-        if (await conn.execute(select(Contact.id).where(*match))).first() is None:
-            return  # the usual case: no write
-    async with db.begin() as conn:
-        await conn.execute(update(Contact).where(*match).values(unreachable=False))

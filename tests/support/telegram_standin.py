@@ -106,6 +106,7 @@ class TelegramStandin(LoopbackServer):
         self.calls: list[tuple[str, JsonDict]] = []
         self.answered_callbacks: set[str] = set()
         self.commands: dict[str, list[JsonDict]] = {}  # language_code ("" = default) -> commands
+        self.chat_commands: dict[int, list[JsonDict]] = {}  # chat id -> its own menu (BotCommandScopeChat)
         self.updates: dict[int, JsonDict] = {}  # every pushed update by update_id
         self.webhook_url = ""
         self._sent: list[SentMessage] = []
@@ -122,6 +123,7 @@ class TelegramStandin(LoopbackServer):
             "getWebhookInfo": lambda p: {"url": self.webhook_url, "has_custom_certificate": False,
                                          "pending_update_count": len(self._queue)},
             "setMyCommands": self._set_commands,
+            "deleteMyCommands": self._delete_commands,
             "getMyCommands": lambda p: self.commands.get(str(p.get("language_code") or ""), []),
             "sendMessage": lambda p: self._emit("sendMessage", p, text=str(p.get("text", ""))),
             "sendPhoto": lambda p: self._emit("sendPhoto", p, photo=[self._file(p, "photo")]),
@@ -365,8 +367,19 @@ class TelegramStandin(LoopbackServer):
         return True
 
     def _set_commands(self, p: JsonDict) -> bool:
-        """setMyCommands, recorded per language_code."""
-        self.commands[str(p.get("language_code") or "")] = list(p.get("commands") or [])
+        """setMyCommands, recorded per language_code, or per chat for a chat scope."""
+        scope = p.get("scope") or {}
+        if scope.get("type") == "chat":
+            self.chat_commands[int(scope["chat_id"])] = list(p.get("commands") or [])
+        else:
+            self.commands[str(p.get("language_code") or "")] = list(p.get("commands") or [])
+        return True
+
+    def _delete_commands(self, p: JsonDict) -> bool:
+        """deleteMyCommands for a chat scope (the chat falls back to the default menu)."""
+        scope = p.get("scope") or {}
+        if scope.get("type") == "chat":
+            self.chat_commands.pop(int(scope["chat_id"]), None)
         return True
 
     def _answer_callback(self, p: JsonDict) -> bool:
