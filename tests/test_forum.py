@@ -250,3 +250,50 @@ async def test_forget_unlinks_proposals(db, forum) -> None:
         authors = [a for (a,) in await conn.execute(text("SELECT author FROM proposals"))]
     assert authors == [None] and await count(db, Consent) == 0
     assert (await kid.say("/myproposals"))[0].key == "mine.none"
+
+
+class Recorder:
+    """A channel that records what the sender gives it."""
+
+    name = "telegram"
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def send(self, chat_id: str, reply) -> str:
+        self.sent.append((chat_id, reply.text))
+        return str(len(self.sent))
+
+
+async def test_a_failed_commit_then_the_redelivery_gives_one_alert_that_reaches_the_leader_once(db, forum) -> None:
+    from bot.sender import Sender
+
+    service, people = forum
+    kid = people[KID]
+    await kid.run([*PROPOSE[:3], "my-an", "abuse"])
+    real = service.committer._commit
+    failures = []
+
+    async def fails_once(units):
+        if not failures:
+            failures.append(len(units))
+            raise ConnectionResetError("the database went away mid-commit")
+        return await real(units)
+
+    service.committer._commit = fails_once
+    danger = Incoming("telegram", KID, KID, text="Dượng hay đánh em mỗi tối, em sợ lắm", update_key="tg:danger")
+    await service.handle(danger, kid.send)
+    assert kid.replies[-1].key == "error" and failures, "the first delivery failed and the child was told"
+    assert await count(db, Alert) == 0 and await count(db, Outbox, Outbox.kind == "alert") == 0
+    await service.handle(danger, kid.send)  # the platform delivers it again
+    await service.handle(danger, kid.send)  # and once more: already done
+    assert kid.replies[-1].key == "safety" and [r.key for r in kid.replies].count("safety") == 1
+    assert await count(db, Alert) == 1
+    channel = Recorder()
+    sender = Sender(db, {"telegram": channel}, rate=100, per_chat=100)
+    try:
+        await sender.drain(10)
+    finally:
+        await sender.stop()
+    to_leader = [text for chat, text in channel.sent if chat == LEADER_A and "111" in text]
+    assert len(to_leader) == 1, "the alert reaches the commune's leader exactly once"
