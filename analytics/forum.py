@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import statistics
-import tomllib
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Mapping
@@ -21,9 +20,9 @@ from sqlalchemy.orm import aliased
 from analytics.forum_chart import CLOSED, DEADLINE_DAYS, STATUSES, file_names, forum_chart, forum_workbook, summary
 from analytics.plot import render
 from analytics.progress import Progress
+from conversations.forum import Forum, load_forum
 from storage.models import Commune, Proposal
 
-TOPICS_FILE = Path(__file__).resolve().parent.parent / "conversations" / "data" / "forum.toml"
 EXCERPT = 120
 MAX_MERGE_DEPTH = 8
 STEPS = 4  # what `write_forum_report` reports to a Progress: data, chart, workbook, summary
@@ -105,22 +104,9 @@ class ForumFigures:
         return out
 
 
-def topic_labels(path: Path | None = None) -> dict[str, str]:
-    """Topic id → Vietnamese label from the forum's `[[topics]]`, in file order; empty when the file is absent."""
-    path = path or TOPICS_FILE
-    if not path.is_file():
-        return {}
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML ({exc}); correct the syntax at that line") from exc
-    out = {}
-    for topic in doc.get("topics", []):
-        if isinstance(topic, dict) and topic.get("id"):
-            label = topic.get("label")
-            vi = str(label.get("vi", "")).strip() if isinstance(label, dict) else ""
-            out[str(topic["id"])] = vi or str(topic["id"])
-    return out
+def topic_labels(forum: Forum | None = None) -> dict[str, str]:
+    """Topic id → Vietnamese label from the forum's rules, in file order."""
+    return {t.id: t.label.vi or t.id for t in (forum or load_forum()).topics}
 
 
 def _utc(moment: datetime) -> datetime:

@@ -63,7 +63,7 @@ def build_service(parts: Parts, extra_admins: tuple[tuple[str, str], ...] = ()) 
     s = parts.settings
     admins = frozenset(parts.identity.pseudonym(c, u) for c, u in (*s.admins, *extra_admins))
     return assemble(Engine(flows(s), parts.texts), parts.db, parts.identity, parts.texts, admins=admins,
-                    lang=s.xtt_locale, rubric=rubric(s), criteria=criteria(s), remind_days=int(s.xtt_remind_days))
+                    lang=s.xtt_locale, rubric=rubric(s), criteria=criteria(s), remind_days=s.xtt_remind_days)
 
 
 def assemble(engine: Engine, db: AsyncEngine, identity: Identity, texts: Catalogue, *,
@@ -165,7 +165,7 @@ async def serve(parts: Parts, service: Service, channels: list[Channel]) -> int:
     s = parts.settings
     web = None
     if s.telegram_webhook_url or s.web_public_url or s.web_port_explicit or s.zalo_oa_app_id:
-        web = WebServer(s.web_host, int(s.web_port), parts.db)
+        web = WebServer(s.web_host, s.web_port, parts.db)
         for channel in channels:
             if channel.route:
                 web.webhook(channel.route, channel.webhook)
@@ -207,8 +207,8 @@ async def serve(parts: Parts, service: Service, channels: list[Channel]) -> int:
 def start_sender(parts: Parts, service: Service, channels: list[Channel]) -> Sender:
     """The outbox sender for the started channels, woken by the service whenever it queues something."""
     s = parts.settings
-    sender = Sender(parts.db, {c.name: c for c in channels}, rate=float(s.xtt_send_rate),
-                    per_chat=float(s.xtt_send_per_chat), texts=parts.texts)
+    sender = Sender(parts.db, {c.name: c for c in channels}, rate=s.xtt_send_rate, per_chat=s.xtt_send_per_chat,
+                    texts=parts.texts)
     service.wake = sender.wake
     sender.start()
     return sender

@@ -15,8 +15,8 @@ from analytics.assess import AssessError
 from bot import app
 from bot.cli_office import UsageError, cmd_assess, cmd_forum, cmd_report, cmd_score, with_parts
 from bot.office import INVITE_DAYS
-from bot.settings import Settings, ensure_secret, load
-from conversations import FlowError
+from bot.settings import SettingError, Settings, ensure_secret, load
+from conversations.datafile import DataFileError
 from storage import communes, invites, rounds
 from storage.communes import CommuneFileError
 from storage.rounds import RoundError
@@ -86,19 +86,32 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry the bot token in the URL
-    settings = ensure_secret(load())
     try:
+        settings, secret = ensure_secret(load())
+        if args.command in ("run", "chat"):
+            where(settings, secret)
         return asyncio.run(COMMANDS[args.command](settings, args))
-    except (FlowError, CommuneFileError, RoundError, RubricError, AssessError, UsageError) as exc:
+    except (DataFileError, CommuneFileError, RoundError, RubricError, AssessError, UsageError, SettingError) as exc:
         print(f"xtt: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
 
 
+def where(settings: Settings, secret: str) -> None:
+    """Say which database and which secret are in use, so a run from another folder is never a silent new start."""
+    file = settings.sqlite_file
+    database = f"SQLite {file.resolve()}" if file else "PostgreSQL " + settings.database_url.split("@")[-1]
+    fresh = " (new)" if file is not None and not file.exists() else ""
+    print(f"xtt: database {database}{fresh}; secret {secret}", file=sys.stderr)
+
+
 def _has_channel() -> bool:
     """Whether any chat channel is configured (decides the log level of `run`)."""
-    settings = load()
+    try:
+        settings = load()
+    except SettingError:
+        return False
     return bool(settings.telegram_bot_token or settings.zalo_bot_token or settings.zalo_oa_app_id)
 
 

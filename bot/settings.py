@@ -1,102 +1,186 @@
-"""Settings, declared once with their defaults and help; read only by the composition root."""
+"""Settings, each declared once with its type, parser, default and help; read only by the composition root."""
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
+
+
+class SettingError(ValueError):
+    """A setting has a value the program cannot use; the message names the setting and the fix."""
 
 
 @dataclass(frozen=True, slots=True)
 class Setting:
-    """One environment setting with its default and a help line."""
+    """One environment setting: its name, default (as written in .env), help line and parser."""
 
     name: str
     default: str
     help: str
+    parse: Callable[[str], Any]
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("DATABASE_URL", "sqlite+aiosqlite:///data/xtt.sqlite3",
-            "Any SQLAlchemy async URL; postgresql+asyncpg://user@host/db at scale."),
-    Setting("XTT_SECRET", "",
-            "Key for pseudonyms and signed invites; generated into the data folder on first run."),
-    Setting("XTT_ADMINS", "", "Bootstrap officials, e.g. telegram:12345,zalo_bot:abcd."),
-    Setting("XTT_LOCALE", "vi", "Default language of the bot: vi or en."),
-    Setting("XTT_DATA_DIR", "data", "Folder for the SQLite file, the generated secret and exports."),
-    Setting("XTT_RUBRIC", "", "Rubric file mapping the criterion-13 index to points; empty uses the shipped one."),
-    Setting("XTT_CRITERIA", "",
-            "The 13 criteria's maxima and thresholds per commune type; empty uses the shipped file."),
-    Setting("XTT_REMIND_DAYS", "3", "A person gets at most one survey reminder every this many days."),
-    Setting("XTT_FLOWS_DIR", "", "Folder with the office's own onboarding.toml, child.toml and resident.toml."),
-    Setting("XTT_SEND_RATE", "25", "Proactive messages per second per channel, over all chats (Telegram allows ~30)."),
-    Setting("XTT_SEND_PER_CHAT", "1", "Proactive messages per second to one chat (Telegram allows ~1)."),
-    Setting("TELEGRAM_BOT_TOKEN", "", "Enables the Telegram channel."),
-    Setting("TELEGRAM_API_URL", "https://api.telegram.org",
-            "Bot API root: a local Bot API server or a test stand-in."),
-    Setting("TELEGRAM_WEBHOOK_URL", "", "Public HTTPS URL of /webhooks/telegram; empty means long polling."),
-    Setting("TELEGRAM_WEBHOOK_SECRET", "", "Secret token Telegram sends with webhooks; derived if empty."),
-    Setting("ZALO_BOT_TOKEN", "", "Enables the Zalo Bot Platform channel."),
-    Setting("ZALO_BOT_API_URL", "https://bot-api.zaloplatforms.com", "Zalo Bot Platform API root."),
-    Setting("ZALO_BOT_WEBHOOK_SECRET", "",
-            "Secret token (8-256 characters) of the Zalo Bot webhook; with WEB_PUBLIC_URL it turns on webhook mode."),
-    Setting("ZALO_OA_APP_ID", "", "Zalo Official Account: app id."),
-    Setting("ZALO_OA_APP_SECRET", "", "Zalo Official Account: app secret."),
-    Setting("ZALO_OA_SECRET_KEY", "", "Zalo Official Account: OA secret key for webhook signatures."),
-    Setting("ZALO_OA_REFRESH_TOKEN", "", "Zalo Official Account: first refresh token."),
-    Setting("ZALO_OA_API_URL", "https://openapi.zalo.me", "Zalo OA API root."),
-    Setting("ZALO_OAUTH_URL", "https://oauth.zaloapp.com", "Zalo OAuth root."),
-    Setting("WEB_HOST", "127.0.0.1", "Host of the aiohttp server for webhooks and health checks."),
-    Setting("WEB_PORT", "8080", "Port of that server; it starts for webhooks or when this is set."),
-    Setting("WEB_PUBLIC_URL", "",
-            "Public HTTPS root of that server, e.g. https://xtt.example.org: Zalo fetches charts from it."),
-)
+def text(value: str) -> str:
+    """Any text."""
+    return value
+
+
+def whole(low: int, high: int = 10**9) -> Callable[[str], int]:
+    """A whole number within bounds."""
+    def parse(value: str) -> int:
+        if not re.fullmatch(r"\s*\d+\s*", value) or not low <= int(value) <= high:
+            raise ValueError(f"is not a whole number from {low} to {high}")
+        return int(value)
+
+    return parse
+
+
+def positive(value: str) -> float:
+    """A number above zero."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 < number < float("inf"):
+        raise ValueError("is not a number above zero, e.g. 25 or 0.5")
+    return number
+
+
+def flag(value: str) -> bool:
+    """Yes or no."""
+    found = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False,
+             "off": False}.get(value.strip().lower())
+    if found is None:
+        raise ValueError("is not yes or no (1/0, true/false, on/off)")
+    return found
+
+
+def locale(value: str) -> str:
+    """A language of the catalogue."""
+    if value not in ("vi", "en"):
+        raise ValueError("is not a language of the bot: use vi or en")
+    return value
+
+
+def database(value: str) -> str:
+    """An SQLAlchemy async URL for SQLite (aiosqlite) or PostgreSQL (asyncpg); empty is the data folder's SQLite."""
+    if not value:
+        return value
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(value)
+    except (ArgumentError, ValueError):
+        raise ValueError("is not a database URL, e.g. sqlite+aiosqlite:///data/xtt.sqlite3 or "
+                         "postgresql+asyncpg://user@host/db") from None
+    if url.drivername not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        raise ValueError(f"uses {url.drivername!r}; use sqlite+aiosqlite:///FILE or postgresql+asyncpg://user@host/db")
+    return value
+
+
+def web_url(value: str) -> str:
+    """An http(s) URL, or empty."""
+    if value and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        raise ValueError("is not an http(s) URL such as https://xtt.example.org")
+    return value.rstrip("/")
+
+
+def admins(value: str) -> tuple[tuple[str, str], ...]:
+    """Bootstrap officials as channel:user pairs separated by commas."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        channel, _, user = item.partition(":")
+        if not re.fullmatch(r"[a-z_]+", channel.strip()) or not user.strip():
+            raise ValueError(f"has {item!r}, which is not channel:user_id (e.g. telegram:12345)")
+        pairs.append((channel.strip(), user.strip()))
+    return tuple(pairs)
+
+
+def secret_token(value: str) -> str:
+    """A webhook secret token: empty, or 8 to 256 letters, digits, '_' and '-'."""
+    if value and not re.fullmatch(r"[A-Za-z0-9_-]{8,256}", value):
+        raise ValueError("must be 8-256 characters of letters, digits, _ and -")
+    return value
+
+
+def setting(name: str, default: str, help: str, parse: Callable[[str], Any] = text) -> Any:
+    """Declare a setting as a field of Settings."""
+    return field(default=parse(default), metadata={"setting": Setting(name, default, help, parse)})
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     """The resolved settings of one process."""
 
-    database_url: str
-    xtt_secret: str
-    xtt_admins: str
-    xtt_locale: str
-    xtt_data_dir: str
-    xtt_rubric: str
-    xtt_criteria: str
-    xtt_remind_days: str
-    xtt_flows_dir: str
-    xtt_send_rate: str
-    xtt_send_per_chat: str
-    telegram_bot_token: str
-    telegram_api_url: str
-    telegram_webhook_url: str
-    telegram_webhook_secret: str
-    zalo_bot_token: str
-    zalo_bot_api_url: str
-    zalo_bot_webhook_secret: str
-    zalo_oa_app_id: str
-    zalo_oa_app_secret: str
-    zalo_oa_secret_key: str
-    zalo_oa_refresh_token: str
-    zalo_oa_api_url: str
-    zalo_oauth_url: str
-    web_host: str
-    web_port: str
-    web_public_url: str
+    database_url: str = setting(
+        "DATABASE_URL", "", "Any SQLAlchemy async URL, e.g. postgresql+asyncpg://user@host/db at scale; "
+        "empty is the SQLite file xtt.sqlite3 in XTT_DATA_DIR.", database)
+    xtt_secret: str = setting(
+        "XTT_SECRET", "", "Key for pseudonyms and signed invites; generated into the data folder on first run.")
+    admins: tuple[tuple[str, str], ...] = setting(
+        "XTT_ADMINS", "", "Bootstrap officials, e.g. telegram:12345,zalo_bot:abcd.", admins)
+    xtt_locale: str = setting("XTT_LOCALE", "vi", "Default language of the bot: vi or en.", locale)
+    xtt_data_dir: str = setting("XTT_DATA_DIR", "data", "Folder for the SQLite file, the generated secret and "
+                                "exports.")
+    xtt_rubric: str = setting(
+        "XTT_RUBRIC", "", "Rubric file mapping the criterion-13 index to points; empty uses the shipped one.")
+    xtt_criteria: str = setting(
+        "XTT_CRITERIA", "", "The 13 criteria's maxima and thresholds per commune type; empty uses the shipped file.")
+    xtt_remind_days: int = setting(
+        "XTT_REMIND_DAYS", "3", "A person gets at most one survey reminder every this many days.", whole(1, 365))
+    xtt_flows_dir: str = setting(
+        "XTT_FLOWS_DIR", "", "Folder with the office's own onboarding.toml, child.toml and resident.toml.")
+    xtt_send_rate: float = setting(
+        "XTT_SEND_RATE", "25", "Messages per second per channel, over all chats (Telegram allows ~30).", positive)
+    xtt_send_per_chat: float = setting(
+        "XTT_SEND_PER_CHAT", "1", "Messages per second to one chat (Telegram allows ~1).", positive)
+    telegram_bot_token: str = setting("TELEGRAM_BOT_TOKEN", "", "Enables the Telegram channel.")
+    telegram_api_url: str = setting(
+        "TELEGRAM_API_URL", "https://api.telegram.org", "Bot API root: a local Bot API server or a test stand-in.",
+        web_url)
+    telegram_webhook_url: str = setting(
+        "TELEGRAM_WEBHOOK_URL", "", "Public HTTPS URL of /webhooks/telegram; empty means long polling.", web_url)
+    telegram_webhook_secret: str = setting(
+        "TELEGRAM_WEBHOOK_SECRET", "", "Secret token Telegram sends with webhooks; derived if empty.", secret_token)
+    zalo_bot_token: str = setting("ZALO_BOT_TOKEN", "", "Enables the Zalo Bot Platform channel.")
+    zalo_bot_api_url: str = setting(
+        "ZALO_BOT_API_URL", "https://bot-api.zaloplatforms.com", "Zalo Bot Platform API root.", web_url)
+    zalo_bot_webhook_secret: str = setting(
+        "ZALO_BOT_WEBHOOK_SECRET", "",
+        "Secret token (8-256 characters) of the Zalo Bot webhook; with WEB_PUBLIC_URL it turns on webhook mode.",
+        secret_token)
+    zalo_oa_app_id: str = setting("ZALO_OA_APP_ID", "", "Zalo Official Account: app id.")
+    zalo_oa_app_secret: str = setting("ZALO_OA_APP_SECRET", "", "Zalo Official Account: app secret.")
+    zalo_oa_secret_key: str = setting(
+        "ZALO_OA_SECRET_KEY", "", "Zalo Official Account: OA secret key for webhook signatures (required).")
+    zalo_oa_refresh_token: str = setting("ZALO_OA_REFRESH_TOKEN", "", "Zalo Official Account: first refresh token.")
+    zalo_oa_api_url: str = setting("ZALO_OA_API_URL", "https://openapi.zalo.me", "Zalo OA API root.", web_url)
+    zalo_oauth_url: str = setting("ZALO_OAUTH_URL", "https://oauth.zaloapp.com", "Zalo OAuth root.", web_url)
+    web_host: str = setting("WEB_HOST", "127.0.0.1", "Host of the aiohttp server for webhooks and health checks.")
+    web_port: int = setting(
+        "WEB_PORT", "8080", "Port of that server; it starts for webhooks or when this is set.", whole(1, 65535))
+    web_public_url: str = setting(
+        "WEB_PUBLIC_URL", "", "Public HTTPS root of that server, e.g. https://xtt.example.org: Zalo fetches charts "
+        "from it.", web_url)
     web_port_explicit: bool = False
 
     @property
-    def admins(self) -> tuple[tuple[str, str], ...]:
-        """The bootstrap officials as (channel, user id) pairs."""
-        pairs = []
-        for item in self.xtt_admins.split(","):
-            channel, _, user = item.strip().partition(":")
-            if channel and user:
-                pairs.append((channel.strip(), user.strip()))
-        return tuple(pairs)
+    def sqlite_file(self) -> Path | None:
+        """The SQLite file in use, or None on PostgreSQL."""
+        url = self.database_url
+        if url.startswith("sqlite"):
+            name = url.split("///", 1)[1] if "///" in url else ""
+            return Path(name) if name and name != ":memory:" else None
+        return None if url else Path(self.xtt_data_dir) / "xtt.sqlite3"
+
+
+SETTINGS: tuple[Setting, ...] = tuple(f.metadata["setting"] for f in fields(Settings) if "setting" in f.metadata)
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -114,23 +198,43 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 
 def load(environ: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
-    """Resolve settings from a .env file, the environment (which wins) and the defaults."""
+    """Resolve settings from a .env file, the environment (which wins) and the defaults; SettingError if bad."""
     env = dict(read_dotenv(dotenv)) if dotenv else {}
     env.update(os.environ if environ is None else environ)
-    values = {s.name.lower(): env.get(s.name) or s.default for s in SETTINGS}
-    values["web_port_explicit"] = bool(env.get("WEB_PORT"))
-    return Settings(**values)
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        if "setting" not in f.metadata:
+            continue
+        declared: Setting = f.metadata["setting"]
+        raw = env.get(declared.name) or declared.default
+        try:
+            values[f.name] = declared.parse(raw)
+        except ValueError as exc:
+            shown = raw if len(raw) <= 60 and "SECRET" not in declared.name else f"{raw[:4]}…"
+            raise SettingError(f"{declared.name}={shown!r} {exc}. {declared.help}") from None
+    settings = Settings(**values, web_port_explicit=bool(env.get("WEB_PORT")))
+    if not settings.database_url:
+        settings = replace(settings, database_url=f"sqlite+aiosqlite:///{Path(settings.xtt_data_dir) / 'xtt.sqlite3'}")
+    return settings
 
 
-def ensure_secret(settings: Settings) -> Settings:
-    """Return settings with XTT_SECRET set, generating it into the data folder once."""
+def ensure_secret(settings: Settings) -> tuple[Settings, str]:
+    """Settings with XTT_SECRET set, generating it into the data folder once; and where the secret came from."""
     if settings.xtt_secret:
-        return settings
+        return settings, "XTT_SECRET"
     folder = Path(settings.xtt_data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.exists() and not folder.is_dir():
+        raise SettingError(f"XTT_DATA_DIR={settings.xtt_data_dir!r} is a file, not a folder; point it at a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (NotADirectoryError, FileExistsError, PermissionError) as exc:
+        raise SettingError(f"XTT_DATA_DIR={settings.xtt_data_dir!r} cannot be made ({exc.strerror}); "
+                           "point it at a folder you can write") from None
     path = folder / "secret.key"
+    made = False
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_hex(32))
-    return replace(settings, xtt_secret=path.read_text().strip())
+        made = True
+    return replace(settings, xtt_secret=path.read_text().strip()), f"{path.resolve()}{' (new)' if made else ''}"

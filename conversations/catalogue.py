@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
+from conversations.datafile import read_toml
 from conversations.model import LANGS
 
 TEXTS_DIR = Path(__file__).parent / "texts"
@@ -21,8 +21,7 @@ class Catalogue:
         """Read every language file and check that they share their keys."""
         texts = {}
         for lang in LANGS:
-            with (folder / f"{lang}.toml").open("rb") as handle:
-                texts[lang] = _flatten(tomllib.load(handle))
+            texts[lang] = _flatten(read_toml(folder / f"{lang}.toml", "texts file"))
         missing = set(texts["vi"]) ^ set(texts["en"])
         if missing:
             raise ValueError(f"texts/vi.toml and texts/en.toml differ in keys: {sorted(missing)}")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from conversations.datafile import DataFileError, read_toml
 from conversations.model import Text
 
 FORUM_FILE = Path(__file__).parent / "data" / "forum.toml"
@@ -44,22 +44,24 @@ class Forum:
 
 def load_forum(path: Path = FORUM_FILE) -> Forum:
     """Read and check the forum file; errors name the file, the entry and the fix."""
-    doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    doc = read_toml(path, "forum file")
 
     def entries(key: str) -> tuple[Entry, ...]:
         found = []
         for n, raw in enumerate(doc.get(key, []), 1):
             label = raw.get("label", {})
             if not ID.match(str(raw.get("id", ""))) or not str(label.get("vi", "")).strip():
-                raise ValueError(f"{path.name}: {key} {n}: needs an id of a-z, 0-9, _ and label.vi")
+                raise DataFileError(path, f"{key} {n}", "the id or label.vi is missing or wrong",
+                                    "give an id of a-z, 0-9, _ and a label.vi")
             found.append(Entry(raw["id"], Text(label["vi"], label.get("en", ""))))
         if not found or len({e.id for e in found}) != len(found):
-            raise ValueError(f"{path.name}: {key}: list at least one, each id once")
+            raise DataFileError(path, key, "the list is empty or an id repeats", "list at least one, each id once")
         return tuple(found)
 
     forum = Forum(entries("topics"), entries("agencies"), int(doc.get("per_day", 3)),
                   int(doc.get("min_length", 10)), int(doc.get("max_length", 1000)), int(doc.get("answer_days", 15)),
                   str(doc.get("consent_version", "1")))
     if not 1 <= forum.min_length < forum.max_length <= 4000 or forum.per_day < 1:
-        raise ValueError(f"{path.name}: limits: need 1 <= min_length < max_length <= 4000 and per_day >= 1")
+        raise DataFileError(path, "limits", "the lengths or per_day are out of range",
+                            "use 1 <= min_length < max_length <= 4000 and per_day >= 1")
     return forum

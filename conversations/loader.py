@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
+from conversations.datafile import DataFileError, read_toml
 from conversations.model import GROUPS, TOPICS, Comment, Flows, Onboarding, Option, Questionnaire, Step, Text
 
 FLOWS_DIR = Path(__file__).parent / "flows"
@@ -15,11 +15,8 @@ STEP_KEYS = {"id", "text", "options", "field", "when", "consent", "options_from"
 FIELDS = {"group", "commune", "age_band"}
 
 
-class FlowError(ValueError):
+class FlowError(DataFileError):
     """A flow file is wrong; the message says where and how to fix it."""
-
-    def __init__(self, path: Path, item: str, problem: str, fix: str) -> None:
-        super().__init__(f"{path.name}: {item}: {problem}. Fix: {fix}")
 
 
 class _Reader:
@@ -55,14 +52,8 @@ class _Reader:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    """Parse one TOML file or fail with its name."""
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except FileNotFoundError as exc:
-        raise FlowError(path, "file", "the file is missing", f"create {path}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise FlowError(path, "file", f"it is not valid TOML ({exc})", "correct the syntax at that line") from exc
+    """Parse one flow file or fail with its name."""
+    return read_toml(path, "flow file")
 
 
 def load_onboarding(path: Path) -> Onboarding:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.settings import SETTINGS, load, read_dotenv
+import pytest
+
+from bot.settings import SETTINGS, SettingError, load, read_dotenv
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -42,7 +44,31 @@ def test_readme_documents_every_setting() -> None:
 def test_environment_wins_over_dotenv(tmp_path: Path) -> None:
     dotenv = tmp_path / ".env"
     dotenv.write_text("XTT_LOCALE=en\nTELEGRAM_BOT_TOKEN='abc'\n# WEB_PORT=1\n")
-    settings = load({"XTT_LOCALE": "vi", "XTT_ADMINS": "telegram:1, zalo:ab ,bad"}, dotenv)
+    settings = load({"XTT_LOCALE": "vi", "XTT_ADMINS": "telegram:1, zalo_bot:ab ,"}, dotenv)
     assert settings.xtt_locale == "vi" and settings.telegram_bot_token == "abc"
-    assert settings.admins == (("telegram", "1"), ("zalo", "ab"))
-    assert settings.web_port == "8080" and not settings.web_port_explicit
+    assert settings.admins == (("telegram", "1"), ("zalo_bot", "ab"))
+    assert settings.web_port == 8080 and not settings.web_port_explicit
+    assert settings.database_url == f"sqlite+aiosqlite:///{Path('data') / 'xtt.sqlite3'}"
+
+
+@pytest.mark.parametrize("name, value", [
+    ("XTT_REMIND_DAYS", "abc"), ("XTT_REMIND_DAYS", "-3"), ("DATABASE_URL", "postgres://x@y/z"),
+    ("DATABASE_URL", "not a url"), ("XTT_SEND_RATE", "0"), ("XTT_LOCALE", "fr"), ("WEB_PORT", "99999"),
+    ("XTT_ADMINS", "12345"), ("TELEGRAM_API_URL", "api.telegram.org"), ("ZALO_BOT_WEBHOOK_SECRET", "short"),
+])
+def test_a_bad_setting_is_named_in_one_line_with_the_fix(name: str, value: str) -> None:
+    with pytest.raises(SettingError) as caught:
+        load({name: value}, None)
+    message = str(caught.value)
+    assert message.startswith(f"{name}=") and "\n" not in message
+
+
+def test_a_bad_setting_stops_the_cli_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "XTT_REMIND_DAYS": "abc", "XTT_DATA_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "bot", "score"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 2 and done.stderr.startswith("xtt: XTT_REMIND_DAYS='abc'")
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1

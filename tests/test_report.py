@@ -6,7 +6,6 @@ import asyncio
 import io
 import subprocess
 import sys
-import time
 import warnings
 from collections import Counter
 from datetime import UTC, datetime
@@ -188,14 +187,6 @@ def test_sheet_names_are_valid_and_unique() -> None:
     assert sheet_name("History", taken) == "History (2)"
 
 
-def _timed(fn, *args) -> tuple[bytes, float]:
-    """Render once to warm up, then time a second render."""
-    fn(*args)
-    start = time.perf_counter()
-    png = fn(*args)
-    return png, time.perf_counter() - start
-
-
 def _valid_png(data: bytes) -> tuple[int, ...]:
     """The image's shape, after checking it is a PNG matplotlib can read."""
     from matplotlib.image import imread
@@ -206,7 +197,7 @@ def _valid_png(data: bytes) -> tuple[int, ...]:
     return image.shape
 
 
-async def test_charts_are_pngs_fast_and_draw_every_glyph(db, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_charts_are_pngs_and_draw_every_glyph(db) -> None:
     await fill(db)
     scores = await compute(db, "2024", RUBRIC)
     dists = await distribution(db, "2024")
@@ -220,14 +211,9 @@ async def test_charts_are_pngs_fast_and_draw_every_glyph(db, capsys: pytest.Capt
     }
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        times = {}
-        for name, (fn, *args) in cases.items():
-            png, times[name] = _timed(fn, *args)
-            _valid_png(png)
+        for fn, *args in cases.values():
+            _valid_png(fn(*args))  # render time is measured by bench/score, not here
     assert not [w for w in caught if "missing from font" in str(w.message)], [str(w.message) for w in caught]
-    with capsys.disabled():
-        print("\nrender times (s):", {k: round(v, 3) for k, v in times.items()})
-    assert max(times.values()) < 2.0, times  # the target is 0.5 s; the hard limit leaves room for a busy machine
 
 
 def test_the_glyph_check_would_catch_a_missing_letter() -> None:

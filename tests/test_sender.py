@@ -148,18 +148,20 @@ async def test_paces_to_the_flood_limits_with_several_chats_in_flight(db: AsyncE
     persons = await seed(db, chats)
     await queue(db, "first", persons, text="first", choices=[("c:yes", "Có"), ("c:no", "Không")])
     await queue(db, "second", persons, text="second")
-    async with TimedStandin(TOKEN, rate_limit_per_s=50, per_chat_per_s=1) as tg, telegram(tg) as channel:
-        began = time.monotonic()
-        async with running(Sender(db, {"telegram": channel}, rate=50, per_chat=1)) as sender:
-            await sender.drain(20)
-            assert await sender.progress("first") == {"sent": 40}
-        elapsed = time.monotonic() - began
+    async with (TimedStandin(TOKEN, rate_limit_per_s=50, per_chat_per_s=1) as tg, telegram(tg) as channel,
+                running(Sender(db, {"telegram": channel}, rate=50, per_chat=1)) as sender):
+        await sender.drain(20)
+        assert await sender.progress("first") == {"sent": 40}
     assert tg.rejected_429 == 0
     assert by_chat(tg) == Counter({chat: 2 for chat in chats})
     assert all([m.text for m in tg.sent(chat)] == ["first", "second"] for chat in chats)
     assert tg.sent(chats[0])[0].buttons == [("Có", "c:yes"), ("Không", "c:no")]
-    # 80 messages at 50/s and 1/s per chat: about 1.6 s, not the 40 s one chat at a time would take
-    assert 1.0 < elapsed < 6.0
+    # The gaps the stand-in saw: at most 50 sends in any second, and no chat twice within a second; with 40 chats
+    # the 80 sends overlap (the second round starts while the first is still going out to other chats).
+    times = [t for t, _ in tg.log]
+    assert all(b - a >= 0.95 for a, b in zip(times, times[50:], strict=False)), "more than 50 sends in a second"
+    gaps = [b.at - a.at for chat in chats for a, b in zip(tg.sent(chat), tg.sent(chat)[1:], strict=False)]
+    assert min(gaps) >= 0.95, "a chat got two messages within a second"
     assert all(r.status == "sent" and r.attempts == 1 and r.sent_at for r in await rows(db, "second"))
 
 

@@ -50,6 +50,7 @@ class SentMessage:
     caption: str | None = None
     file_size: int | None = None
     filename: str | None = None
+    at: float = field(default_factory=time.monotonic, compare=False)  # when the stand-in took it
 
 
 @dataclass
