@@ -25,6 +25,7 @@ from bot.tracker import Tracker
 from bot.writer import Writer
 from conversations import Catalogue, Choice, Context, Engine, Incoming, Input, Reply, Result
 from conversations.matching import pick
+from conversations.turn import voiced
 from storage import forum, repo
 from storage.committer import Committer
 from storage.writes import Item, Refused, Write
@@ -294,7 +295,8 @@ class Service:
             lang = (session or {}).get("lang", self.lang)
             who = who or await self.person(person)
             extra = (*self._scope(who, lang, await self.communes.names()),
-                     *self.routes.help_lines(who, lang, self.texts), self.texts.get(lang, "help_footer"))
+                     *self.routes.help_lines(who, lang, self.texts),
+                     self.texts.get(lang, voiced(self.texts, session, "help_footer")))
         today = await forum.sent_today(self.db, person, now) if name == "propose" else 0
         ctx = Context(now=now, new_id=uuid.uuid4().hex, round_id=round_id, communes=await self.communes.all(),
                       submitted=submitted, lang=self.lang, extra_help=extra, preset=self.preset,

@@ -45,7 +45,7 @@ class Engine:
             self.proposals.answer(turn, inp)
         elif s.get("profile") or inp.choice is not None:
             turn.say("idle")
-        else:
+        elif not self._closed(turn):
             self._start_onboarding(turn)
         return Result(None if turn.dropped else s, tuple(turn.replies), tuple(turn.effects))
 
@@ -62,8 +62,10 @@ class Engine:
         if command in ("start", "survey"):
             if s.get("profile"):
                 self.survey.begin(turn)
-            elif command == "survey" and s["flow"] == "onboarding":
-                self.reask(turn)
+            elif s["flow"] == "onboarding" and s.get("step"):
+                self.reask(turn, "resume_onboarding")  # coming back after a break: the next question, not the intro
+            elif self._closed(turn):
+                return
             else:
                 self._start_onboarding(turn)
         elif command == "help":
@@ -106,6 +108,18 @@ class Engine:
             self.survey.ask(turn, new=False)
         elif turn.s["flow"] == "proposal":
             self.proposals.ask(turn, new=False)
+
+    def _closed(self, turn: Turn) -> bool:
+        """Say so, before consent and age are asked, when no round is open or the person already answered it."""
+        ctx = turn.ctx
+        if ctx.round_id is None:
+            turn.say("no_round")
+        elif ctx.round_id in turn.s["done"]:
+            turn.say("done", round=ctx.round_id)
+        else:
+            return False
+        turn.s.update(flow="idle", step=None)
+        return True
 
     def _start_onboarding(self, turn: Turn) -> None:
         """Begin the explanation and consent questions."""

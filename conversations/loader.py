@@ -11,7 +11,7 @@ from conversations.model import GROUPS, TOPICS, Comment, Flows, Onboarding, Opti
 
 FLOWS_DIR = Path(__file__).parent / "flows"
 ID = re.compile(r"^[a-z0-9_]{1,40}$")
-STEP_KEYS = {"id", "text", "options", "field", "when", "consent", "options_from", "topic"}
+STEP_KEYS = {"id", "text", "options", "field", "when", "consent", "options_from", "topic", "short"}
 FIELDS = {"group", "commune", "age_band"}
 
 
@@ -136,8 +136,9 @@ def load_questionnaire(path: Path) -> Questionnaire:
         topic = raw.get("topic", "")
         if topic not in TOPICS:
             raise r.fail(f"item {iid!r}", f"topic {topic!r} is unknown", f"use one of {list(TOPICS)}")
+        short = r.text(raw["short"], f"item {iid!r}", "short") if "short" in raw else None
         items.append(Step(id=iid, text=r.text(raw.get("text"), f"item {iid!r}"), options=tuple(scale),
-                          topic=topic))
+                          topic=topic, short=short))
     if not 10 <= len(items) <= 15:
         raise r.fail("items", f"there are {len(items)} items", "keep between 10 and 15 items")
     r.unique([s.id for s in items], "items")

@@ -48,6 +48,7 @@ class Step:
     consent: str | None = None
     options_from: str | None = None
     topic: str = ""
+    short: Text | None = None  # a few words naming a questionnaire item, shown on the review screen
 
     def applies(self, data: dict[str, object]) -> bool:
         """Tell whether the step is asked given the answers collected so far."""

@@ -87,7 +87,9 @@ class Survey:
         lines = [turn.t("review.title")]
         for n, item in enumerate(q.items, 1):
             option = item.option(answers.get(item.id, ""))
-            lines.append(turn.t("review.line", n=n, answer=turn.label(option.label) if option else "—"))
+            question = turn.label(item.short) if item.short else turn.label(item.text)
+            lines.append(turn.t("review.line", n=n, question=question, answer=turn.label(option.label) if option
+                                else "—"))
         if q.comment:
             text = answers.get(q.comment.id)
             lines.append(turn.t("review.comment", text=text) if text else turn.t("review.no_comment"))

@@ -61,8 +61,8 @@ class Turn:
     dropped: bool = False
 
     def t(self, key: str, **values: object) -> str:
-        """Text from the catalogue in the person's language."""
-        return self.texts.get(self.s["lang"], key, **values)
+        """Text from the catalogue in the person's language, addressing a child as "em"."""
+        return self.texts.get(self.s["lang"], voiced(self.texts, self.s, key), **values)
 
     def say(self, key: str, **values: object) -> None:
         """Queue a catalogue message."""
@@ -91,6 +91,14 @@ class Turn:
             return None
         index = pick(inp.text, [labels for _, labels in options])
         return None if index is None else ids[index]
+
+
+def voiced(texts: Catalogue, session: dict[str, Any] | None, key: str) -> str:
+    """The catalogue key that speaks to this person: the `child.` variant for a child, where there is one."""
+    s = session or {}
+    group = (s.get("profile") or {}).get("group") or (s.get("data") or {}).get("group")
+    child = group == "child" or s.get("flow") == "proposal"
+    return f"child.{key}" if child and texts.has(s.get("lang", "vi"), f"child.{key}") else key
 
 
 def names(turn: Turn, key: str) -> list[str]:

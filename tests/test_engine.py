@@ -224,17 +224,42 @@ def test_a_closed_round_ends_the_unfinished_survey() -> None:
     assert isinstance(talk.last.effects[0], StartResponse) and talk.last.effects[0].round_id == "2025"
 
 
-def test_no_open_round() -> None:
+def test_no_open_round_is_said_before_consent_and_age_are_asked() -> None:
     talk = Talk(round_id=None)
-    talk.run(CHILD_START)
-    assert talk.keys() == ["no_round"]
+    talk.say("/start")
+    assert talk.keys() == ["no_round"] and talk.last.effects == ()
 
 
-def test_someone_who_already_answered_is_told_so_after_forgetting() -> None:
+def test_someone_who_already_answered_is_told_so_before_consent_after_forgetting() -> None:
     talk = Talk(submitted=True)
-    talk.run(CHILD_START)
+    talk.say("/start")
     assert talk.keys() == ["done"]
-    assert not any(isinstance(e, StartResponse) for e in talk.effects)
+    talk.say("=hello")
+    assert talk.keys() == ["done"], "typing anything says the same, and asks nothing"
+    assert not any(isinstance(e, (StartResponse, SaveProfile)) for e in talk.effects)
+
+
+def test_onboarding_resumes_at_the_next_question_after_a_break() -> None:
+    talk = Talk()
+    talk.run(["/start", "start", "child", "agree"])
+    asked = talk.keys()
+    talk.say("/start")
+    assert talk.keys() == ["resume_onboarding", *asked], "not the introduction again"
+    talk.say("/survey")
+    assert talk.keys() == ["resume_onboarding", *asked]
+
+
+def test_a_child_is_addressed_as_em_and_a_resident_as_ban() -> None:
+    child, resident = Talk(), Talk()
+    child.run([*CHILD_START, "=nonsense"])
+    resident.run(["/start", "start", "resident", "agree", "my-an", "a36_59", "=nonsense"])
+    assert child.last.replies[0].text.startswith("Xin lỗi") and " Em hãy" in child.last.replies[0].text
+    assert " Bạn hãy" in resident.last.replies[0].text
+    for talk in (child, resident):
+        talk.run([*["satisfied"] * 12, "skip"])
+    assert child.last.replies[-1].text.startswith("Em xem lại")
+    assert resident.last.replies[-1].text.startswith("Bạn xem lại")
+    assert "1. An toàn ở nhà: Hài lòng" in child.last.replies[-1].text, "each answer next to its question"
 
 
 def test_language_switches_and_reasks() -> None:
