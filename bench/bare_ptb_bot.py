@@ -2,9 +2,12 @@
 
 Per callback query it makes the same Bot API calls as xtt does for a survey answer (answerCallbackQuery,
 then one sendMessage with an inline keyboard of 6 buttons, 2 per row); per text message, one sendMessage
-with the same keyboard. Same PTB settings as xtt: long polling, poll_interval 0, concurrent_updates(256).
+with the same keyboard. Same PTB settings as xtt: long polling, poll_interval 0, concurrent_updates(256);
+bench.telegram_e2e pins its HTTP pools (BARE_POOL for Bot API calls, BARE_UPDATES_POOL for getUpdates) to
+the sizes xtt's TelegramChannel builds, so both bots use pools of the same size.
 
-    BARE_TOKEN=123:ABC BARE_API_URL=http://127.0.0.1:PORT [BARE_POOL=8] python -m bench.bare_ptb_bot
+    BARE_TOKEN=123:ABC BARE_API_URL=http://127.0.0.1:PORT [BARE_POOL=256] [BARE_UPDATES_POOL=1] \
+        python -m bench.bare_ptb_bot
 """
 
 from __future__ import annotations
@@ -41,8 +44,10 @@ def main() -> None:
     root = os.environ["BARE_API_URL"].rstrip("/")
     builder = (Application.builder().token(os.environ["BARE_TOKEN"]).base_url(f"{root}/bot")
                .base_file_url(f"{root}/file/bot").concurrent_updates(256))
-    if os.environ.get("BARE_POOL"):  # for experiments: cap PTB's HTTP connection pool (default 256)
+    if os.environ.get("BARE_POOL"):  # PTB's HTTP pool for Bot API calls (PTB's default 256)
         builder = builder.connection_pool_size(int(os.environ["BARE_POOL"]))
+    if os.environ.get("BARE_UPDATES_POOL"):  # the one for getUpdates (PTB's default 1)
+        builder = builder.get_updates_connection_pool_size(int(os.environ["BARE_UPDATES_POOL"]))
     app = builder.build()
     app.add_handler(TypeHandler(Update, on_update))
     app.run_polling(poll_interval=0.0, timeout=20, allowed_updates=["message", "callback_query"],

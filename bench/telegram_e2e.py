@@ -7,7 +7,12 @@ database). Each rep takes new respondents through the xtt onboarding (untimed), 
 12 questions each, concurrently: tap a button (standin.push_callback), wait for the next message with
 buttons, tap again. The bots alternate, --reps times each, and the ratio is xtt/bare per rep.
 
-    python -m bench.telegram_e2e [--respondents 50] [--reps 6] [--profile]
+Both bots use HTTP pools of the same size: the bench builds xtt's TelegramChannel, reads the sizes of
+the two pools PTB gave it (Bot API calls; getUpdates) and pins the bare bot to them. `--pool N` is a
+what-if that pins both bots' Bot API pool to N (xtt through bench/pinned_bot.py, which patches PTB's
+ApplicationBuilder in the bot's process; the product's files are not changed).
+
+    python -m bench.telegram_e2e [--respondents 50] [--reps 6] [--pool N] [--profile]
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from bench.common import ROOT, env_for, line, median, percentile, pick, product,
 from tests.support.telegram_standin import SentMessage, TelegramStandin
 
 QUESTIONS = 12
-# PTB's HTTP pool (httpx, up to 256 connections) is bistable under this load: a bot that opened ~50
+# PTB's HTTP pool (httpx, 256 connections by default) is bistable under this load: a bot that opened ~50
 # connections spends about twice the CPU per Bot API call as one that works with ~12, whichever bot it is.
 FEW = 20
 WARM_TAPS = 5  # untimed taps before the timed answers (xtt's onboarding takes 5 or 6)
@@ -118,6 +123,26 @@ class Bot:
         waiter = self.standin.expect(uid)
         await self.standin.push_callback(uid, data)
         return await asyncio.wait_for(waiter, 30)
+
+
+def product_pools() -> tuple[int, int]:
+    """The sizes of the HTTP pools of xtt's TelegramChannel: (Bot API calls, getUpdates).
+
+    Read from the PTB Bot it builds (PTB keeps its requests as (getUpdates, the rest)); when the channel polls
+    getUpdates itself instead of through PTB's Application, that is one request at a time: 1."""
+    from bot.channels.telegram import TelegramChannel
+
+    async def nothing(*_: object) -> None:
+        return None
+
+    channel = TelegramChannel(TOKEN, "http://127.0.0.1:9", nothing)
+    app = getattr(channel, "app", None)
+    updates, calls = (app.bot if app is not None else channel.bot)._request
+
+    def size(request: object) -> int:
+        return request._client_kwargs["limits"].max_connections  # type: ignore[attr-defined]
+
+    return size(calls), size(updates) if app is not None else 1
 
 
 def is_question(msg: SentMessage) -> bool:
@@ -217,6 +242,8 @@ async def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--respondents", type=int, default=50)
     p.add_argument("--reps", type=int, default=6)
+    p.add_argument("--pool", type=int, default=0,
+                   help="what-if: pin both bots' Bot API HTTP pool to N connections (default: xtt's own size)")
     p.add_argument("--profile", action="store_true", help="py-spy the xtt process during one extra rep")
     args = p.parse_args()
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)  # resets when the bots stop polling
@@ -226,11 +253,19 @@ async def main() -> None:
     folder = tmpdir("e2e")
     parts, service = await product(folder)  # migrate, seed the communes and open the round
     await shutdown(parts, service)
-    xtt = Bot("xtt", [sys.executable, "-m", "bot", "run"],
-              {**env_for(folder), "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": "@ROOT"}, folder,
-              f"{folder}/xtt.log")
+    calls_pool, updates_pool = product_pools()
+    pool = args.pool or calls_pool
+    why = f"(what-if --pool; xtt's own: {calls_pool})" if args.pool else "(xtt's TelegramChannel; bare pinned to it)"
+    line("HTTP pools, both bots", f"{pool} connections for Bot API calls, {updates_pool} for getUpdates {why}")
+    xtt_env = {**env_for(folder), "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": "@ROOT"}
+    xtt_argv = [sys.executable, "-m", "bot", "run"]
+    if args.pool:
+        xtt_env["BENCH_POOL"] = str(args.pool)
+        xtt_argv = [sys.executable, "-m", "bench.pinned_bot"]
+    xtt = Bot("xtt", xtt_argv, xtt_env, folder, f"{folder}/xtt.log")
     bare = Bot("bare", [sys.executable, "-m", "bench.bare_ptb_bot"],
-               {"BARE_TOKEN": TOKEN, "BARE_API_URL": "@ROOT"}, str(ROOT), f"{folder}/bare.log")
+               {"BARE_TOKEN": TOKEN, "BARE_API_URL": "@ROOT", "BARE_POOL": str(pool),
+                "BARE_UPDATES_POOL": str(updates_pool)}, str(ROOT), f"{folder}/bare.log")
     figures: dict[str, list[dict]] = {"xtt": [], "bare": []}
     ratios = []
     try:
@@ -262,7 +297,8 @@ async def main() -> None:
     log_lines = len(Path(xtt.log).read_text().splitlines())
     for name in ("xtt", "bare"):
         line(f"{name} answers/s (median)", spread([r["rate"] for r in figures[name]]))
-    line("ratio xtt/bare (median)", f"{median(ratios):.3f}  (target >= 0.8)")
+    line("ratio xtt/bare (median of reps)", f"{median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f}, "
+         f"n={len(ratios)})  (target >= 0.8)")
     cpu_x = median([r["bot_cpu_ms_per_answer"] for r in figures["xtt"]])
     cpu_b = median([r["bot_cpu_ms_per_answer"] for r in figures["bare"]])
     line("bot process CPU per answer xtt / bare", f"{cpu_x:.2f} / {cpu_b:.2f} ms (xtt's own share "
@@ -277,7 +313,11 @@ async def main() -> None:
         "respondents": args.respondents, "answers_per_rep": args.respondents * QUESTIONS,
         "xtt_per_s": [round(r["rate"]) for r in figures["xtt"]],
         "bare_per_s": [round(r["rate"]) for r in figures["bare"]],
+        "pool": pool, "updates_pool": updates_pool, "pool_what_if": bool(args.pool),
+        "connections_xtt": [r["connections"] for r in figures["xtt"]],
+        "connections_bare": [r["connections"] for r in figures["bare"]],
         "ratio": [round(x, 3) for x in ratios], "ratio_median": round(median(ratios), 3),
+        "ratio_min": round(min(ratios), 3), "ratio_max": round(max(ratios), 3),
         "xtt_per_s_median": round(median([r["rate"] for r in figures["xtt"]])),
         "bare_per_s_median": round(median([r["rate"] for r in figures["bare"]])),
         "xtt_p99_ms_median": round(median([r["p99_ms"] for r in figures["xtt"]]), 1),

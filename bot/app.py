@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,19 +15,21 @@ from analytics import Rubric, load_rubric
 from analytics.assess import Criteria, load_criteria
 from bot import access
 from bot.cache import Communes
-from bot.channels.base import Channel
+from bot.channels.base import Accept, Channel
 from bot.channels.console import ConsoleChannel
 from bot.desk import Desk
 from bot.identity import Identity
+from bot.inbox import Flood, Inbox
 from bot.office import Office
 from bot.outreach import Outreach
 from bot.reports import Reports
 from bot.router import Router
 from bot.sender import Sender
 from bot.service import Service
-from bot.settings import Settings
+from bot.settings import SettingError, Settings
 from bot.tracker import Tracker
 from bot.web import Media, WebServer
+from bot.worker import Worker, tracking
 from bot.writer import Writer
 from conversations import Catalogue, Engine, load_flows
 from conversations.model import Flows
@@ -100,20 +99,20 @@ def criteria(settings: Settings) -> Criteria:
     return load_criteria(Path(settings.xtt_criteria)) if settings.xtt_criteria else load_criteria()
 
 
-def telegram_channel(parts: Parts, service: Service) -> Channel:
+def telegram_channel(parts: Parts, service: Service, accept: Accept) -> Channel:
     """Build the Telegram channel from settings."""
     from bot.channels.telegram import TelegramChannel
 
     s = parts.settings
     everyone = access.Person("")
     menus = {lang: list(service.menu(everyone, lang or "vi")) for lang in ("", "vi", "en")}
-    return TelegramChannel(s.telegram_bot_token, s.telegram_api_url, service.handle,
+    return TelegramChannel(s.telegram_bot_token, s.telegram_api_url, accept,
                            webhook_url=s.telegram_webhook_url,
                            webhook_secret=s.telegram_webhook_secret or parts.identity.derived("telegram-webhook"),
                            menus=menus)
 
 
-def zalo_bot_channel(parts: Parts, service: Service, media: Media | None) -> Channel:
+def zalo_bot_channel(parts: Parts, accept: Accept, media: Media | None) -> Channel:
     """Build the Zalo Bot Platform channel: webhook mode with a secret and a public URL, else long polling."""
     from bot.channels.zalo_bot import ZalobotChannel
 
@@ -123,21 +122,24 @@ def zalo_bot_channel(parts: Parts, service: Service, media: Media | None) -> Cha
     if s.zalo_bot_webhook_secret and not public:
         log.warning("ZALO_BOT_WEBHOOK_SECRET is set without WEB_PUBLIC_URL: Zalo Bot uses long polling")
     notes = {key: parts.texts.get(s.xtt_locale, f"zalo.{key}") for key in ("image", "document", "link")}
-    return ZalobotChannel(s.zalo_bot_token, s.zalo_bot_api_url, service.handle, webhook_url=webhook,
+    return ZalobotChannel(s.zalo_bot_token, s.zalo_bot_api_url, accept, webhook_url=webhook,
                           webhook_secret=s.zalo_bot_webhook_secret, media=media, notes=notes)
 
 
-def zalo_oa_channel(parts: Parts, service: Service) -> Channel:
+def zalo_oa_channel(parts: Parts, service: Service, accept: Accept) -> Channel:
     """Build the Zalo Official Account channel (webhook only) with its token store in the database."""
     from bot.channels.zalo_oa import ZaloOAChannel
     from bot.channels.zalo_oa_tokens import TokenStore
     from storage.oa_tokens import OATokenRepo
 
     s = parts.settings
+    if not s.zalo_oa_secret_key:
+        raise SettingError("ZALO_OA_SECRET_KEY is empty: without it anyone could forge signed Zalo OA events. "
+                           "Copy the OA secret key from the OA's webhook page")
     tokens = TokenStore(OATokenRepo(parts.db), app_id=s.zalo_oa_app_id, app_secret=s.zalo_oa_app_secret,
                         oauth_url=s.zalo_oauth_url, first_refresh_token=s.zalo_oa_refresh_token,
                         admins=sorted(service.admins), reauth_text=parts.texts.get(s.xtt_locale, "zalo.reauth"))
-    return ZaloOAChannel(s.zalo_oa_app_id, s.zalo_oa_secret_key, s.zalo_oa_api_url, tokens, service.handle)
+    return ZaloOAChannel(s.zalo_oa_app_id, s.zalo_oa_secret_key, s.zalo_oa_api_url, tokens, accept)
 
 
 async def run(settings: Settings) -> int:
@@ -145,23 +147,26 @@ async def run(settings: Settings) -> int:
     parts = await prepare(settings)
     try:
         service = build_service(parts)
-        channels: list[Channel] = []
-        media = Media(settings.web_public_url) if settings.web_public_url else None  # files fetched by URL
-        if settings.telegram_bot_token:
-            channels.append(telegram_channel(parts, service))
-        if settings.zalo_bot_token:
-            channels.append(zalo_bot_channel(parts, service, media))
-        if settings.zalo_oa_app_id:
-            channels.append(zalo_oa_channel(parts, service))
-        if not channels:
+        s = settings
+        if not (s.telegram_bot_token or s.zalo_bot_token or s.zalo_oa_app_id):
             return await console(parts, service, user="console")
-        return await serve(parts, service, channels)
+        inbox = Inbox(parts.db, parts.identity, service.process, parts.texts, lang=s.xtt_locale,
+                      flood=Flood(s.xtt_flood_rate, s.xtt_flood_burst), late_after=s.xtt_late_hours * 3600)
+        media = Media(s.web_public_url) if s.web_public_url else None  # files fetched by URL
+        channels: list[Channel] = []
+        if s.telegram_bot_token:
+            channels.append(telegram_channel(parts, service, inbox.accept))
+        if s.zalo_bot_token:
+            channels.append(zalo_bot_channel(parts, inbox.accept, media))
+        if s.zalo_oa_app_id:
+            channels.append(zalo_oa_channel(parts, service, inbox.accept))
+        return await serve(parts, service, inbox, channels)
     finally:
         await parts.db.dispose()
 
 
-async def serve(parts: Parts, service: Service, channels: list[Channel]) -> int:
-    """Start the channels and the web server, then wait for SIGTERM or SIGINT."""
+async def serve(parts: Parts, service: Service, inbox: Inbox, channels: list[Channel]) -> int:
+    """Start the channels, the inbox and the sender behind the web server, then wait for SIGTERM or SIGINT."""
     s = parts.settings
     web = None
     if s.telegram_webhook_url or s.web_public_url or s.web_port_explicit or s.zalo_oa_app_id:
@@ -171,46 +176,27 @@ async def serve(parts: Parts, service: Service, channels: list[Channel]) -> int:
                 web.webhook(channel.route, channel.webhook)
         if media := next((c.media for c in channels if c.media is not None), None):
             web.media(media)  # the one store of run(), shared by the channels that send files by URL
-        await web.start()
-    started = []
-    for channel in channels:
-        try:
-            await channel.start()
-            started.append(channel)
-        except Exception:
-            log.exception("channel %s failed to start", channel.name)
+    sender = make_sender(parts, service, channels)
+    inbox.wake_sender = sender.wake
+    worker = Worker(service, inbox, sender, channels, web, stop_seconds=s.xtt_stop_seconds,
+                    retention_days=s.xtt_retention_days)
+    started = await worker.start()
     if not started:
+        await worker.stop()
         return 1
-    sender = start_sender(parts, service, started)
     if link := next((c.invite_link for c in started if c.invite_link), ""):
         service.office.links["telegram"] = link
-    if web:
-        web.channels = [c.name for c in started]
-        web.ready = True
     log.info("xtt ready: %s", ", ".join(c.name for c in started))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("stopping")
-    await sender.stop()
-    for channel in started:
-        with contextlib.suppress(Exception):
-            await channel.stop()
-    await service.close()
-    if web:
-        await web.stop()
+    await worker.run_until_signalled()
     return 0
 
 
-def start_sender(parts: Parts, service: Service, channels: list[Channel]) -> Sender:
-    """The outbox sender for the started channels, woken by the service whenever it queues something."""
+def make_sender(parts: Parts, service: Service, channels: list[Channel]) -> Sender:
+    """The outbox sender for the channels, woken by the service whenever it queues something."""
     s = parts.settings
     sender = Sender(parts.db, {c.name: c for c in channels}, rate=s.xtt_send_rate, per_chat=s.xtt_send_per_chat,
-                    texts=parts.texts)
+                    texts=parts.texts, on_sent=tracking(service, {c.name: c for c in channels}))
     service.wake = sender.wake
-    sender.start()
     return sender
 
 
@@ -222,7 +208,8 @@ async def console(parts: Parts, service: Service, user: str, preset: tuple[tuple
         print(f"(First run: opened survey round {year}. Close it with: xtt round close {year})", file=sys.stderr)
     service.preset = preset
     channel = ConsoleChannel(service.handle, user, files=Path(parts.settings.xtt_data_dir) / "console")
-    sender = start_sender(parts, service, [channel])  # alerts, notices and polls for the people on this console
+    sender = make_sender(parts, service, [channel])  # alerts, notices and polls for the people on this console
+    sender.start()
     await channel.run()
     await sender.stop()
     await service.close()

@@ -16,6 +16,7 @@ from bot import app
 from bot.cli_office import UsageError, cmd_assess, cmd_forum, cmd_report, cmd_score, with_parts
 from bot.office import INVITE_DAYS
 from bot.settings import SettingError, Settings, ensure_secret, load
+from bot.worker import AnotherWorker
 from conversations.datafile import DataFileError
 from storage import communes, invites, rounds
 from storage.communes import CommuneFileError
@@ -91,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("run", "chat"):
             where(settings, secret)
         return asyncio.run(COMMANDS[args.command](settings, args))
-    except (DataFileError, CommuneFileError, RoundError, RubricError, AssessError, UsageError, SettingError) as exc:
+    except (DataFileError, CommuneFileError, RoundError, RubricError, AssessError, UsageError, SettingError,
+            AnotherWorker) as exc:
         print(f"xtt: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

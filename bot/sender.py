@@ -24,12 +24,13 @@ import asyncio
 import contextlib
 import logging
 import random
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
@@ -44,6 +45,8 @@ log = logging.getLogger(__name__)
 ALWAYS = frozenset({"answer"})  # kinds delivered even to people who opted out
 SLACK = 0.02  # seconds a late loop may catch up on its channel's pace (a burst of a few messages)
 STALE = 5.0  # seconds a row may wait in the window before it is read again (opt-out, reachability)
+CHANNEL = func.coalesce(Outbox.channel, Contact.channel)  # an answer names its chat; other messages their contact
+CHAT = func.coalesce(Outbox.chat_id, Contact.chat_id)
 
 
 def utcnow() -> datetime:
@@ -56,7 +59,7 @@ class Item:
     """One queued message in the window, with where it goes."""
 
     id: int
-    contact: int
+    contact: int | None
     channel: str
     chat_id: str
     kind: str
@@ -64,6 +67,11 @@ class Item:
     attempts: int
     read_at: float
     lang: str = ""
+
+    @property
+    def chat(self) -> tuple[str, str]:
+        """Where it goes: one message at a time per chat, in order."""
+        return self.channel, self.chat_id
 
     def reply(self, texts: Catalogue | None = None) -> Reply:
         """The message as a neutral Reply, in the recipient's language where the payload allows."""
@@ -76,7 +84,7 @@ class Item:
                 text = texts.get(self.lang, key, **{k: _local(v, self.lang) for k, v in values.items()})
             except (KeyError, IndexError, ValueError):
                 log.warning("outbox: could not render %s in %s; sending the stored text", key, self.lang)
-        return Reply(text, choices, key=key)
+        return outbox.reply_of(self.payload, choices, text)
 
 
 def _local(value: Any, lang: str) -> str:
@@ -110,18 +118,21 @@ class Sender:
                  texts: Catalogue | None = None,
                  max_attempts: int = 8, clock: Callable[[], datetime] = utcnow, concurrency: int = 16,
                  unrecorded: int = 4, window: int = 0, backoff: float = 2.0, max_backoff: float = 600.0,
-                 poll: float = 1.0) -> None:
+                 poll: float = 1.0, burst: int = 3, lease: float = 30.0, worker: str = "",
+                 on_sent: Callable[[Item, str | None], None] | None = None) -> None:
         if rate <= 0 or per_chat <= 0 or max_attempts < 1:
             raise ValueError("rate and per_chat must be positive and max_attempts at least 1")
         self.db, self.channels, self.clock, self.texts = db, dict(channels), clock, texts
         self.per_chat, self.max_attempts, self.concurrency = 1.0 / per_chat, max_attempts, concurrency
+        self.burst = (max(burst, 1) - 1) / per_chat  # a chat may get a few messages at once, then `per_chat`/s
+        self.lease, self.worker, self.on_sent = lease, worker or uuid.uuid4().hex[:12], on_sent
         self.unrecorded = unrecorded  # answered sends whose outcome is not yet committed: no new send beyond
         self.window = window or max(32, min(512, int(rate * 2)))
         self.backoff, self.max_backoff, self.poll = backoff, max_backoff, poll
         self.paces = {name: Pace(rate) for name in self.channels}
         self.committer = Committer(db)
-        self._ready: dict[int, Item] = {}  # fetched, not yet sent; at most one per contact
-        self._busy: set[int] = set()  # contacts with a message in the window or in flight
+        self._ready: dict[int, Item] = {}  # fetched, not yet sent; at most one per chat
+        self._busy: set[tuple[str, str]] = set()  # chats with a message in the window or in flight
         self._flight: set[asyncio.Task[None]] = set()
         self._answered = 0  # sends answered by the platform and not yet recorded
         self._chat_free: dict[tuple[str, str], float] = {}  # (channel, chat) -> earliest next send
@@ -171,8 +182,8 @@ class Sender:
 
     async def queued(self) -> int:
         """How many messages for the configured channels wait in the table."""
-        query = (select(func.count()).select_from(Outbox).join(Contact, Contact.id == Outbox.contact_id)
-                 .where(Outbox.status == "queued", Contact.channel.in_(list(self.channels))))
+        query = (select(func.count()).select_from(Outbox).outerjoin(Contact, Contact.id == Outbox.contact_id)
+                 .where(Outbox.status == "queued", CHANNEL.in_(list(self.channels))))
         async with self.db.connect() as conn:
             return int((await conn.execute(query)).scalar_one())
 
@@ -216,35 +227,64 @@ class Sender:
             self._event.set()
 
     async def _fill(self, now: float) -> None:
-        """Read due rows into the window, skipping those for people who opted out or cannot be reached."""
+        """Claim due rows into the window, skipping those for people who opted out or cannot be reached."""
         self._chat_free = {k: t for k, t in self._chat_free.items() if t > now}
         while True:  # one query, unless most of what it found was skipped
             limit = self.window - len(self._ready)
-            query = (select(Outbox.id, Outbox.contact_id, Outbox.kind, Outbox.payload, Outbox.attempts,
-                            Contact.channel, Contact.chat_id, Contact.opted_out, Contact.unreachable, Contact.lang)
-                     .join(Contact, Contact.id == Outbox.contact_id)
-                     .where(Outbox.status == "queued", Outbox.next_at <= self.clock(),
-                            Contact.channel.in_(list(self.channels)), Outbox.contact_id.not_in(list(self._busy)))
-                     .order_by(Outbox.id).limit(limit))
-            async with self.db.connect() as conn:
-                rows = (await conn.execute(query)).all()
+            rows = await self._claim(limit)
             skips: dict[str, list[int]] = {"unreachable": [], "opted_out": []}
+            late: list[int] = []
             for row in rows:
+                chat = (row.channel, row.chat_id)
                 if row.unreachable or (row.opted_out and row.kind not in ALWAYS):
                     skips["unreachable" if row.unreachable else "opted_out"].append(row.id)
-                elif row.contact_id not in self._busy:
-                    self._busy.add(row.contact_id)
+                elif chat in self._busy:
+                    late.append(row.id)  # an earlier message to this chat goes first
+                else:
+                    self._busy.add(chat)
                     self._ready[row.id] = Item(row.id, row.contact_id, row.channel, row.chat_id, row.kind,
                                                row.payload, row.attempts, now, row.lang or "")
-            await self._write([update(Outbox).where(Outbox.id.in_(ids), Outbox.status == "queued")
-                               .values(status="skipped", error=reason) for reason, ids in skips.items() if ids])
-            if len(rows) < limit:  # the table has nothing more due: look again soon if busy, else at the poll
+            writes = [update(Outbox).where(Outbox.id.in_(ids), Outbox.status == "queued")
+                      .values(status="skipped", error=reason) for reason, ids in skips.items() if ids]
+            if late:
+                writes.append(update(Outbox).where(Outbox.id.in_(late)).values(claimed_until=None))
+            await self._write(writes)
+            if len(rows) < limit or late:  # nothing more due, or a chat's queue: look again soon if busy, else later
                 active = bool(self._flight or self._ready)
                 self._fill_after = asyncio.get_running_loop().time() + (min(0.05, self.poll) if active else self.poll)
                 return
             if len(self._ready) > self.window // 2:
                 self._fill_after = 0.0
                 return
+
+    async def _claim(self, limit: int) -> list[Any]:
+        """Take due rows for this worker, in id order, with a lease that runs out if the worker dies."""
+        now = self.clock()
+        free = or_(Outbox.claimed_until.is_(None), Outbox.claimed_until <= now, Outbox.claimed_by == self.worker)
+        due = (select(Outbox.id).outerjoin(Contact, Contact.id == Outbox.contact_id)
+               .where(Outbox.status == "queued", Outbox.next_at <= now, free, CHANNEL.in_(list(self.channels)),
+                      CHAT.not_in([chat for _, chat in self._busy]))
+               .order_by(Outbox.status, Outbox.id).limit(limit))
+        if self.db.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True, of=Outbox)
+        async with self.db.begin() as conn:
+            ids = [i for (i,) in await conn.execute(due)]
+            if not ids:
+                return []
+            await conn.execute(update(Outbox).where(Outbox.id.in_(ids)).values(
+                claimed_by=self.worker, claimed_until=now + timedelta(seconds=self.lease)))
+            rows = await conn.execute(
+                select(Outbox.id, Outbox.contact_id, Outbox.kind, Outbox.payload, Outbox.attempts,
+                       CHANNEL.label("channel"), CHAT.label("chat_id"), Contact.opted_out, Contact.unreachable,
+                       Contact.lang).outerjoin(Contact, Contact.id == Outbox.contact_id)
+                .where(Outbox.id.in_(ids)).order_by(Outbox.id))
+            return list(rows)
+
+    async def release_claims(self) -> None:
+        """Free every claim (the one worker of a SQLite database, at start: its claims are from a dead process)."""
+        async with self.db.begin() as conn:
+            await conn.execute(update(Outbox).where(Outbox.status == "queued", Outbox.claimed_until.is_not(None))
+                               .values(claimed_by=None, claimed_until=None))
 
     def _dispatch(self, now: float) -> float:
         """Start every send the pace allows now; return the seconds until another one may start."""
@@ -256,10 +296,10 @@ class Sender:
                 break
             if now - item.read_at > STALE:  # held back (a long 429 pause): read it again before sending
                 del self._ready[item.id]
-                self._busy.discard(item.contact)
+                self._busy.discard(item.chat)
                 continue
             pace = self.paces[item.channel]
-            ready = max(pace.next_at, self._chat_free.get((item.channel, item.chat_id), 0.0))
+            ready = max(pace.next_at, self._chat_free.get(item.chat, 0.0) - self.burst)
             if pace.next_at > now:
                 held.add(item.channel)
             if ready > now:
@@ -279,22 +319,25 @@ class Sender:
         answered = False
         try:
             try:
-                await self.channels[item.channel].send(item.chat_id, item.reply(self.texts))
+                message_id = await self.channels[item.channel].send(item.chat_id, item.reply(self.texts))
                 failure = None
             except SendFailure as exc:
                 failure = exc
             except Exception as exc:  # a fault in the channel: keep the message, try again later
                 log.warning("outbox %d: unexpected send error", item.id, exc_info=True)
-                failure = SendFailure("retry", f"{type(exc).__name__}: {exc}")
+                failure, message_id = SendFailure("retry", f"{type(exc).__name__}: {exc}"), None
             answered, self._answered = True, self._answered + 1
-            self._chat_free[(item.channel, item.chat_id)] = loop.time() + self.per_chat
+            free = self._chat_free.get(item.chat, 0.0)
+            self._chat_free[item.chat] = max(free, loop.time() - self.burst) + self.per_chat
+            if failure is None and self.on_sent is not None:
+                self.on_sent(item, message_id)
             if failure is not None and failure.retry_after is not None:
                 self.paces[item.channel].pause(loop.time() + failure.retry_after)
                 log.info("outbox: %s asks to wait %.1f s", item.channel, failure.retry_after)
             await self._write(self._outcome(item, failure))
         finally:
             self._answered -= answered
-            self._busy.discard(item.contact)
+            self._busy.discard(item.chat)
             self._flight.discard(asyncio.current_task())  # type: ignore[arg-type]
             self._event.set()
 
@@ -302,20 +345,28 @@ class Sender:
         """The statements that record how one send went."""
         now, attempts = self.clock(), item.attempts + 1
         row = update(Outbox).where(Outbox.id == item.id, Outbox.status == "queued")
+        forget = {"chat_id": None, "payload": {}} if item.kind == "answer" else {}  # an answer is kept no longer
         if failure is None:
-            return [row.values(status="sent", sent_at=now, attempts=attempts, error=None)]
+            return [row.values(status="sent", sent_at=now, attempts=attempts, error=None, **forget)]
         reason = failure.reason[:200]
         if failure.kind == "blocked":
-            log.info("outbox %d: contact %d blocked the bot", item.id, item.contact)
-            return [update(Contact).where(Contact.id == item.contact).values(unreachable=True),
-                    row.values(status="failed", attempts=attempts, error="blocked")]
+            log.info("outbox %d: a chat blocked the bot", item.id)
+            blocked = update(Contact).where(Contact.channel == item.channel, Contact.chat_id == item.chat_id)
+            return [blocked.values(unreachable=True),
+                    row.values(status="failed", attempts=attempts, error="blocked", **forget)]
         if failure.kind == "invalid" or attempts >= self.max_attempts:
             log.warning("outbox %d failed after %d attempt(s): %s", item.id, attempts, reason)
-            return [row.values(status="failed", attempts=attempts, error=reason)]
+            return [row.values(status="failed", attempts=attempts, error=reason, **forget)]
         delay = failure.retry_after
         if delay is None:
             delay = min(self.max_backoff, self.backoff * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)
-        return [row.values(attempts=attempts, next_at=now + timedelta(seconds=delay), error=reason)]
+        later = now + timedelta(seconds=delay)
+        same_chat = or_(and_(Outbox.channel == item.channel, Outbox.chat_id == item.chat_id),
+                        Outbox.contact_id.in_(select(Contact.id).where(Contact.channel == item.channel,
+                                                                       Contact.chat_id == item.chat_id)))
+        return [row.values(attempts=attempts, next_at=later, error=reason, claimed_by=None, claimed_until=None),
+                update(Outbox).where(Outbox.status == "queued", Outbox.id > item.id, Outbox.next_at < later, same_chat)
+                .values(next_at=later)]  # what follows in the same chat waits, so the chat keeps its order
 
     async def _write(self, unit: list[Executable]) -> None:
         """Commit statements, trying again until the database takes them."""

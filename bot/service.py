@@ -26,7 +26,7 @@ from bot.writer import Writer
 from conversations import Catalogue, Choice, Context, Engine, Incoming, Input, Reply, Result
 from conversations.matching import pick
 from conversations.turn import voiced
-from storage import forum, repo
+from storage import forum, inbox, outbox, repo
 from storage.committer import Committer
 from storage.writes import Item, Refused, Write
 
@@ -118,11 +118,11 @@ class Service:
         return self.routes.menu(person, lang, self.texts)
 
     async def handle(self, incoming: Incoming, send: Send, edit: Edit | None = None) -> None:
-        """Process one update: at most once, in order for its person, replying through send."""
+        """Process one update at most once, in order for its person, and reply through `send` (console, tests)."""
         person = self.identity.pseudonym(incoming.channel, incoming.user_id)
         async with self.locks.hold(person):
             try:
-                replies = await self._process(person, incoming)
+                replies = (await self._process(person, incoming, durable=False))[1]
             except Exception:
                 log.exception("failed to handle an update from %s", incoming.channel)
                 replies = [Reply(self.texts.get(self.lang, "error"), key="error")]
@@ -131,41 +131,65 @@ class Service:
                 if reply.track:
                     self.tracker.watch(reply.track, _shower(send, edit, message_id), self.lang)
 
+    async def process(self, incoming: Incoming) -> str:
+        """Process an update from the inbox: its replies are queued as answers in the same transaction.
+
+        Returns "done" (committed, the inbox row finished with it), "seen" (handled before) or "failed".
+        """
+        person = self.identity.pseudonym(incoming.channel, incoming.user_id)
+        async with self.locks.hold(person):
+            try:
+                status, late = await self._process(person, incoming, durable=True)
+            except Exception:
+                log.exception("failed to handle an update from %s", incoming.channel)
+                return "failed"
+            if late:  # replies built after the commit (a new reference): queued at once, in a second transaction
+                await self.committer.write(self._answers(incoming, late, self.clock(), first=100))
+            return status
+
     async def person(self, key: str) -> access.Person:
         """Load a person's roles."""
         return access.Person.from_roles(key, await repo.roles(self.db, key), key in self.admins)
 
-    async def _process(self, person: str, incoming: Incoming) -> list[Reply]:
-        """Decide, store in one transaction with the update's key, and return the replies."""
+    async def _process(self, person: str, incoming: Incoming, *, durable: bool) -> tuple[str, list[Reply]]:
+        """Decide and store in one transaction with the update's key; the status and the replies left to send.
+
+        `durable` queues the replies as answers in the same transaction (only those built after the commit,
+        from its results, are returned); otherwise every reply is returned for the caller to send.
+        """
         for attempt in range(ATTEMPTS):
             state = await self.cache.load(person, incoming.update_key)
             if state.seen:
                 log.info("ignored a redelivered update %s", incoming.update_key)
-                return []
+                return "seen", []
             now = self.clock()
             decision = await self._decide(person, incoming, state.session, state.round_id, now)
             base: list[Item] = [repo.reachable(incoming.channel, incoming.chat_id)]
             if incoming.update_key:
-                base.append(repo.mark_processed(incoming.update_key, now))
+                base += [repo.mark_processed(incoming.update_key, now), inbox.finished(incoming.update_key, now)]
             lang = (decision.session or state.session or {}).get("lang", self.lang)
             if person in self.admins:
                 base.append(repo.save_contact(person, incoming.channel, incoming.chat_id, now, lang))
+            replies = list(decision.outcome.replies)
             unit = [*base, *decision.outcome.writes]
             if decision.save:
                 unit.append(repo.save_session(person, decision.session, now) if decision.session is not None
                             else repo.delete_session(person))
             unit += self._remember(incoming, decision.outcome.replies)
+            if durable:
+                unit += self._answers(incoming, replies, now)
             try:
                 results = await self.committer.write(unit)
             except Refused as refused:
-                unit = base
-                await self.committer.write(unit)
                 replies = [Reply(self.texts.get(lang, refused.key, **refused.values), key=refused.key)]
+                unit = base + (self._answers(incoming, replies, now) if durable else [])
+                await self.committer.write(unit)
+                after: list[Reply] = []
             except IntegrityError:
                 self.cache.drop(person)
                 if incoming.update_key and await repo.processed(self.db, incoming.update_key):
                     log.info("ignored a redelivered update %s", incoming.update_key)
-                    return []
+                    return "seen", []
                 if attempt == ATTEMPTS - 1:
                     raise
                 log.info("a commit collided with another; deciding update %s again", incoming.update_key)
@@ -174,13 +198,18 @@ class Service:
                 self.cache.drop(person)
                 raise
             else:
-                after = decision.outcome.after
-                replies = list(decision.outcome.replies) + (await after(results) if after else [])
+                after = await decision.outcome.after(results) if decision.outcome.after else []
             self.cache.settle(person, incoming.update_key, unit)
-            if self.wake and any(not isinstance(item, Write) for item in unit):
-                self.wake()  # something may have been queued for the outbox: let the sender look now
-            return replies
-        return []
+            if self.wake and (durable or any(not isinstance(item, Write) for item in unit)):
+                self.wake()  # answers or messages were queued in the outbox: let the sender look now
+            return "done", after if durable else [*replies, *after]
+        return "failed", []
+
+    def _answers(self, incoming: Incoming, replies: list[Reply], now: datetime, first: int = 0) -> list[Item]:
+        """Replies as answers in the outbox, keyed by the update so a redelivery queues nothing twice."""
+        key = incoming.update_key or f"{incoming.channel}:{incoming.chat_id}:{now.timestamp()}"
+        return [outbox.answer(f"answer:{key}:{first + n}", incoming.channel, incoming.chat_id, reply, now)
+                for n, reply in enumerate(replies)]
 
     def _remember(self, incoming: Incoming, replies: tuple[Reply, ...]) -> list[Item]:
         """On a channel without buttons, the choices shown last, so a typed number can pick one."""

@@ -102,11 +102,14 @@ def admins(value: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def secret_token(value: str) -> str:
-    """A webhook secret token: empty, or 8 to 256 letters, digits, '_' and '-'."""
-    if value and not re.fullmatch(r"[A-Za-z0-9_-]{8,256}", value):
-        raise ValueError("must be 8-256 characters of letters, digits, _ and -")
-    return value
+def secret_token(shortest: int) -> Callable[[str], str]:
+    """A webhook secret token: empty, or `shortest` to 256 letters, digits, '_' and '-'."""
+    def parse(value: str) -> str:
+        if value and not re.fullmatch(rf"[A-Za-z0-9_-]{{{shortest},256}}", value):
+            raise ValueError(f"must be {shortest}-256 characters of letters, digits, _ and -")
+        return value
+
+    return parse
 
 
 def setting(name: str, default: str, help: str, parse: Callable[[str], Any] = text) -> Any:
@@ -140,6 +143,18 @@ class Settings:
         "XTT_SEND_RATE", "25", "Messages per second per channel, over all chats (Telegram allows ~30).", positive)
     xtt_send_per_chat: float = setting(
         "XTT_SEND_PER_CHAT", "1", "Messages per second to one chat (Telegram allows ~1).", positive)
+    xtt_stop_seconds: float = setting(
+        "XTT_STOP_SECONDS", "20", "On SIGTERM, the longest a stop may take to finish the updates in hand.", positive)
+    xtt_late_hours: float = setting(
+        "XTT_LATE_HOURS", "24", "A message older than this when processed gets a short apology for the delay.",
+        positive)
+    xtt_retention_days: int = setting(
+        "XTT_RETENTION_DAYS", "30", "Processed update keys, inbox rows and sent messages are kept this many days.",
+        whole(1, 3650))
+    xtt_flood_rate: float = setting(
+        "XTT_FLOOD_RATE", "2", "Messages per second one person may keep sending before being slowed.", positive)
+    xtt_flood_burst: int = setting(
+        "XTT_FLOOD_BURST", "20", "Messages one person may send at once before the rate applies.", whole(1, 10_000))
     telegram_bot_token: str = setting("TELEGRAM_BOT_TOKEN", "", "Enables the Telegram channel.")
     telegram_api_url: str = setting(
         "TELEGRAM_API_URL", "https://api.telegram.org", "Bot API root: a local Bot API server or a test stand-in.",
@@ -147,14 +162,15 @@ class Settings:
     telegram_webhook_url: str = setting(
         "TELEGRAM_WEBHOOK_URL", "", "Public HTTPS URL of /webhooks/telegram; empty means long polling.", web_url)
     telegram_webhook_secret: str = setting(
-        "TELEGRAM_WEBHOOK_SECRET", "", "Secret token Telegram sends with webhooks; derived if empty.", secret_token)
+        "TELEGRAM_WEBHOOK_SECRET", "", "Secret token Telegram sends with webhooks; derived if empty.",
+        secret_token(1))
     zalo_bot_token: str = setting("ZALO_BOT_TOKEN", "", "Enables the Zalo Bot Platform channel.")
     zalo_bot_api_url: str = setting(
         "ZALO_BOT_API_URL", "https://bot-api.zaloplatforms.com", "Zalo Bot Platform API root.", web_url)
     zalo_bot_webhook_secret: str = setting(
         "ZALO_BOT_WEBHOOK_SECRET", "",
         "Secret token (8-256 characters) of the Zalo Bot webhook; with WEB_PUBLIC_URL it turns on webhook mode.",
-        secret_token)
+        secret_token(8))
     zalo_oa_app_id: str = setting("ZALO_OA_APP_ID", "", "Zalo Official Account: app id.")
     zalo_oa_app_secret: str = setting("ZALO_OA_APP_SECRET", "", "Zalo Official Account: app secret.")
     zalo_oa_secret_key: str = setting(

@@ -42,3 +42,4 @@ class Incoming:
     choice_id: str | None = None
     update_key: str | None = None
     other: str = ""
+    sent_at: float | None = None  # when the person sent it (Unix seconds), where the platform says

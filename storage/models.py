@@ -185,7 +185,7 @@ class ProcessedUpdate(Base):
 
     __tablename__ = "processed_updates"
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
-    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class Consent(Base):
@@ -255,7 +255,11 @@ class Outbox(Base):
     __tablename__ = "outbox"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(160), unique=True)
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str | None] = mapped_column(String(20))  # an answer goes to the chat it came from, contact or not
+    chat_id: Mapped[str | None] = mapped_column(String(64))
+    claimed_by: Mapped[str | None] = mapped_column(String(40))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     kind: Mapped[str] = mapped_column(String(12))
     payload: Mapped[dict] = mapped_column(JSON)
     batch: Mapped[str | None] = mapped_column(String(60), index=True)
@@ -265,7 +269,34 @@ class Outbox(Base):
     error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (Index("ix_outbox_due", "status", "next_at"),)
+    __table_args__ = (Index("ix_outbox_due", "status", "id"), Index("ix_outbox_sent_at", "sent_at"))
+
+
+class Inbox(Base):
+    """An update as received, stored before the platform is told it arrived, and processed from here in order."""
+
+    __tablename__ = "inbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    person: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(8), default="queued")  # queued, done, bad, failed, dropped
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(40))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_inbox_status_id", "status", "id"),
+                      Index("ix_inbox_person_status", "person", "status", "id"), Index("ix_inbox_done_at", "done_at"))
+
+
+class Lease(Base):
+    """A named lease one process holds for a while: the one SQLite worker."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(60))
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Poll(Base):
@@ -291,6 +322,7 @@ class Vote(Base):
     person: Mapped[str] = mapped_column(String(64), primary_key=True)
     option: Mapped[int] = mapped_column(SmallInteger)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_votes_poll_option", "poll_id", "option"),)
 
 
 class OATokens(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
+from conversations import Choice, Reply
 from storage.models import Contact, Outbox
+from storage.writes import Write
 
 KINDS = ("answer", "notice", "alert", "poll", "reminder")
 COLUMNS = ["key", "contact_id", "kind", "payload", "batch", "status", "attempts", "next_at", "created_at"]
@@ -50,3 +53,24 @@ async def progress(engine: AsyncEngine, batch: str) -> dict[str, int]:
         rows = await conn.execute(select(Outbox.status, func.count()).where(Outbox.batch == batch)
                                   .group_by(Outbox.status))
         return {status: count for status, count in rows}
+
+
+def answer(key: str, channel: str, chat_id: str, reply: Reply, now: datetime) -> Write:
+    """A reply to what a person sent, queued to their chat (contact or not) with the update that caused it."""
+    body: dict[str, Any] = {"text": reply.text, "choices": [[c.id, c.label] for c in reply.choices], "key": reply.key}
+    for name, data in (("image", reply.image), ("document", reply.document)):
+        if data is not None:
+            body[name] = base64.b64encode(data).decode()
+    body.update({k: v for k, v in (("filename", reply.filename), ("track", reply.track)) if v})
+    if reply.menu is not None:
+        body["menu"] = [list(m) for m in reply.menu]
+    return Write("reply", {"key": key, "channel": channel, "chat_id": chat_id, "kind": "answer", "payload": body,
+                            "status": "queued", "attempts": 0, "next_at": now, "created_at": now})
+
+
+def reply_of(body: dict[str, Any], choices: tuple[Choice, ...], text: str) -> Reply:
+    """The Reply a queued payload describes, with its choices and text already in the recipient's language."""
+    files = {name: base64.b64decode(body[name]) if body.get(name) else None for name in ("image", "document")}
+    menu = tuple(tuple(m) for m in body["menu"]) if isinstance(body.get("menu"), list) else None
+    return Reply(text, choices, key=str(body.get("key") or ""), image=files["image"], document=files["document"],
+                 filename=str(body.get("filename") or ""), track=str(body.get("track") or ""), menu=menu)  # type: ignore[arg-type]

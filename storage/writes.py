@@ -12,7 +12,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
-from storage.models import Answer, Consent, Contact, Participation, ProcessedUpdate, Respondent, Response, Session
+from storage.models import (
+    Answer,
+    Consent,
+    Contact,
+    Inbox,
+    Outbox,
+    Participation,
+    ProcessedUpdate,
+    Respondent,
+    Response,
+    Session,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +87,10 @@ def _submit(dialect: str) -> Executable:
 # Shapes in the order a batch runs them: each unit lists its writes in this order too, so a row a unit
 # needs (a response before its answers) exists when the grouped statement for the next shape runs.
 SHAPES: dict[str, Callable[[str], Executable]] = {
+    "inbox": lambda d: _ignore(d, Inbox.__table__),
     "processed": lambda d: ProcessedUpdate.__table__.insert(),  # a second time is an error: the dedupe guard
+    "inbox_done": lambda d: update(Inbox).where(Inbox.key == bindparam("k"), Inbox.status == "queued").values(
+        status=bindparam("s"), done_at=bindparam("at"), claimed_by=None, claimed_until=None, data={}),
     "profile": lambda d: _upsert(d, Respondent.__table__, ("key",), (
         "group", "age_band", "commune", "consent", "consent_version", "consent_purpose", "consent_at", "lang")),
     "consent": lambda d: _upsert(d, Consent.__table__, ("person", "purpose"), ("given_by", "version", "at")),
@@ -92,6 +106,7 @@ SHAPES: dict[str, Callable[[str], Executable]] = {
     "participate": lambda d: Participation.__table__.insert(),
     "session": lambda d: _upsert(d, Session.__table__, ("person",), ("data", "updated_at", "commune", "open_round")),
     "session_delete": lambda d: delete(Session).where(Session.person == bindparam("person")),
+    "reply": lambda d: _ignore(d, Outbox.__table__),
 }
 ORDER = {name: n for n, name in enumerate(SHAPES)}
 

@@ -110,7 +110,7 @@ def test_console_chat_finishes_a_survey(xtt) -> None:
     answers = ["1", "1", "bố mẹ em đã đồng ý", "2", *["2"] * 10, "rat hai long", "5", "Em thích sân chơi mới", "1"]
     code, out, err = xtt("chat", "--as", "child", "--commune", "my-an", stdin="\n".join(answers) + "\n")
     assert code == 0 and "First run: opened survey round" in err
-    assert "Câu 12/12" in out and "Cảm ơn bạn đã hoàn thành" in out
+    assert "Câu 12/12" in out and "Cảm ơn em đã hoàn thành" in out
     doc = json.loads(xtt("score", "--json", "--commune", "my-an")[1])
     children = doc["communes"][0]["children"]
     assert (children["n"], children["answers"], children["satisfied"], children["index"]) == (1, 11, 11, 1.0)

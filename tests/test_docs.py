@@ -72,3 +72,29 @@ def test_a_bad_setting_stops_the_cli_with_one_line_and_no_traceback(tmp_path: Pa
                           text=True, timeout=60, check=False)
     assert done.returncode == 2 and done.stderr.startswith("xtt: XTT_REMIND_DAYS='abc'")
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def figures_table(text: str, heading: str) -> list[list[str]]:
+    """The rows (cells stripped) of the first Markdown table under `heading`, up to the next heading."""
+    section = text.split(f"\n{heading}\n", 1)[1].split("\n#", 1)[0]
+    rows: list[str] = []
+    for line in section.splitlines():
+        if line.startswith("|"):
+            rows.append(line.strip())
+        elif rows:
+            break
+    return [[c.strip() for c in row.strip("|").split("|")] for row in rows[2:]]  # skip the header and |---|
+
+
+def test_readme_and_bench_readme_tell_the_same_figures() -> None:
+    ours = figures_table(README, "## Performance")
+    bench = figures_table((ROOT / "bench" / "README.md").read_text(encoding="utf-8"), "## Figures")
+    assert ours and all(len(row) == 5 for row in ours), "README: | benchmark | xtt | baseline | ratio | target |"
+    assert {row[0]: row for row in bench} == {row[0]: row for row in ours}
+    assert len(bench) == len(ours)
+
+
+def test_a_figure_changed_in_one_readme_is_caught() -> None:
+    ours = figures_table(README, "## Performance")
+    changed = README.replace(f"| {ours[0][3]} |", f"| {ours[0][3]}9 |", 1)
+    assert figures_table(changed, "## Performance") != ours

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conversations import load_flows
 from storage.db import connect
-from storage.models import Answer, Contact, Participation, ProcessedUpdate, Response
+from storage.models import Answer, Contact, Inbox, Participation, ProcessedUpdate, Response
 from tests.conftest import TELEGRAM_TOKEN
 
 try:
@@ -351,7 +351,7 @@ async def test_child_completes_the_survey_and_is_counted(xtt: Harness, tg: Teleg
     # Back from question 4 to 3 shows the earlier choice; answering again replaces it.
     assert progress(following) == "Câu 4/12" and "back" in options(following)
     again = (await chat.tap("back"))[0]
-    assert progress(again) == "Câu 3/12" and "(Lần trước bạn chọn: Chưa hài lòng lắm)" in (again.text or "")
+    assert progress(again) == "Câu 3/12" and "(Lần trước em chọn: Chưa hài lòng lắm)" in (again.text or "")
     chosen[2] = "very_dissatisfied"
     following = await answer(chat, 3, "very_dissatisfied", "tap")
     for n, (choice, how) in enumerate(CHILD_SCRIPT[3:], 4):
@@ -362,10 +362,11 @@ async def test_child_completes_the_survey_and_is_counted(xtt: Harness, tg: Teleg
     assert options(following) == ["skip", "back"]
     review = (await chat.say("Em muốn xã có thêm sân chơi và đèn đường."))[0]
     assert options(review) == ["submit", "back"]
-    assert "Câu 3: Rất không hài lòng" in (review.text or "") and "Câu 12: Rất hài lòng" in (review.text or "")
+    assert "3. An toàn trên đường đi học: Rất không hài lòng" in (review.text or "")
+    assert "12. Khai sinh, giấy tờ: Rất hài lòng" in (review.text or "")
     assert "Ý kiến: Em muốn xã có thêm sân chơi và đèn đường." in (review.text or "")
     thanks = (await chat.tap("submit"))[0]
-    assert thanks.text is not None and thanks.text.startswith("🎉 Cảm ơn bạn đã hoàn thành khảo sát đợt 2024")
+    assert thanks.text is not None and thanks.text.startswith("🎉 Cảm ơn em đã hoàn thành khảo sát đợt 2024")
     await all_taps_answered(tg)
 
     assert_only(await xtt.score(), "my-an", "children", expected_group(chosen))
@@ -398,14 +399,18 @@ async def test_parent_resumes_after_a_crash_without_losing_or_doubling(xtt: Harn
     assert await bot.kill() == -9
     await bot.start_ready()
     back = await chat.say("/khaosat", 2)
+    if back[0].text == following.text:  # sent, but killed before that was recorded: delivery is at least once
+        back = [back[1], *await chat.expect(1)]
     assert back[0].text == "Chào mừng bạn quay lại! Mình tiếp tục từ câu 6."
     assert progress(back[1]) == "Câu 6/12" and "(Lần trước" not in (back[1].text or "")
     for n, choice in enumerate(PARENT_CHOICES[5:], 6):
         following = await answer(chat, n, choice, "tap")
     assert options(following) == ["skip", "back"]
     review = (await chat.tap("skip"))[0]
-    assert "Câu 1: Hài lòng" in (review.text or "") and "Câu 2: Không biết / không trả lời" in (review.text or "")
-    assert "Câu 6: Rất không hài lòng" in (review.text or "") and "Ý kiến: (không có)" in (review.text or "")
+    assert "1. An toàn ở nhà: Hài lòng" in (review.text or "")
+    assert "2. An toàn ở trường: Không biết / không trả lời" in (review.text or "")
+    assert "6. Phòng đuối nước, tai nạn: Rất không hài lòng" in (review.text or "")
+    assert "Ý kiến: (không có)" in (review.text or "")
     await chat.tap("submit")
     await chat.quiet()
 
@@ -423,7 +428,7 @@ async def test_parent_resumes_after_a_crash_without_losing_or_doubling(xtt: Harn
 # ---------------------------------------------------------------------------------------------- 3
 async def test_stale_buttons_and_bad_input_are_reasked_and_stored_once(xtt: Harness,
                                                                        tg: TelegramStandin) -> None:
-    bot = await xtt.start()
+    await xtt.start()
     chat = Chat(tg, PROBE)
     q1 = await onboard_resident(chat, "phu-dien")
     q2 = (await chat.tap("satisfied"))[0]
@@ -470,8 +475,8 @@ async def test_stale_buttons_and_bad_input_are_reasked_and_stored_once(xtt: Harn
     assert [(q, o) for _, q, o, _ in rows] == sorted([("safe_home", "satisfied"), ("safe_school", "satisfied")])
     async with xtt.db.connect() as conn:
         keys = (await conn.execute(select(ProcessedUpdate.key))).scalars().all()
-    assert keys.count(f"telegram:{typed}") == 1
-    await bot.wait_output(f"ignored a redelivered update telegram:{typed}", 2.0)  # it was seen, and dropped
+        stored = (await conn.execute(select(Inbox.status).where(Inbox.key == f"telegram:{typed}"))).scalars().all()
+    assert keys.count(f"telegram:{typed}") == 1 and stored == ["done"], "stored and processed once"
     assert not tg.sent(group["id"])
 
 
@@ -599,7 +604,8 @@ async def test_the_bot_token_is_not_written_to_the_log(xtt_sqlite: Harness, tg: 
     assert TOKEN.split(":", 1)[1] not in output, [line for line in output.splitlines() if TOKEN in line][:3]
 
 
-async def test_webhook_answers_400_to_any_malformed_update(xtt_sqlite: Harness, tg: TelegramStandin) -> None:
+async def test_webhook_refuses_malformed_bodies_and_records_unreadable_updates(xtt_sqlite: Harness,
+                                                                               tg: TelegramStandin) -> None:
     url = f"http://127.0.0.1:{xtt_sqlite.port}/webhooks/telegram"
     await xtt_sqlite.start(TELEGRAM_WEBHOOK_URL=url, TELEGRAM_WEBHOOK_SECRET="s3cret")
     statuses = {}
@@ -607,4 +613,7 @@ async def test_webhook_answers_400_to_any_malformed_update(xtt_sqlite: Harness, 
         for body in (b"{not json", b"{}", b"[]", b"null", b'"text"', b'{"update_id": 5, "message": 3}'):
             async with session.post(url, data=body, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"}) as resp:
                 statuses[body] = resp.status
-    assert statuses == dict.fromkeys(statuses, 400), statuses
+    unreadable = b'{"update_id": 5, "message": 3}'  # an update, but not one PTB can read: kept as bad, not retried
+    assert statuses == {**dict.fromkeys(statuses, 400), unreadable: 200}, statuses
+    async with xtt_sqlite.db.connect() as conn:
+        assert (await conn.execute(select(Inbox.status).where(Inbox.key == "telegram:5"))).scalar_one() == "bad"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from aiohttp import web
@@ -12,7 +12,8 @@ from conversations import Incoming, Reply
 
 Send = Callable[[Reply], Awaitable[str | None]]  # returns the message id where the channel has one
 Edit = Callable[[str, str], Awaitable[None]]  # (message id, new text)
-Handler = Callable[[Incoming, Send, Edit | None], Awaitable[None]]  # the service's entry point, for every channel
+Handler = Callable[[Incoming, Send, Edit | None], Awaitable[None]]  # the service answering at once (the console)
+Accept = Callable[[Sequence[Incoming], Sequence[tuple[str, str]]], Awaitable[None]]  # the inbox: stored when it returns
 
 
 class Channel(Protocol):

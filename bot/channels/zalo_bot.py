@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import json
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
 
-from bot.channels.base import Handler, numbered
+from bot.channels.base import Accept, numbered
 from bot.channels.zalo_bot_client import TEXT_LIMIT, JsonDict, ZalobotClient, ZalobotError, chunks, send_failure
 from bot.web import Media
 from conversations import Incoming, Reply
@@ -43,12 +43,13 @@ class ZalobotChannel:
     menus = False
     invite_link = ""
 
-    def __init__(self, token: str, api_url: str, handle: Handler, *, webhook_url: str = "",
+    def __init__(self, token: str, api_url: str, accept: Accept, *, webhook_url: str = "",
                  webhook_secret: str = "", media: Media | None = None, poll_timeout: float = POLL_TIMEOUT,
                  backoff: tuple[float, float] = BACKOFF, clock: Callable[[], float] = time.time,
                  notes: Mapping[str, str] | None = None) -> None:
         self.client = ZalobotClient(token, api_url)
-        self.handle = handle
+        self.accept = accept
+        self.stopping = False
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.media = media
@@ -57,14 +58,10 @@ class ZalobotChannel:
         self.clock = clock
         self.notes = {**NOTES, **(notes or {})}
         self.account: JsonDict = {}
-        self.started_ms = 0
-        self._seen: OrderedDict[str, None] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
-        self._pending: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Check the token, then poll or set the webhook in the background."""
-        self.started_ms = int(self.clock() * 1000)
         try:
             self.account = await self.client.get_me()
         except ZalobotError as exc:
@@ -79,13 +76,12 @@ class ZalobotChannel:
         log.info("Zalo Bot %s: %s", self.account.get("account_name") or self.account.get("id") or "?", mode)
 
     async def stop(self) -> None:
-        """Stop polling, let replies in progress finish, close the HTTP session."""
+        """Stop polling (webhook calls get 503) and close the HTTP session."""
+        self.stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._pending:
-            await asyncio.wait(self._pending, timeout=10.0)
         await self.client.close()
 
     async def _run(self) -> None:
@@ -101,8 +97,7 @@ class ZalobotChannel:
                 began = time.monotonic()
                 updates = await self.client.get_updates(self.poll_timeout)
                 delay = self.backoff[0]
-                for update in updates:
-                    self.accept(update, polled=True)
+                await self.take(updates)  # stored before the next getUpdates
                 if updates or time.monotonic() - began > 1.0:
                     idle = IDLE[0]
                     continue
@@ -130,8 +125,8 @@ class ZalobotChannel:
             except ZalobotError as exc:  # e.g. no webhook to delete: getUpdates will tell if it matters
                 log.warning("deleteWebhook failed (%s); polling anyway", exc)
 
-    def incoming(self, update: JsonDict, *, polled: bool = False) -> Incoming | None:
-        """Translate an update; None for what the bot ignores (duplicates, backlog, groups, bots)."""
+    def incoming(self, update: JsonDict) -> Incoming | None:
+        """Translate an update; None for what the bot ignores (groups, bots, no message). Old ones are kept."""
         event = str(update.get("event_name") or "")
         message = update.get("message") if "message" in update else update
         if not isinstance(message, dict):
@@ -144,46 +139,25 @@ class ZalobotChannel:
         if not mid or not chat_id:
             log.warning("ignored a message without message_id or chat id (keys: %s)", sorted(message))
             return None
-        if mid in self._seen:
-            log.info("ignored a repeated message %s", mid)
-            return None
-        self._seen[mid] = None
-        if len(self._seen) > REMEMBER:
-            self._seen.popitem(last=False)
-        sent = _millis(message.get("date"))
-        if polled and sent is not None and sent < self.started_ms:
-            log.info("ignored message %s sent %.0f s before the poller started", mid,
-                     (self.started_ms - sent) / 1000)
-            return None
         if str(chat.get("chat_type") or "PRIVATE").upper() != "PRIVATE" or sender.get("is_bot"):
             log.info("ignored message %s: not from a person in a private chat", mid)
             return None
-        base = {"channel": self.name, "chat_id": chat_id, "user_id": str(sender.get("id") or chat_id),
-                "update_key": f"{self.name}:{mid}"}
+        if len(mid) > 64:  # the stored key has room for 100 characters
+            mid = hashlib.sha256(mid.encode()).hexdigest()
+        sent = _millis(message.get("date"))
+        base = {"channel": self.name, "chat_id": chat_id[:64], "user_id": str(sender.get("id") or chat_id)[:64],
+                "update_key": f"{self.name}:{mid}", "sent_at": None if sent is None else sent / 1000}
         text = message.get("text")
         if isinstance(text, str) and text.strip():
             return Incoming(**base, text=text[:TEXT_LIMIT])
         sticker = "sticker" in event or "sticker" in message
         return Incoming(**base, other="sticker" if sticker else "media")
 
-    def accept(self, update: JsonDict, *, polled: bool = False) -> None:
-        """Hand an update to the service in a task, before any await, so each chat keeps its order."""
-        incoming = self.incoming(update, polled=polled)
-        if incoming is None:
-            return
-        task = asyncio.create_task(self._handle(incoming))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def _handle(self, incoming: Incoming) -> None:
-        """Run the service for one message; a failed reply is logged, never raised into the loop."""
-        async def reply(message: Reply) -> None:
-            await self.send(incoming.chat_id, message)
-
-        try:
-            await self.handle(incoming, reply, None)
-        except Exception:
-            log.exception("failed to answer %s", incoming.update_key)
+    async def take(self, updates: list[JsonDict]) -> None:
+        """Store what arrived in the inbox (a repeated message id is stored once); it is processed from there."""
+        received = [i for i in map(self.incoming, updates) if i is not None]
+        if received:
+            await self.accept(received, ())
 
     async def edit(self, chat_id: str, message_id: str, text: str) -> None:
         """The Zalo Bot Platform cannot edit a sent message."""
@@ -222,7 +196,9 @@ class ZalobotChannel:
         return self.media.put(data, filename)
 
     async def webhook(self, request: web.Request) -> web.Response:
-        """Accept a webhook call when its secret header matches, in constant time."""
+        """Accept a webhook call when its secret header matches (constant time); 200 once stored, 503 when stopping."""
+        if self.stopping:
+            return web.Response(status=503)
         given = request.headers.get(SECRET_HEADER, "")
         if not self.webhook_secret or not hmac.compare_digest(given.encode(), self.webhook_secret.encode()):
             log.warning("rejected a webhook call with a %s secret token", "wrong" if given else "missing")
@@ -235,7 +211,7 @@ class ZalobotChannel:
         if not isinstance(update, dict) or not isinstance(update.get("message"), dict):
             log.warning("rejected a malformed webhook body")
             return web.Response(status=400)
-        self.accept(update)
+        await self.take([update])
         return web.json_response({"ok": True})
 
 

@@ -1,7 +1,8 @@
 """Zalo Official Account (OA API v3): a signed webhook in, customer-service text messages out.
 
 The webhook checks `X-ZEvent-Signature` (plain SHA-256 of app id + raw body + timestamp + OA secret key, with
-or without a `mac=` prefix), refuses stale timestamps, answers 200 at once and handles the event in a task.
+or without a `mac=` prefix), refuses stale timestamps, stores the event in the inbox and answers 200 once it is
+stored (503 while stopping). An event without `msg_id` is keyed by its signed body, so a replay is stored once.
 Replies go out as numbered text through `/v3.0/oa/message/cs`; the token pair lives in the database
 (`bot.channels.zalo_oa_tokens`).
 """
@@ -15,14 +16,13 @@ import hmac
 import json
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from bot.channels.base import Handler, numbered
+from bot.channels.base import Accept, numbered
 from bot.channels.errors import SendFailure
 from bot.channels.zalo_oa_tokens import Token, TokenStore, TokenUnavailable
 from conversations import Incoming, Reply
@@ -38,7 +38,6 @@ RATE_LIMITED = -32
 RATE_PAUSE = 60.0  # the quota is per minute
 REAUTH_PAUSE = 300.0
 SEND_TIMEOUT = 15.0
-REMEMBERED = 10_000  # message ids kept for de-duplication in memory (the service also keeps them)
 
 
 def signature(app_id: str, body: bytes, timestamp: str, secret_key: str) -> str:
@@ -97,14 +96,16 @@ class ZaloOAChannel:
     media = None
     invite_link = ""
 
-    def __init__(self, app_id: str, secret_key: str, api_url: str, tokens: TokenStore, handle: Handler, *,
+    def __init__(self, app_id: str, secret_key: str, api_url: str, tokens: TokenStore, accept: Accept, *,
                  max_skew: float = MAX_SKEW) -> None:
-        self.app_id, self.secret_key, self.tokens, self.handle = app_id, secret_key, tokens, handle
+        if not secret_key:
+            raise ValueError("ZALO_OA_SECRET_KEY is empty: without it anyone could forge signed events; "
+                             "set the OA secret key from the webhook page")
+        self.app_id, self.secret_key, self.tokens, self.accept = app_id, secret_key, tokens, accept
+        self.stopping = False
         self.url = f"{api_url.rstrip('/')}/v3.0/oa/message/cs"
         self.max_skew = max_skew
         self._http: aiohttp.ClientSession | None = None
-        self._seen: OrderedDict[str, None] = OrderedDict()
-        self._pending: set[asyncio.Task[None]] = set()
         self._refresher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -113,13 +114,9 @@ class ZaloOAChannel:
         await self.tokens.prepare()
         self._refresher = asyncio.create_task(self.tokens.keep_fresh(), name="zalo-oa-tokens")
 
-    async def stop(self, grace: float = 10.0) -> None:
-        """Let events in hand finish, then stop the refresher and close the sessions."""
-        if self._pending:
-            _, late = await asyncio.wait(set(self._pending), timeout=grace)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+    async def stop(self) -> None:
+        """Take no more events (503), stop the refresher and close the sessions."""
+        self.stopping = True
         if self._refresher is not None:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -130,7 +127,9 @@ class ZaloOAChannel:
 
     # ------------------------------------------------------------------ in
     async def webhook(self, request: web.Request) -> web.Response:
-        """Check the signature and the timestamp, queue the event and answer 200 at once."""
+        """Check the signature and the timestamp, store the event, then answer 200."""
+        if self.stopping:
+            return web.Response(status=503)
         body = await request.read()
         given = request.headers.get(SIGNATURE, "")
         where = f"from {request.remote}, {len(body)} bytes"  # never the body: it holds what people wrote
@@ -155,15 +154,13 @@ class ZaloOAChannel:
         if not isinstance(event, dict):
             log.warning("rejected a malformed zalo_oa webhook body (%s)", where)
             return web.Response(status=400)
-        incoming = self.incoming(event)
+        incoming = self.incoming(event, hashlib.sha256(body).hexdigest())
         if incoming is not None:
-            task = asyncio.create_task(self._process(incoming))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            await self.accept([incoming], ())
         return web.Response(text="ok")
 
-    def incoming(self, event: dict[str, Any]) -> Incoming | None:
-        """Translate an event; None for echoes, receipts, follows and repeats."""
+    def incoming(self, event: dict[str, Any], digest: str = "") -> Incoming | None:
+        """Translate an event; None for echoes, receipts and follows. Without a msg_id the body's digest is its key."""
         name = str(event.get("event_name") or "")
         if name.startswith("oa_send_"):
             return None  # the echo of our own message
@@ -176,36 +173,15 @@ class ZaloOAChannel:
         if not name.startswith("user_send_") or not user:
             log.info("ignored a zalo_oa %s event", name or "unnamed")
             return None
-        msg_id = str(message.get("msg_id") or "")
-        if msg_id:
-            if msg_id in self._seen:
-                log.info("ignored a redelivered zalo_oa message zalo_oa:%s", msg_id)
-                return None
-            self._seen[msg_id] = None
-            if len(self._seen) > REMEMBERED:
-                self._seen.popitem(last=False)
+        msg_id = str(message.get("msg_id") or "") or (f"body-{digest[:40]}" if digest else "")
         if len(msg_id) > 64:  # the stored key has room for 80 characters
             msg_id = hashlib.sha256(msg_id.encode()).hexdigest()
-        base = {"channel": self.name, "chat_id": user, "user_id": user,
+        base = {"channel": self.name, "chat_id": user[:64], "user_id": user[:64],
                 "update_key": f"zalo_oa:{msg_id}" if msg_id else None}
         text = message.get("text")
         if name == "user_send_text" and isinstance(text, str):
             return Incoming(**base, text=text[:TEXT_LIMIT])
         return Incoming(**base, other="media")
-
-    async def _process(self, incoming: Incoming) -> None:
-        """Hand one event to the service."""
-        chat_id = incoming.chat_id
-
-        async def reply(message: Reply) -> None:
-            await self.send(chat_id, message)
-
-        try:
-            await self.handle(incoming, reply, None)
-        except SendFailure as exc:
-            log.warning("zalo_oa: could not answer a message: %s", exc)
-        except Exception:
-            log.exception("zalo_oa: failed to handle an event")
 
     # ------------------------------------------------------------------ out
     async def edit(self, chat_id: str, message_id: str, text: str) -> None:

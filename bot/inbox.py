@@ -1,0 +1,229 @@
+"""The inbox: each update is stored before its platform is told it arrived, then processed from the table.
+
+Channels call `accept` with what they received; it returns once the updates are durable, so a channel
+confirms them (the next getUpdates offset, a webhook's 200) only then. One task claims stored updates in
+order and hands each to the service, whose transaction finishes the row together with everything the update
+caused (answers included). After a crash, every stored but unfinished update is processed again, in order per
+person; the update key makes the second time a no-op for what was already committed.
+
+A person who sends much faster than anyone types is slowed: beyond a burst, their updates are dropped (and
+recorded as such) and they are told once, politely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.identity import Identity
+from conversations import Catalogue, Incoming, Reply
+from storage import inbox, outbox
+from storage.committer import Committer
+from storage.writes import Item
+
+log = logging.getLogger(__name__)
+Process = Callable[[Incoming], Awaitable[str]]
+FIELDS = ("channel", "chat_id", "user_id", "text", "choice_id", "update_key", "other", "sent_at")
+RETRY = (1.0, 5.0, 30.0)  # seconds before a failed update is tried again; then it is recorded as failed
+
+
+def utcnow() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclasses.dataclass(slots=True)
+class Bucket:
+    """A person's allowance of updates: `burst` at once, refilled at `rate` per second."""
+
+    tokens: float
+    at: float
+    told: bool = False
+
+
+class Flood:
+    """Slows a person who sends far faster than anyone types; everyone else is untouched."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, float(burst)
+        self._buckets: dict[str, Bucket] = {}
+
+    def allow(self, person: str, now: float) -> tuple[bool, bool]:
+        """Whether to process this update, and whether to tell the person they are going too fast."""
+        bucket = self._buckets.get(person) or Bucket(self.burst, now)
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)
+        bucket.at = now
+        self._buckets[person] = bucket
+        if len(self._buckets) > 50_000:
+            self._buckets = {k: b for k, b in self._buckets.items() if b.tokens < self.burst}
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            if bucket.tokens >= self.burst / 2:
+                bucket.told = False
+            return True, False
+        tell, bucket.told = not bucket.told, True
+        return False, tell
+
+
+class Inbox:
+    """Stores updates durably, then feeds them to the service in order per person."""
+
+    def __init__(self, db: AsyncEngine, identity: Identity, process: Process, texts: Catalogue, *,
+                 lang: str = "vi", flood: Flood | None = None, concurrency: int = 256, batch: int = 500,
+                 lease: float = 60.0, late_after: float = 24 * 3600.0, worker: str = "",
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.db, self.identity, self.process, self.texts, self.lang = db, identity, process, texts, lang
+        self.flood = flood or Flood(2.0, 20)
+        self.concurrency, self.batch, self.lease, self.late_after = concurrency, batch, lease, late_after
+        self.worker = worker or uuid.uuid4().hex[:12]
+        self.clock = clock
+        self.committer = Committer(db)
+        self.wake_sender: Callable[[], None] | None = None
+        self._event = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._flight: set[asyncio.Task[None]] = set()
+        self._held: set[int] = set()  # claimed rows not yet finished here
+        self._stopping = False
+
+    # ------------------------------------------------------------------ in
+    async def accept(self, received: Sequence[Incoming], bad: Sequence[tuple[str, str]] = ()) -> None:
+        """Store updates (and the keys of unreadable ones) durably; the platform may be told once this returns."""
+        now = self.clock()
+        unit: list[Item] = [inbox.stored(i.update_key or f"{i.channel}:{uuid.uuid4().hex}",
+                                         self.identity.pseudonym(i.channel, i.user_id), _data(i), now)
+                            for i in received]
+        unit += [inbox.stored(key, "-", {"error": reason[:200]}, now, status="bad") for key, reason in bad]
+        if unit:
+            await self.committer.write(unit)
+            self._event.set()
+
+    # ------------------------------------------------------------------ the loop
+    def start(self) -> None:
+        """Start processing what is stored."""
+        if self._task is None or self._task.done():
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name="inbox")
+
+    async def stop(self, grace: float = 15.0) -> None:
+        """Take nothing new; let the updates in hand finish (within `grace`), then stop."""
+        self._stopping = True
+        self._event.set()
+        if self._task is not None:
+            await asyncio.wait([self._task], timeout=grace)
+        if self._flight:
+            _, late = await asyncio.wait(set(self._flight), timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
+        await self.committer.close()
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait until nothing stored is left to process (tests, benchmarks)."""
+        async with asyncio.timeout(timeout):
+            while self._flight or await inbox.waiting(self.db):
+                self._event.set()
+                await asyncio.sleep(0.02)
+
+    async def _run(self) -> None:
+        """Claim stored updates in order and process them, as many at a time as allowed."""
+        while not self._stopping:
+            self._event.clear()
+            room = self.concurrency - len(self._flight)
+            rows = []
+            if room > 0:
+                try:
+                    rows = await inbox.claim(self.db, self.worker, self.clock(), min(room, self.batch), self.lease)
+                except Exception:
+                    log.exception("inbox: claiming updates failed; trying again in a second")
+                    await asyncio.sleep(1.0)
+                    continue
+            rows = [r for r in rows if r.id not in self._held]
+            await self._dispatch(rows)
+            if not rows or room <= 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1.0):
+                        await self._event.wait()
+
+    async def _dispatch(self, rows: Sequence[inbox.Row]) -> None:
+        """Start each update's task in order (the service keeps each person's order), slowing floods."""
+        now, at = time.monotonic(), self.clock()
+        unit: list[Item] = []
+        started = []
+        for row in rows:
+            allowed, tell = self.flood.allow(row.person, now)
+            if not allowed:
+                unit.append(inbox.finished(row.key, at, "dropped"))
+                if tell:
+                    unit.append(self._notice(row, "flood", at))
+                continue
+            sent = row.data.get("sent_at") or _aware(row.received_at).timestamp()
+            if row.attempts == 1 and at.timestamp() - float(sent) > self.late_after:
+                unit.append(self._notice(row, "late", at))  # sent before its answer: sorry for the wait
+            started.append(row)
+        if unit:
+            await self.committer.write(unit)  # before the tasks start, so a late apology comes first
+            if self.wake_sender:
+                self.wake_sender()
+        for row in started:
+            self._held.add(row.id)
+            task = asyncio.create_task(self._one(row), name=f"inbox-{row.id}")
+            self._flight.add(task)
+            task.add_done_callback(self._flight.discard)
+
+    async def _one(self, row: inbox.Row) -> None:
+        """Process one update; a failure is tried again a few times, then recorded."""
+        try:
+            status = await self.process(_incoming(row.data))
+            if status == "seen":
+                await self.committer.write([inbox.finished(row.key, self.clock())])
+            elif status == "failed":
+                await self._failed(row)
+        except Exception:
+            log.exception("inbox: update %s could not be processed", row.key)
+            await self._failed(row)
+        finally:
+            self._held.discard(row.id)
+            self._event.set()
+
+    async def _failed(self, row: inbox.Row) -> None:
+        """Try a failed update again later, or record it as failed after the last try."""
+        now = self.clock()
+        if row.attempts > len(RETRY):
+            log.error("inbox: update %s failed %d times; recorded as failed", row.key, row.attempts)
+            await self.committer.write([inbox.finished(row.key, now, "failed")])
+        else:
+            await self.committer.write([inbox.release([row.id], now + timedelta(seconds=RETRY[row.attempts - 1]))])
+
+    def _notice(self, row: inbox.Row, key: str, now: datetime) -> Item:
+        """A short answer about the update itself (too fast, or late), in the default language."""
+        data = row.data
+        reply = Reply(self.texts.get(self.lang, f"inbox.{key}"), key=f"inbox.{key}")
+        return outbox.answer(f"{key}:{row.key}", str(data.get("channel")), str(data.get("chat_id")), reply, now)
+
+
+def _data(incoming: Incoming) -> dict[str, Any]:
+    """What is kept of an update: the neutral message, not the platform's whole body."""
+    return {name: getattr(incoming, name) for name in FIELDS}
+
+
+def _incoming(data: dict[str, Any]) -> Incoming:
+    """The stored message again."""
+    return Incoming(**{name: data.get(name) for name in FIELDS if name in data})
+
+
+def _aware(moment: datetime) -> datetime:
+    """A stored time in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

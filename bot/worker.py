@@ -1,0 +1,148 @@
+"""One running xtt process: channels in, the inbox, the service, the outbox sender, and an orderly stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from bot.channels.base import Channel
+from bot.inbox import Inbox
+from bot.sender import Item, Sender
+from bot.service import Service
+from bot.web import WebServer
+from conversations import Reply
+from storage import leases, retention
+
+log = logging.getLogger("xtt")
+LEASE = "sqlite-worker"
+LEASE_SECONDS = 30.0
+PRUNE_EVERY = 3600.0
+
+
+class AnotherWorker(RuntimeError):
+    """A second process on a SQLite database; the message says who holds it and what to do."""
+
+
+class Worker:
+    """Starts the parts in order and stops them in the reverse order, within a bounded time."""
+
+    def __init__(self, service: Service, inbox: Inbox, sender: Sender, channels: list[Channel],
+                 web: WebServer | None, *, stop_seconds: float, retention_days: int) -> None:
+        self.service, self.inbox, self.sender, self.channels, self.web = service, inbox, sender, channels, web
+        self.stop_seconds, self.retention_days = stop_seconds, retention_days
+        self.owner = leases.owner_name()
+        self.sqlite = service.db.dialect.name == "sqlite"
+        self._chores: list[asyncio.Task[None]] = []
+
+    async def start(self) -> list[Channel]:
+        """Take the SQLite lease, start the web server and the channels, then process and send."""
+        if self.sqlite:
+            holder = await leases.take(self.service.db, LEASE, self.owner, _now(), LEASE_SECONDS)
+            if holder:
+                raise AnotherWorker(f"another xtt process ({holder}) is running on this SQLite database; stop it "
+                                    "first, or use PostgreSQL (DATABASE_URL) to run several workers")
+            await self.sender.release_claims()  # claims left by a process that died
+            self._chores.append(asyncio.create_task(self._renew(), name="lease"))
+        self._chores.append(asyncio.create_task(self._prune(), name="retention"))
+        if self.web:
+            await self.web.start()
+        started = []
+        for channel in self.channels:
+            try:
+                await channel.start()
+                started.append(channel)
+            except Exception:
+                log.exception("channel %s failed to start", channel.name)
+        self.sender.channels = {c.name: c for c in started}
+        self.sender.paces = {name: pace for name, pace in self.sender.paces.items() if name in self.sender.channels}
+        self.sender.start()
+        self.inbox.start()
+        if self.web:
+            self.web.channels = [c.name for c in started]
+            self.web.ready = True
+        return started
+
+    async def run_until_signalled(self) -> None:
+        """Wait for SIGTERM or SIGINT, then stop."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await self.stop()
+
+    async def stop(self) -> None:
+        """Stop taking updates, finish those in hand, flush the writes, let the sender finish, within the bound."""
+        log.info("stopping (at most %.0f s)", self.stop_seconds)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.stop_seconds
+
+        def left(share: float = 1.0) -> float:
+            return max(0.1, (deadline - loop.time()) * share)
+
+        for channel in self.channels:  # polling stops; webhooks answer 503 from now on
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(channel.stop(), timeout=left(0.2))
+        await self.inbox.stop(grace=left(0.5))
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.service.close(), timeout=left(0.5))
+        await self.sender.stop(grace=left(0.8))
+        for task in self._chores:
+            task.cancel()
+        await asyncio.gather(*self._chores, return_exceptions=True)
+        if self.sqlite:
+            with contextlib.suppress(Exception):
+                await leases.give_back(self.service.db, LEASE, self.owner)
+        if self.web:
+            await self.web.stop()
+        log.info("stopped")
+
+    async def _renew(self) -> None:
+        """Keep the SQLite lease while running."""
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            with contextlib.suppress(Exception):
+                await leases.take(self.service.db, LEASE, self.owner, _now(), LEASE_SECONDS)
+
+    async def _prune(self) -> None:
+        """Now and then, delete what is past its keeping time, in small batches."""
+        while True:
+            await asyncio.sleep(60.0)
+            try:
+                gone = await retention.prune(self.service.db, _now() - timedelta(days=self.retention_days))
+                if gone:
+                    log.info("retention: deleted %d old rows", gone)
+            except Exception:
+                log.warning("retention: pruning failed", exc_info=True)
+            await asyncio.sleep(PRUNE_EVERY)
+
+
+def tracking(service: Service, channels: dict[str, Channel]) -> Callable[[Item, str | None], None]:
+    """When an answer that follows a broadcast is sent, show the broadcast's progress by editing it."""
+    def on_sent(item: Item, message_id: str | None) -> None:
+        track = str(item.payload.get("track") or "")
+        channel = channels.get(item.channel)
+        if track and channel is not None:
+            service.tracker.watch(track, _shower(channel, item.chat_id, message_id), item.lang or service.lang)
+
+    return on_sent
+
+
+def _shower(channel: Channel, chat_id: str, message_id: str | None) -> Callable[[str, bool], Awaitable[None]]:
+    """How a broadcast's progress is shown: by editing the message, or (without edits) one final line."""
+    async def show(text: str, final: bool) -> None:
+        if channel.edits and message_id:
+            await channel.edit(chat_id, message_id, text)
+        elif final:
+            await channel.send(chat_id, Reply(text, key="sending.done"))
+
+    return show
+
+
+def _now() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)

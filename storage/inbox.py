@@ -1,0 +1,84 @@
+"""The inbox table: updates stored before they are acknowledged, claimed in order, finished in the update's unit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import Executable
+
+from storage.models import Inbox
+from storage.writes import Write
+
+QUEUED = "queued"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A claimed update."""
+
+    id: int
+    key: str
+    person: str
+    data: dict[str, Any]
+    attempts: int
+    received_at: datetime
+
+
+def stored(key: str, person: str, data: dict[str, Any], now: datetime, status: str = QUEUED) -> Write:
+    """Store an update once; a second delivery of the same key is ignored."""
+    return Write("inbox", {"key": key, "person": person, "data": data, "status": status, "attempts": 0,
+                           "received_at": now, "done_at": None if status == QUEUED else now})
+
+
+def finished(key: str, now: datetime, status: str = "done") -> Write:
+    """Mark an update done (in the same transaction as what it caused), or bad, failed or dropped."""
+    return Write("inbox_done", {"k": key, "s": status, "at": now})
+
+
+async def claim(engine: AsyncEngine, worker: str, now: datetime, limit: int, lease: float) -> list[Row]:
+    """Take due updates in order, at most `limit`; a person whose earlier update another worker holds waits.
+
+    On PostgreSQL a per-person advisory lock inside the claiming transaction keeps two workers from taking the
+    same person's updates at once; rows another worker is claiming are skipped (SKIP LOCKED).
+    """
+    earlier = aliased(Inbox)
+    held_elsewhere = exists().where(
+        earlier.person == Inbox.person, earlier.status == QUEUED, earlier.id < Inbox.id,
+        earlier.claimed_by != worker, earlier.claimed_until > now)
+    free = (Inbox.claimed_until.is_(None)) | (Inbox.claimed_until <= now)
+    due = select(Inbox.id).where(Inbox.status == QUEUED, free, ~held_elsewhere).order_by(Inbox.id).limit(limit)
+    postgres = engine.dialect.name == "postgresql"
+    if postgres:
+        due = due.where(func.pg_try_advisory_xact_lock(func.hashtext(Inbox.person))).with_for_update(
+            skip_locked=True, of=Inbox)
+    until = now + timedelta(seconds=lease)
+    async with engine.begin() as conn:
+        ids = [i for (i,) in await conn.execute(due)]
+        if not ids:
+            return []
+        rows = await conn.execute(update(Inbox).where(Inbox.id.in_(ids)).values(claimed_by=worker, claimed_until=until,
+                                                                              attempts=Inbox.attempts + 1)
+                                  .returning(Inbox.id, Inbox.key, Inbox.person, Inbox.data, Inbox.attempts,
+                                             Inbox.received_at))
+        found = [Row(*r) for r in rows]
+    return sorted(found, key=lambda r: r.id)
+
+
+def release(ids: Sequence[int], after: datetime) -> Executable:
+    """Let updates be claimed again from `after` (a failed attempt)."""
+    return update(Inbox).where(Inbox.id.in_(list(ids)), Inbox.status == QUEUED).values(
+        claimed_by=None, claimed_until=after)
+
+
+async def waiting(engine: AsyncEngine) -> int:
+    """How many updates wait to be processed."""
+    async with engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(Inbox).where(Inbox.status == QUEUED)))
+                   .scalar_one())
+
