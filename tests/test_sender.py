@@ -92,11 +92,11 @@ async def _ignore(incoming: object, send: object) -> None:
 async def telegram(tg: TelegramStandin) -> AsyncIterator[TelegramChannel]:
     """The real Telegram channel pointed at the stand-in, for sending only."""
     channel = TelegramChannel(TOKEN, tg.root, _ignore)
-    await channel.app.initialize()
+    await channel.bot.initialize()
     try:
         yield channel
     finally:
-        await channel.app.shutdown()
+        await channel.bot.shutdown()
 
 
 @asynccontextmanager

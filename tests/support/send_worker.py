@@ -30,7 +30,6 @@ if str(ROOT) not in sys.path:
 from bot.channels.telegram import TelegramChannel  # noqa: E402
 from bot.sender import Sender  # noqa: E402
 from bot.settings import load  # noqa: E402
-from conversations import Incoming  # noqa: E402
 from storage import outbox  # noqa: E402
 from storage.db import connect  # noqa: E402
 from storage.models import Contact  # noqa: E402
@@ -58,7 +57,7 @@ async def queue(db: AsyncEngine, key: str, persons: Sequence[str], *, kind: str 
                                               batch=batch or key))
 
 
-async def _ignore(incoming: Incoming, send: object) -> None:
+async def _ignore(received: object, bad: object) -> None:
     """The worker only sends; updates are not read."""
 
 
@@ -67,7 +66,7 @@ async def main() -> int:
     settings = load(dotenv=None)
     db = connect(settings.database_url)
     channel = TelegramChannel(settings.telegram_bot_token, settings.telegram_api_url, _ignore)
-    await channel.app.initialize()
+    await channel.bot.initialize()
     sender = Sender(db, {channel.name: channel}, rate=float(settings.xtt_send_rate),
                     per_chat=float(settings.xtt_send_per_chat))
     began = time.monotonic()
@@ -79,7 +78,7 @@ async def main() -> int:
             await draining
     finally:
         await sender.stop()
-        await channel.app.shutdown()
+        await channel.bot.shutdown()
         await db.dispose()
     print(f"{'stopped' if draining.cancelled() else 'drained'} after {time.monotonic() - began:.2f}s", flush=True)
     return 0
