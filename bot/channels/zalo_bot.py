@@ -97,7 +97,7 @@ class ZalobotChannel:
                 began = time.monotonic()
                 updates = await self.client.get_updates(self.poll_timeout)
                 delay = self.backoff[0]
-                await self.take(updates)  # stored before the next getUpdates
+                await self._store(updates)  # stored before the next getUpdates
                 if updates or time.monotonic() - began > 1.0:
                     idle = IDLE[0]
                     continue
@@ -152,6 +152,18 @@ class ZalobotChannel:
             return Incoming(**base, text=text[:TEXT_LIMIT])
         sticker = "sticker" in event or "sticker" in message
         return Incoming(**base, other="sticker" if sticker else "media")
+
+    async def _store(self, updates: list[JsonDict]) -> None:
+        """Store a fetched batch, trying again until it is stored: it is never dropped for a failed write."""
+        pause = self.backoff[0]
+        while True:
+            try:
+                await self.take(updates)
+                return
+            except Exception:
+                log.exception("could not store %d update(s); trying again in %.1f s", len(updates), pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, self.backoff[1])
 
     async def take(self, updates: list[JsonDict]) -> None:
         """Store what arrived in the inbox (a repeated message id is stored once); it is processed from there."""
