@@ -195,7 +195,7 @@ def make_sender(parts: Parts, service: Service, channels: list[Channel]) -> Send
     """The outbox sender for the channels, woken by the service whenever it queues something."""
     s = parts.settings
     sender = Sender(parts.db, {c.name: c for c in channels}, rate=s.xtt_send_rate, per_chat=s.xtt_send_per_chat,
-                    texts=parts.texts, on_sent=tracking(service, {c.name: c for c in channels}))
+                    texts=parts.texts, burst=3, on_sent=tracking(service, {c.name: c for c in channels}))
     service.wake = sender.wake
     return sender
 

@@ -82,7 +82,7 @@ class Inbox:
                  lease: float = 60.0, late_after: float = 24 * 3600.0, worker: str = "",
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.db, self.identity, self.process, self.texts, self.lang = db, identity, process, texts, lang
-        self.flood = flood or Flood(2.0, 20)
+        self.flood = flood or Flood(5.0, 60)
         self.concurrency, self.batch, self.lease, self.late_after = concurrency, batch, lease, late_after
         self.worker = worker or uuid.uuid4().hex[:12]
         self.clock = clock

@@ -118,7 +118,7 @@ class Sender:
                  texts: Catalogue | None = None,
                  max_attempts: int = 8, clock: Callable[[], datetime] = utcnow, concurrency: int = 16,
                  unrecorded: int = 4, window: int = 0, backoff: float = 2.0, max_backoff: float = 600.0,
-                 poll: float = 1.0, burst: int = 3, lease: float = 30.0, worker: str = "",
+                 poll: float = 1.0, burst: int = 1, lease: float = 30.0, worker: str = "",
                  on_sent: Callable[[Item, str | None], None] | None = None) -> None:
         if rate <= 0 or per_chat <= 0 or max_attempts < 1:
             raise ValueError("rate and per_chat must be positive and max_attempts at least 1")
@@ -166,6 +166,11 @@ class Sender:
         self._ready.clear()
         self._busy.clear()
         await self.committer.close()
+        try:
+            await self.release_claims(mine=True)  # what this worker read but did not send is free for the next one
+        except Exception:
+            log.warning("outbox: could not release this worker's claims; they run out by themselves",
+                        exc_info=True)
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait until nothing is queued or in flight for the configured channels (starting the loop if needed)."""
@@ -280,10 +285,11 @@ class Sender:
                 .where(Outbox.id.in_(ids)).order_by(Outbox.id))
             return list(rows)
 
-    async def release_claims(self) -> None:
-        """Free every claim (the one worker of a SQLite database, at start: its claims are from a dead process)."""
+    async def release_claims(self, mine: bool = False) -> None:
+        """Free this worker's claims, or every claim (the one worker of a SQLite database, at start)."""
+        claimed = Outbox.claimed_by == self.worker if mine else Outbox.claimed_until.is_not(None)
         async with self.db.begin() as conn:
-            await conn.execute(update(Outbox).where(Outbox.status == "queued", Outbox.claimed_until.is_not(None))
+            await conn.execute(update(Outbox).where(Outbox.status == "queued", claimed)
                                .values(claimed_by=None, claimed_until=None))
 
     def _dispatch(self, now: float) -> float:

@@ -152,9 +152,9 @@ class Settings:
         "XTT_RETENTION_DAYS", "30", "Processed update keys, inbox rows and sent messages are kept this many days.",
         whole(1, 3650))
     xtt_flood_rate: float = setting(
-        "XTT_FLOOD_RATE", "2", "Messages per second one person may keep sending before being slowed.", positive)
+        "XTT_FLOOD_RATE", "5", "Messages per second one person may keep sending before being slowed.", positive)
     xtt_flood_burst: int = setting(
-        "XTT_FLOOD_BURST", "20", "Messages one person may send at once before the rate applies.", whole(1, 10_000))
+        "XTT_FLOOD_BURST", "60", "Messages one person may send at once before the rate applies.", whole(1, 10_000))
     telegram_bot_token: str = setting("TELEGRAM_BOT_TOKEN", "", "Enables the Telegram channel.")
     telegram_api_url: str = setting(
         "TELEGRAM_API_URL", "https://api.telegram.org", "Bot API root: a local Bot API server or a test stand-in.",

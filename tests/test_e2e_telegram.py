@@ -371,7 +371,7 @@ async def test_child_completes_the_survey_and_is_counted(xtt: Harness, tg: Teleg
 
     assert_only(await xtt.score(), "my-an", "children", expected_group(chosen))
     again_done = await chat.say("/khaosat")
-    assert (again_done[0].text or "").startswith("Bạn đã gửi khảo sát đợt 2024 rồi")
+    assert (again_done[0].text or "").startswith("Em đã gửi khảo sát đợt 2024 rồi")
     await chat.quiet()
 
     rows = await answer_rows(xtt.db)

@@ -187,7 +187,7 @@ async def test_a_child_types_the_survey_and_a_proposal(xtt: Harness, zb: Zalobot
     assert (thanks.text or "").startswith("🎉 Cảm ơn em đã hoàn thành khảo sát đợt 2024")
     for command in ("khảo sát", "/khaosat", "KHAO SAT"):
         (again,) = await chat.say(command)
-        assert (again.text or "").startswith("Bạn đã gửi khảo sát đợt 2024 rồi"), command
+        assert (again.text or "").startswith("Em đã gửi khảo sát đợt 2024 rồi"), command
 
     # A proposal, all typed: "kien nghi" is the bare command /kiennghi.
     (agree,) = await chat.say("kien nghi")
