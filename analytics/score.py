@@ -66,6 +66,7 @@ class CommuneScore:
     ci95: tuple[float, float] | None
     points: float | None
     max_points: float
+    near: bool = False
 
     @property
     def zero(self) -> bool:
@@ -77,6 +78,16 @@ class CommuneScore:
         """Either group is under its target."""
         return self.children.short or self.residents.short
 
+    @property
+    def assessable(self) -> bool:
+        """Both groups reached their targets: only then may a verdict be given ('chưa đủ điều kiện đánh giá')."""
+        return not self.short and self.index is not None
+
+    @property
+    def near_threshold(self) -> bool:
+        """The 95% interval straddles a band edge of the rubric ('sát ngưỡng')."""
+        return self.near
+
 
 def score(code: str, name: str, kind: str, sums: dict[str, Sums], targets: tuple[int, int],
           rubric: Rubric) -> CommuneScore:
@@ -84,7 +95,8 @@ def score(code: str, name: str, kind: str, sums: dict[str, Sums], targets: tuple
     children = GroupScore(sums.get("child", Sums()), targets[0])
     residents = GroupScore(sums.get("resident", Sums()), targets[1])
     index, ci95 = combine([(rubric.weights[0], children.sums), (rubric.weights[1], residents.sums)])
-    return CommuneScore(code, name, kind, children, residents, index, ci95, rubric.points(index), rubric.max_points)
+    return CommuneScore(code, name, kind, children, residents, index, ci95, rubric.points(index), rubric.max_points,
+                        rubric.near(ci95))
 
 
 def sums_query(round_id: str) -> Any:
@@ -98,18 +110,31 @@ def sums_query(round_id: str) -> Any:
 
 async def compute(engine: AsyncEngine, round_id: str, rubric: Rubric,
                   communes: list[str] | None = None) -> list[CommuneScore]:
-    """Scores of every commune (or those named) for a round; only submitted responses count."""
-    listing = select(Commune.code, Commune.name, Commune.type).order_by(Commune.name)
+    """Scores of every commune (or those named) for a round; only submitted responses count.
+
+    Each commune is held to its own targets (falling back to the round's); a unit no longer current
+    (dissolved or merged) is listed only where the round has answers or targets for it.
+    """
+    from storage.targets import per_commune
+
+    listing = select(Commune.code, Commune.name, Commune.type, Commune.valid_to).order_by(Commune.name)
     if communes is not None:
         listing = listing.where(Commune.code.in_(communes))
     async with engine.connect() as conn:
         found: dict[str, dict[str, Sums]] = {}
         for commune, group, *values in await conn.execute(sums_query(round_id)):
             found.setdefault(commune, {})[group] = Sums(*(int(v or 0) for v in values))
-        targets = (await conn.execute(select(Round.target_children, Round.target_residents)
+        default = (await conn.execute(select(Round.target_children, Round.target_residents)
                                       .where(Round.id == round_id))).first() or (30, 30)
+        own = await per_commune(conn, round_id)
         names = list(await conn.execute(listing))
-    return [score(code, name, kind, found.get(code, {}), tuple(targets), rubric) for code, name, kind in names]
+
+    def targets(code: str) -> tuple[int, int]:
+        mine = own.get(code, {})
+        return mine.get("child", default[0]), mine.get("resident", default[1])
+
+    return [score(code, name, kind, found.get(code, {}), targets(code), rubric)
+            for code, name, kind, valid_to in names if valid_to is None or code in found or code in own]
 
 
 def to_json(round_id: str, rubric: Rubric, scores: list[CommuneScore]) -> dict[str, Any]:
@@ -122,7 +147,8 @@ def to_json(round_id: str, rubric: Rubric, scores: list[CommuneScore]) -> dict[s
         {"code": s.code, "name": s.name, "children": group(s.children), "residents": group(s.residents),
          "index": _r(s.index), "ci95": _pair(s.ci95),
          "target": {"children": s.children.target, "residents": s.residents.target},
-         "points": s.points, "max_points": s.max_points, "zero": s.zero, "short": s.short}
+         "points": s.points, "max_points": s.max_points, "zero": s.zero, "short": s.short,
+         "assessable": s.assessable, "near_threshold": s.near_threshold}
         for s in scores]}
 
 

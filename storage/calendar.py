@@ -49,6 +49,7 @@ class Dated:
     audience: tuple[str, ...]
     remind_days: tuple[int, ...]
     done_on: date | None = None
+    kind: str = "task"
 
     def name(self, lang: str) -> str:
         """The milestone's name in a language."""
@@ -58,6 +59,7 @@ class Dated:
         """The values of its database row, without the round."""
         return {"id": self.id, "name_vi": self.vi, "name_en": self.en, "due": self.due.isoformat(),
                 "audience": ",".join(self.audience), "remind_days": list(self.remind_days),
+                "kind": self.kind,
                 "done_on": None if self.done_on is None else self.done_on.isoformat()}
 
 
@@ -131,14 +133,15 @@ def dated(plan: Sequence[Planned], year: int, opens: date | None = None, closes:
         due = opens if p.window == "opens" and opens else closes if p.window == "closes" and closes else None
         if due is None:
             due = date(year, month, min(day, 28) if (month, day) == (2, 29) else day)
-        result.append(Dated(p.id, p.vi, p.en, due, p.audience, p.remind_days))
+        kind = "task" if p.window is None else "event"  # the window's ends happen; nobody can be late for them
+        result.append(Dated(p.id, p.vi, p.en, due, p.audience, p.remind_days, kind=kind))
     return sorted(result, key=lambda m: (m.due, m.id))
 
 
 def _from_row(r: Any) -> Dated:
     """A milestone row as a value."""
     return Dated(r.id, r.name_vi, r.name_en, date.fromisoformat(r.due), tuple(a for a in r.audience.split(",") if a),
-                 tuple(r.remind_days or ()), None if r.done_on is None else date.fromisoformat(r.done_on))
+                 tuple(r.remind_days or ()), None if r.done_on is None else date.fromisoformat(r.done_on), r.kind)
 
 
 async def milestones(engine: AsyncEngine, round_id: str) -> list[Dated]:

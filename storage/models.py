@@ -82,6 +82,7 @@ class Milestone(Base):
     due: Mapped[str] = mapped_column(String(10))
     audience: Mapped[str] = mapped_column(String(40))
     remind_days: Mapped[list] = mapped_column(JSON)
+    kind: Mapped[str] = mapped_column(String(10), default="task")
     done_on: Mapped[str | None] = mapped_column(String(10))
 
 

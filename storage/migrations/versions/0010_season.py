@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("due", sa.String(length=10), nullable=False),
         sa.Column("audience", sa.String(length=40), nullable=False),
         sa.Column("remind_days", sa.JSON(), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
         sa.Column("done_on", sa.String(length=10), nullable=True),
         sa.ForeignKeyConstraint(["round_id"], ["rounds.id"], name=op.f("fk_milestones_round_id_rounds"),
                                 ondelete="CASCADE"),
