@@ -117,7 +117,8 @@ async def compute(engine: AsyncEngine, round_id: str, rubric: Rubric,
     """
     from storage.targets import per_commune
 
-    listing = select(Commune.code, Commune.name, Commune.type, Commune.valid_to).order_by(Commune.name)
+    ended = Commune.valid_to.is_not(None) | Commune.merged_into.is_not(None)
+    listing = select(Commune.code, Commune.name, Commune.type, ended).order_by(Commune.name)
     if communes is not None:
         listing = listing.where(Commune.code.in_(communes))
     async with engine.connect() as conn:
@@ -134,7 +135,7 @@ async def compute(engine: AsyncEngine, round_id: str, rubric: Rubric,
         return mine.get("child", default[0]), mine.get("resident", default[1])
 
     return [score(code, name, kind, found.get(code, {}), targets(code), rubric)
-            for code, name, kind, valid_to in names if valid_to is None or code in found or code in own]
+            for code, name, kind, gone in names if not gone or code in found or code in own]
 
 
 def to_json(round_id: str, rubric: Rubric, scores: list[CommuneScore]) -> dict[str, Any]:

@@ -134,12 +134,17 @@ async def cmd_communes(settings: Settings, args: argparse.Namespace) -> int:
     """xtt communes import FILE | list."""
     async def work(parts: app.Parts) -> int:
         if args.action == "import":
-            count = await communes.store(parts.db, communes.read_file(args.file))
+            rows = communes.read_file(args.file)
+            communes.check_merges(rows, {row.code for row in await communes.listing(parts.db)}, args.file.name)
+            count = await communes.store(parts.db, rows)
             print(f"imported {count} communes from {args.file}")
             return 0
         for row in await communes.listing(parts.db):
-            note = f"  (until {row.valid_to}, merged into {row.merged_into})" if row.valid_to else ""
-            print(f"{row.code:<16} {row.type:<14} {row.name}{note}")
+            ended = [f"until {row.valid_to}"] if row.valid_to else []
+            ended += [f"merged into {row.merged_into}"] if row.merged_into else []
+            place = [p for p in (row.province, row.former_district and f"formerly {row.former_district}") if p]
+            print(f"{row.code:<16} {row.type:<14} {row.name}" + (f"  [{', '.join(place)}]" if place else "")
+                  + (f"  ({', '.join(ended)})" if ended else ""))
         return 0
 
     return await with_parts(settings, work)

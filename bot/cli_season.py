@@ -56,7 +56,7 @@ async def cmd_round(settings: Settings, args: argparse.Namespace) -> int:
     async def work(parts: app.Parts) -> int:
         now = datetime.now(UTC)
         if args.action == "open":
-            return await _open(parts, args, now)
+            return await _open(parts, args, now, Path(settings.xtt_calendar) if settings.xtt_calendar else None)
         if args.action == "close":
             await rounds.close_round(parts.db, args.id, now)
             print(f"round {args.id} is closed")
@@ -85,9 +85,10 @@ async def cmd_round(settings: Settings, args: argparse.Namespace) -> int:
     return await with_parts(settings, work)
 
 
-async def _open(parts: app.Parts, args: argparse.Namespace, now: datetime) -> int:
+async def _open(parts: app.Parts, args: argparse.Namespace, now: datetime, configured: Path | None) -> int:
     """Open a round with its window and the calendar's milestones, and say what was set."""
-    plan = calendar.load(args.calendar) if args.calendar else calendar.load()
+    source = args.calendar or configured or calendar.DEFAULT
+    plan = calendar.load(source)
     year = calendar.season_year(args.id, args.opens, vn_today(now).year)
     dated = calendar.dated(plan, year, args.opens, args.closes)
     await rounds.open_round(parts.db, args.id, now, (args.target, args.target), (args.opens, args.closes), dated)
@@ -99,7 +100,7 @@ async def _open(parts: app.Parts, args: argparse.Namespace, now: datetime) -> in
         plan_days = "–".join(vn_date(m.due) for m in window)
         print("no survey window set: answers are taken until the round is closed"
               + (f" (the plan's window is {plan_days}; set it with --opens/--closes)" if plan_days else ""))
-    print(f"{len(dated)} milestones from {(args.calendar or calendar.DEFAULT).name}; see: xtt round calendar")
+    print(f"{len(dated)} milestones from {source.name}; see: xtt round calendar")
     return 0
 
 
@@ -126,7 +127,8 @@ async def cmd_targets(settings: Settings, args: argparse.Namespace) -> int:
         round_id = args.round_id or await _open_or_latest(parts)
         await _known(parts, round_id)
         if args.action == "import":
-            formulas = load_formulas(args.formulas) if args.formulas else load_formulas()
+            source = args.formulas or (Path(settings.xtt_targets) if settings.xtt_targets else None)
+            formulas = load_formulas(source) if source else load_formulas()
             known = {row.code for row in await communes.listing(parts.db)}
             count = await targets.store(parts.db, round_id, targets.read_file(args.file, known, formulas))
             print(f"imported {count} targets for round {round_id} from {args.file}")

@@ -33,6 +33,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("XTT_FLOWS_DIR", "", "Folder with the office's own onboarding.toml, child.toml and resident.toml."),
     Setting("XTT_SEND_RATE", "25", "Proactive messages per second per channel, over all chats (Telegram allows ~30)."),
     Setting("XTT_SEND_PER_CHAT", "1", "Proactive messages per second to one chat (Telegram allows ~1)."),
+    Setting("XTT_OFFICE_NAME", "",
+            "The office's name as printed on reports, e.g. Phòng Văn hóa - Xã hội xã Mỹ An; empty prints none."),
+    Setting("XTT_LEADER_LIVE_INDEX", "0",
+            "1 lets leaders see their commune's live index while the round is open; 0 shows them progress only."),
+    Setting("XTT_CALENDAR", "", "Milestones file copied into a round when it opens; empty uses the shipped one."),
+    Setting("XTT_TARGETS", "", "Target formulas of children_count per group; empty uses the shipped targets.toml."),
     Setting("TELEGRAM_BOT_TOKEN", "", "Enables the Telegram channel."),
     Setting("TELEGRAM_API_URL", "https://api.telegram.org",
             "Bot API root: a local Bot API server or a test stand-in."),
@@ -70,6 +76,10 @@ class Settings:
     xtt_flows_dir: str
     xtt_send_rate: str
     xtt_send_per_chat: str
+    xtt_office_name: str
+    xtt_leader_live_index: str
+    xtt_calendar: str
+    xtt_targets: str
     telegram_bot_token: str
     telegram_api_url: str
     telegram_webhook_url: str
@@ -87,6 +97,11 @@ class Settings:
     web_port: str
     web_public_url: str
     web_port_explicit: bool = False
+
+    @property
+    def leader_live_index(self) -> bool:
+        """Whether leaders see the live index of an open round."""
+        return self.xtt_leader_live_index.strip().lower() in ("1", "true", "yes", "on")
 
     @property
     def admins(self) -> tuple[tuple[str, str], ...]:

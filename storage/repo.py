@@ -82,7 +82,8 @@ async def participated(engine: AsyncEngine, round_id: str, token: str) -> bool:
 async def communes(engine: AsyncEngine) -> list[tuple[str, str]]:
     """Current communes as (code, name), in name order."""
     async with engine.connect() as conn:
-        rows = await conn.execute(select(Commune.code, Commune.name).where(Commune.valid_to.is_(None))
+        rows = await conn.execute(select(Commune.code, Commune.name)
+                                  .where(Commune.valid_to.is_(None), Commune.merged_into.is_(None))
                                   .order_by(Commune.name))
         return [(code, name) for code, name in rows]
 
