@@ -224,7 +224,7 @@ def assessment_chart(round_id: str, assessments: Sequence[Assessment], note: str
                        Line2D([], [], color="black", marker="|", linestyle="", markersize=12, label="Ngưỡng")]
             figure.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False)
         if note:
-            figure.text(0.01, 0.002, textwrap.fill(note, 150), fontsize=7, color="#555555", ha="left", va="bottom")
+            axes.set_title(textwrap.fill(note, 140), fontsize=7, color="#555555", loc="left")
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
     return buffer.getvalue()
