@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry the bot token in the URL
-    settings = ensure_secret(load())
+    settings = load() if args.command == "demo" else ensure_secret(load())  # the demo never touches data/
     try:
         return asyncio.run(COMMANDS[args.command](settings, args))
     except (FlowError, CommuneFileError, RoundError, RubricError, AssessError, UsageError, CalendarError,
