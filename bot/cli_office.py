@@ -86,7 +86,8 @@ async def cmd_assess(settings: Settings, args: argparse.Namespace) -> int:
     criteria = app.criteria(settings)
 
     async def work(parts: app.Parts) -> int:
-        units = [(r.code, r.name, r.type) for r in await communes.listing(parts.db) if not r.valid_to]
+        units = [(r.code, r.name, r.type) for r in await communes.listing(parts.db)
+                 if not r.valid_to and not r.merged_into]
         if args.template:
             template(units, args.template, criteria)
             print(f"template written: {args.template} — fill in criteria 1-12, then: xtt assess --criteria FILE")
