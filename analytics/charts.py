@@ -207,8 +207,10 @@ def progress_chart(scores: list[CommuneScore], round_id: str) -> bytes:
         return message_chart(title, "Chưa có xã nào trong danh sách")
     fig = figure(len(scores) * 2, per_row=0.2, extra=2.3)
     nobody = all(s.children.n + s.residents.n == 0 for s in scores)
+    targets = sorted({s.children.target for s in scores} | {s.residents.target for s in scores})
     ax = frame(fig, title, ("Chưa có ai hoàn thành phiếu. " if nobody else "")
-                + "Vạch đứt: số người cần có theo mục tiêu của đợt.")
+                + ("Vạch đứt: số người cần có theo mục tiêu của đợt." if len(targets) == 1 else
+                   "Vạch đen ngắn: mục tiêu của xã cho nhóm đó (mỗi xã một mục tiêu); số tím: chưa đủ mẫu."))
     top = max([s.children.n for s in scores] + [s.residents.n for s in scores]
               + [s.children.target for s in scores] + [s.residents.target for s in scores] + [1])
     for k, (g, pick) in enumerate((("child", lambda s: s.children), ("resident", lambda s: s.residents))):
@@ -216,14 +218,17 @@ def progress_chart(scores: list[CommuneScore], round_id: str) -> bytes:
         groups = [pick(s) for s in scores]
         ax.barh(ys, [x.n for x in groups], height=0.38, color=COLOURS[g], label=vi(GROUP_LABELS[g]))
         for y, x in zip(ys, groups, strict=True):
-            say(ax, x.n + top * 0.01, y, f"{x.n}/{x.target}", fontsize=7, color="#333333")
-    targets = sorted({s.children.target for s in scores} | {s.residents.target for s in scores})
-    for t in targets:
-        ax.axvline(t, color="#444444", linestyle="--", linewidth=1, label=vi(f"Mục tiêu: {t} người"))
+            say(ax, max(x.n, x.target) + top * 0.01, y, f"{x.n}/{x.target}", fontsize=7,
+                color="#7e57c2" if x.short else "#333333")
+        if len(targets) > 1:
+            ax.scatter([x.target for x in groups], ys, marker="|", s=90, linewidths=2, color="#222222", zorder=3,
+                       label=vi("Mục tiêu của xã") if k == 0 else None)
+    if len(targets) == 1:
+        ax.axvline(targets[0], color="#444444", linestyle="--", linewidth=1, label=vi(f"Mục tiêu: {targets[0]} người"))
     row_labels(ax, [s.name for s in scores])
     ax.set_xlim(0, top * 1.12)
     ax.set_xlabel(vi("Số người đã hoàn thành phiếu"), fontfamily=FONT, fontsize=9)
     ax.grid(axis="x", color="#e0e0e0", linewidth=0.6)
     ax.set_axisbelow(True)
-    legend(ax, 2 + len(targets))
+    legend(ax, 3)
     return png(fig)
