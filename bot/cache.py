@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from conversations.turn import Window
 from storage import repo
 from storage.writes import Write
 
@@ -27,7 +28,7 @@ class StateCache:
         self.round_ttl = round_ttl
         self._sessions: OrderedDict[str, bytes | None] = OrderedDict()
         self._keys: OrderedDict[str, None] = OrderedDict()
-        self._round: tuple[float, str | None] = (0.0, None)
+        self._round: tuple[float, str | None, Window | None] = (0.0, None, None)
 
     async def load(self, person: str, key: str | None) -> repo.State:
         """The person's state, from memory when it is there."""
@@ -37,9 +38,9 @@ class StateCache:
         if fresh and person in self._sessions:
             self._sessions.move_to_end(person)
             blob = self._sessions[person]
-            return repo.State(False, None if blob is None else marshal.loads(blob), self._round[1])
+            return repo.State(False, None if blob is None else marshal.loads(blob), self._round[1], self._round[2])
         state = await repo.load_state(self.db, person, key)
-        self._round = (time.monotonic(), state.round_id)
+        self._round = (time.monotonic(), state.round_id, state.window)
         if not state.seen:
             self._remember(person, state.session)
         return state

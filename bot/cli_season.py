@@ -46,6 +46,9 @@ def add_commands(sub: Any) -> None:
     loading.add_argument("--round", dest="round_id")
     loading.add_argument("--formulas", type=Path, help="targets.toml with formulas of children_count")
     tgt.add_parser("list", help="targets of a round").add_argument("--round", dest="round_id")
+    deriving = tgt.add_parser("derive", help="targets from each commune's children_count (communes import)")
+    deriving.add_argument("--round", dest="round_id")
+    deriving.add_argument("--formulas", type=Path, help="targets.toml with formulas of children_count")
     demo = sub.add_parser("demo", help="build a demo season in its own folder through the real engine")
     demo.add_argument("--respondents", type=int, default=300)
     demo.add_argument("--out", type=Path, default=Path("xtt-demo"))
@@ -120,17 +123,26 @@ async def _open_or_latest(parts: app.Parts) -> str:
 
 
 async def cmd_targets(settings: Settings, args: argparse.Namespace) -> int:
-    """xtt targets import FILE [--round ID] | list [--round ID]."""
+    """xtt targets import FILE | derive | list, each for the open (or latest) round or --round ID."""
     from analytics.formula import load_formulas
 
     async def work(parts: app.Parts) -> int:
         round_id = args.round_id or await _open_or_latest(parts)
         await _known(parts, round_id)
-        if args.action == "import":
+        if args.action in ("import", "derive"):
             source = args.formulas or (Path(settings.xtt_targets) if settings.xtt_targets else None)
             formulas = load_formulas(source) if source else load_formulas()
-            known = {row.code for row in await communes.listing(parts.db)}
-            count = await targets.store(parts.db, round_id, targets.read_file(args.file, known, formulas))
+            units = await communes.listing(parts.db)
+            if args.action == "derive":
+                counts = {u.code: u.children_count for u in units
+                          if u.children_count is not None and not u.valid_to and not u.merged_into}
+                if not counts:
+                    raise UsageError("no commune has a children_count; add that column to: xtt communes import FILE")
+                count = await targets.store(parts.db, round_id, targets.derive(counts, formulas))
+                print(f"derived {count} targets for round {round_id} from {len(counts)} communes' children_count")
+                return 0
+            count = await targets.store(parts.db, round_id, targets.read_file(args.file, {u.code for u in units},
+                                                                              formulas))
             print(f"imported {count} targets for round {round_id} from {args.file}")
             return 0
         listing = await targets.listing(parts.db, round_id)

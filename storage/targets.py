@@ -102,6 +102,19 @@ def read_file(path: Path, known: set[str], formulas: Mapping[str, Formula]) -> l
     return list(result.values())
 
 
+def derive(counts: Mapping[str, int], formulas: Mapping[str, Formula]) -> list[TargetRow]:
+    """Targets of both groups from each commune's number of children, by the formulas; 0 or below is refused."""
+    rows = []
+    for code, count in sorted(counts.items()):
+        for group in ("child", "resident"):
+            target = formulas[group](children_count=count)
+            if target <= 0:
+                raise TargetError(f"{code}: the formula for {group} gives {target} with children_count {count}; "
+                                  "fix targets.toml")
+            rows.append(TargetRow(code, group, target))
+    return rows
+
+
 async def store(engine: AsyncEngine, round_id: str, rows: list[TargetRow]) -> int:
     """Insert or replace targets of a round."""
     async with engine.begin() as conn:
