@@ -101,9 +101,7 @@ def test_cli_targets(xtt, tmp_path: Path) -> None:  # noqa: F811
     doc = json.loads(xtt("score", "--json", "--commune", "my-an")[1])
     assert doc["communes"][0]["target"] == {"children": 20, "residents": 7}
     assert "no commune has a children_count" in xtt("targets", "derive")[2]
-    (tmp_path / "units.csv").write_text("code,name,type,children_count
-my-an,Xã Mỹ An,standard,1500
-",
+    (tmp_path / "units.csv").write_text("code,name,type,children_count\nmy-an,Xã Mỹ An,standard,1500\n",
                                         encoding="utf-8")
     xtt("communes", "import", str(tmp_path / "units.csv"))
     assert "derived 2 targets" in xtt("targets", "derive")[1]
