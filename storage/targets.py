@@ -151,3 +151,13 @@ async def per_commune(conn: AsyncConnection, round_id: str) -> dict[str, dict[st
         for group, total in groups.items():
             whole.setdefault(commune, {}).setdefault(group, total)
     return whole
+
+
+async def per_band(conn: AsyncConnection, round_id: str) -> dict[tuple[str, str], dict[str, int]]:
+    """The age-band targets of a round by (commune, group)."""
+    rows = await conn.execute(select(Target.commune, Target.group, Target.age_band, Target.target)
+                              .where(Target.round_id == round_id, Target.age_band != ""))
+    found: dict[tuple[str, str], dict[str, int]] = {}
+    for commune, group, band, target in rows:
+        found.setdefault((commune, group), {})[band] = target
+    return found

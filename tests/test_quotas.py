@@ -19,13 +19,14 @@ RUBRIC = load_rubric()
 KNOWN = {"my-an", "my-hoa", "tt-my-an"}
 
 
-async def answered(db, round_id: str, commune: str, group: str, satisfied: list[int], answers: int = 10) -> None:
+async def answered(db, round_id: str, commune: str, group: str, satisfied: list[int], answers: int = 10,
+                   band: str = "x") -> None:
     """Submitted responses of a commune's group, each with `answers` scored answers of which some satisfied."""
     statements = []
     for k, yes in enumerate(satisfied):
-        rid = f"{round_id}-{commune}-{group}-{k}"
+        rid = f"{round_id}-{commune}-{group}-{band}-{k}"
         statements.append(repo.start_response({"id": rid, "round_id": round_id, "commune": commune, "group": group,
-                                               "age_band": "x", "version": "1", "submitted": False,
+                                               "age_band": band, "version": "1", "submitted": False,
                                                "started_on": "2025-05-05"}))
         statements += [repo.save_answer(rid, f"q{q}", "o", q < yes, None) for q in range(answers)]
         statements.append(repo.submit(rid, "2025-05-05"))
@@ -79,6 +80,18 @@ async def test_each_commune_is_held_to_its_own_target(db) -> None:
     reports = Reports(db, Catalogue.load(), RUBRIC, None, load_flows().questionnaires)  # type: ignore[arg-type]
     tally = (await reports.progress(["my-an", "my-hoa"], "vi"))[0].text
     assert "Xã Mỹ An: trẻ em 3/3, người dân 2/2" in tally and "Xã Mỹ Hòa: trẻ em 0/9, người dân 0/30" in tally
+
+
+async def test_an_age_band_below_its_target_keeps_the_commune_unassessable(db) -> None:
+    await rounds.open_round(db, "2025", NOW, (2, 2))
+    await targets.store(db, "2025", [targets.TargetRow("my-an", "child", 2, "10-12")])
+    await answered(db, "2025", "my-an", "child", [9, 9, 9], band="13-15")
+    await answered(db, "2025", "my-an", "resident", [9, 9], band="36-59")
+    doc = to_json("2025", RUBRIC, await compute(db, "2025", RUBRIC, ["my-an"]))["communes"][0]
+    assert doc["children"]["bands_short"] == ["10-12"] and not doc["assessable"]
+    await answered(db, "2025", "my-an", "child", [9, 9], band="10-12")
+    doc = to_json("2025", RUBRIC, await compute(db, "2025", RUBRIC, ["my-an"]))["communes"][0]
+    assert "bands_short" not in doc["children"] and doc["assessable"]
 
 
 def test_cli_targets(xtt, tmp_path: Path) -> None:  # noqa: F811
