@@ -7,12 +7,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import Executable
 
 from storage.db import upsert
-from storage.models import Commune
+from storage.models import Commune, Respondent, Session
 
 DEFAULT_FILE = Path(__file__).parent / "data" / "communes_thap_muoi.csv"
 TYPES = ("ward", "standard", "disadvantaged")
@@ -116,11 +118,31 @@ def remap(code: str, communes: Mapping[str, str | None], where: str = "") -> str
     return seen[-1]
 
 
+def remap_session(session: dict[str, Any] | None, communes: Mapping[str, str | None]) -> dict[str, Any] | None:
+    """A copy of a returning person's session with the profile's commune remapped, or None when nothing changes."""
+    profile = (session or {}).get("profile") or {}
+    code = profile.get("commune")
+    if not code or remap(code, communes) == code:
+        return None
+    assert session is not None
+    return {**session, "profile": {**profile, "commune": remap(code, communes)}}
+
+
+def move_person(person: str, code: str) -> list[Executable]:
+    """Statements that move a person's profile (and the session's reminder column) to the unit they now live in."""
+    return [update(Respondent).where(Respondent.key == person).values(commune=code),
+            update(Session).where(Session.person == person).values(commune=code)]
+
+
+async def merges(engine: AsyncEngine) -> dict[str, str | None]:
+    """Every unit's merged_into, for `remap` and `remap_session`."""
+    async with engine.connect() as conn:
+        return dict((await conn.execute(select(Commune.code, Commune.merged_into))).all())
+
+
 async def current_code(engine: AsyncEngine, code: str) -> str:
     """The unit a person of a commune belongs to now: the code itself, or where it was merged into."""
-    async with engine.connect() as conn:
-        table = dict((await conn.execute(select(Commune.code, Commune.merged_into))).all())
-    return remap(code, table)
+    return remap(code, await merges(engine))
 
 
 async def store(engine: AsyncEngine, rows: list[CommuneRow]) -> int:

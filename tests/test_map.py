@@ -6,13 +6,15 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from analytics import compute, load_rubric
 from storage import communes, repo, rounds
 from storage.communes import CommuneFileError, remap
+from storage.models import Respondent
 from tests.test_cli import xtt  # noqa: F401  (the CLI fixture)
 from tests.test_quotas import answered
-from tests.test_storage import NOW
+from tests.test_storage import NOW, write
 
 ROOT = Path(__file__).parent.parent
 
@@ -56,6 +58,17 @@ async def test_dissolved_units_stay_in_old_rounds_only(db, tmp_path: Path) -> No
     assert "my-quy" not in {s.code for s in await compute(db, "2025", rubric)}
     assert "my-quy" not in dict(await repo.communes(db))
     assert await communes.current_code(db, "my-quy") == "my-an" and await communes.current_code(db, "my-an") == "my-an"
+    session = {"lang": "vi", "profile": {"group": "child", "commune": "my-quy", "age_band": "10-12"}, "done": []}
+    moved = communes.remap_session(session, await communes.merges(db))
+    assert moved["profile"]["commune"] == "my-an" and session["profile"]["commune"] == "my-quy"
+    assert communes.remap_session(moved, await communes.merges(db)) is None
+    person = "p" * 64
+    await write(db, repo.save_profile(person, {"group": "child", "age_band": "10-12", "commune": "my-quy",
+                                               "consent": "self+parent", "consent_version": "1",
+                                               "consent_purpose": "survey", "consent_at": NOW, "lang": "vi"}))
+    await write(db, *communes.move_person(person, "my-an"))
+    async with db.connect() as conn:
+        assert (await conn.execute(select(Respondent.commune).where(Respondent.key == person))).scalar() == "my-an"
     stored = {r.code: r for r in await communes.listing(db)}
     assert (stored["my-quy"].province, stored["my-quy"].former_district) == ("Đồng Tháp", "Huyện Tháp Mười")
 
