@@ -14,12 +14,12 @@ from storage.rounds import RoundInfo, latest_round, list_rounds, open_info
 
 
 async def calendar_reply(db: AsyncEngine, person_scope: Collection[str] | None, lang: str, now: datetime,
-                         texts: Catalogue) -> list[Reply]:
-    """The calendar of the open (else the latest) round; leaders (a scope) see the milestones meant for leaders."""
-    info = await open_info(db)
+                         texts: Catalogue, round_id: str | None = None) -> list[Reply]:
+    """The calendar of a round (default: the open, else the latest); leaders (a scope) see the leaders' milestones."""
+    info = None if round_id else await open_info(db)
     if info is None:
-        latest = await latest_round(db)
-        info = next((r for r in await list_rounds(db) if r.id == latest), None)
+        wanted = round_id or await latest_round(db)
+        info = next((r for r in await list_rounds(db) if r.id == wanted), None)
     if info is None:
         return [Reply(texts.get(lang, "round.none"), key="round.none")]
     today = vn_today(now)

@@ -76,7 +76,8 @@ async def cmd_round(settings: Settings, args: argparse.Namespace) -> int:
 
             if args.id:
                 await _known(parts, args.id)
-            print(*[r.text for r in await calendar_reply(parts.db, None, settings.xtt_locale, now, parts.texts)])
+            replies = await calendar_reply(parts.db, None, settings.xtt_locale, now, parts.texts, args.id)
+            print("\n".join(r.text for r in replies))
         else:
             round_id = args.round_id or await _open_or_latest(parts)
             day = None if args.undo else args.on or vn_today(now)

@@ -17,6 +17,7 @@ from storage import calendar, repo, rounds
 from storage.models import Outbox, RoleGrant
 from storage.reminders import due_reminders, queue_reminders, reminder_step
 from tests.conftest import SECRET
+from tests.test_cli import xtt  # noqa: F401  (the CLI fixture)
 from tests.test_engine import CHILD_START, Talk
 from tests.test_service import CHILD, Person, make_service
 
@@ -148,3 +149,17 @@ async def test_calendar_shows_what_is_due_and_what_is_late(db) -> None:
     leader = (await calendar_reply(db, {"my-an"}, "en", at(date(2025, 11, 17)), TEXTS))[0].text
     assert "Communes send their recognition dossiers" in leader and "Report to the province" not in leader
     assert {r.key for r in await calendar_reply(db, None, "vi", at(date(2025, 11, 17)), TEXTS)} == {"calendar"}
+
+
+def test_cli_round_with_a_window_and_its_calendar(xtt) -> None:  # noqa: F811
+    code, out, _ = xtt("round", "open", "2025", "--opens", "01/03/2025", "--closes", "2025-10-31")
+    assert code == 0 and "from 01/03/2025 to 31/10/2025" in out and "7 milestones from calendar.toml" in out
+    assert "survey 01/03/2025–31/10/2025" in xtt("round", "list")[1]
+    assert xtt("round", "done", "plans", "--on", "20/02/2025")[1] == "plans of round 2025: done 20/02/2025\n"
+    calendar_text = xtt("round", "calendar", "2025")[1]
+    assert "Lịch đợt 2025" in calendar_text and "23/02/2025 · Xã gửi kế hoạch" in calendar_text
+    assert "đã xong ngày 20/02/2025" in calendar_text
+    assert "has no milestone 'nope'" in xtt("round", "done", "nope")[2]
+    xtt("round", "close", "2025")
+    code, _, err = xtt("round", "open", "2026", "--opens", "31/10/2026", "--closes", "01/03/2026")
+    assert code == 2 and err == "xtt: the survey closes (01/03/2026) before it opens (31/10/2026)\n"
