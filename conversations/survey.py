@@ -41,11 +41,7 @@ class Survey:
             s["survey"] = current = None
         if ctx.round_id is None:
             s.update(flow="idle", step=None)
-            if window is None:
-                turn.say("no_round")
-            else:
-                day = window.opens if window.state == "upcoming" else window.closes
-                turn.say(f"round.{window.state}", round=window.round_id, date=_day(day))
+            say_no_round(turn)
             return
         if ctx.round_id in s["done"]:
             s.update(flow="idle", step=None)
@@ -176,6 +172,16 @@ class Survey:
         turn.say(notice)
         self.ask(turn, new=False)
 
+
+
+def say_no_round(turn: Turn) -> None:
+    """Say why there is no survey: it opens on a day, it closed on a day, or no round is open at all."""
+    window = turn.ctx.window
+    if window is None:
+        turn.say("no_round")
+    else:
+        day = window.opens if window.state == "upcoming" else window.closes
+        turn.say(f"round.{window.state}", round=window.round_id, date=_day(day))
 
 
 def _day(iso: str | None) -> str:
