@@ -50,8 +50,9 @@ def add_commands(sub: Any) -> None:
     deriving.add_argument("--round", dest="round_id")
     deriving.add_argument("--formulas", type=Path, help="targets.toml with formulas of children_count")
     demo = sub.add_parser("demo", help="build a demo season in its own folder through the real engine")
-    demo.add_argument("--respondents", type=int, default=300)
-    demo.add_argument("--out", type=Path, default=Path("xtt-demo"))
+    demo.add_argument("--respondents", type=int, default=300, help="people who chat with the bot (default: 300)")
+    demo.add_argument("--out", type=Path, default=Path("xtt-demo"),
+                      help="folder of the demo's own database, secret and reports (default: ./xtt-demo)")
 
 
 async def cmd_round(settings: Settings, args: argparse.Namespace) -> int:
