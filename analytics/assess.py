@@ -10,18 +10,28 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from analytics.assess_chart import COLUMNS, assessment_chart, assessment_workbook, number, summary_lines, write_template
+from analytics.assess_chart import (
+    COLUMNS,
+    NOT_ASSESSABLE,
+    assessment_chart,
+    assessment_workbook,
+    number,
+    summary_lines,
+    write_template,
+)
 from analytics.rubric import Rubric
 from analytics.score import CommuneScore
 from storage.communes import TYPES
 
-__all__ = ["DEFAULT", "AssessError", "Assessment", "Criteria", "Criterion", "Threshold", "assess",
+__all__ = ["DEFAULT", "NOT_ASSESSABLE", "NOT_RECOGNISED", "RECOGNISED",
+           "AssessError", "Assessment", "Criteria", "Criterion", "Threshold", "assess",
            "assessment_chart", "assessment_workbook", "load_criteria", "read_points", "summary_lines", "template"]
 
 DEFAULT = Path(__file__).parent / "data" / "criteria.toml"
 SURVEYED = 13
 ENTERED = tuple(range(1, SURVEYED))
 SLACK = 1e-9
+RECOGNISED, NOT_RECOGNISED = "Đạt", "Không đạt"
 
 
 class AssessError(ValueError):
@@ -94,6 +104,16 @@ class Assessment:
     recognised: bool
     reasons: tuple[str, ...]
     warnings: tuple[str, ...] = ()
+    assessable: bool = True
+
+    @property
+    def verdict(self) -> str:
+        """'Đạt', 'Không đạt', or 'Chưa đủ điều kiện đánh giá' while criterion 13 lacks data or sample."""
+        if self.recognised:
+            return RECOGNISED
+        if any(n != SURVEYED for n in self.zero) or self.assessable:
+            return NOT_RECOGNISED
+        return NOT_ASSESSABLE
 
 
 def load_criteria(path: Path = DEFAULT) -> Criteria:
@@ -302,11 +322,16 @@ def assess(communes: Sequence[tuple[str, str, str]], points_1_12: Mapping[str, M
             reasons.append(f"Tổng {number(total)} < ngưỡng {number(threshold)}{partial}")
         warnings = []
         if survey is not None and survey.points is not None and survey.short:
-            warnings.append(f"Tiêu chí 13 chưa đủ mẫu (trẻ em {survey.children.n}/{survey.children.target}, "
-                            f"người dân {survey.residents.n}/{survey.residents.target})")
-        recognised = not zero and not missing and total >= threshold
+            sample = (f"trẻ em {survey.children.n}/{survey.children.target}, "
+                      f"người dân {survey.residents.n}/{survey.residents.target}")
+            warnings.append(f"Tiêu chí 13 chưa đủ mẫu ({sample})")
+            reasons.append(f"Tiêu chí 13 chưa đủ mẫu ({sample}): chưa đủ điều kiện đánh giá")
+        if survey is not None and survey.near_threshold:
+            warnings.append("Tiêu chí 13 sát ngưỡng: khoảng tin cậy 95% của chỉ số vắt qua một mốc của thang điểm")
+        assessable = survey is not None and survey.assessable
+        recognised = not zero and not missing and total >= threshold and assessable
         result.append(Assessment(code, name, kind, points, maxima, total, threshold, zero, missing, recognised,
-                                 tuple(reasons), tuple(warnings)))
+                                 tuple(reasons), tuple(warnings), assessable))
     return result
 
 

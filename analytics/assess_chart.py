@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,8 +14,10 @@ if TYPE_CHECKING:
     from analytics.assess import Assessment, Criteria
     from analytics.rubric import Rubric
 
-GREEN, RED, GREY = "#2e7d32", "#c62828", "#9e9e9e"
-FILLS = {"title": "DDEBF7", "zero": "F4CCCC", "missing": "FFF2CC", "yes": "D9EAD3", "no": "F4CCCC"}
+GREEN, RED, GREY, VIOLET = "#2e7d32", "#c62828", "#9e9e9e", "#7e57c2"
+FILLS = {"title": "DDEBF7", "zero": "F4CCCC", "missing": "FFF2CC", "yes": "D9EAD3", "no": "F4CCCC", "wait": "E4DAF5"}
+WAIT_MARK = "◇ chưa đủ điều kiện đánh giá"
+NOT_ASSESSABLE = "Chưa đủ điều kiện đánh giá"  # the verdict's words (analytics.assess says them)
 OFFICIAL_TOTAL = 1000
 COLUMNS = ("code", "name", "type", *(f"c{n}" for n in range(1, 13)))
 
@@ -120,7 +124,7 @@ def assessment_workbook(round_id: str, rubric: Rubric, criteria: Criteria, asses
     sheet["A1"].font = Font(bold=True, size=13)
     sheet.append(["Điểm tối đa", "", "", *maxima, top])
     header = ["Mã xã", "Tên xã", "Loại", *(f"TC{n}" for n in range(1, 14)), "Tổng", "Ngưỡng", "Điểm liệt",
-              "Đạt/Không đạt", "Lý do", "Ghi chú"]
+              "Kết luận", "Lý do", "Ghi chú"]
     sheet.append(header)
     head = sheet.max_row
     for cell in sheet[head]:
@@ -129,13 +133,12 @@ def assessment_workbook(round_id: str, rubric: Rubric, criteria: Criteria, asses
         cell.font = Font(italic=True, color="666666")
     for a in assessments:
         sheet.append([a.code, a.name, criteria.threshold(a.type).label, *a.points, a.total, a.threshold,
-                      ", ".join(f"TC{n}" for n in a.zero), "Đạt" if a.recognised else "Không đạt",
-                      "; ".join(a.reasons), "; ".join(a.warnings)])
+                      ", ".join(f"TC{n}" for n in a.zero), a.verdict, "; ".join(a.reasons), "; ".join(a.warnings)])
         row = sheet[sheet.max_row]
         for n, value in enumerate(a.points):
             if value is None or value == 0:
                 row[3 + n].fill = PatternFill("solid", fgColor=FILLS["missing" if value is None else "zero"])
-        row[19].fill = PatternFill("solid", fgColor=FILLS["yes" if a.recognised else "no"])
+        row[19].fill = PatternFill("solid", fgColor=FILLS["yes" if a.recognised else "no" if a.assessable else "wait"])
         for cell in row[20:]:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
     sheet.freeze_panes = f"D{head + 1}"
@@ -151,16 +154,43 @@ def assessment_workbook(round_id: str, rubric: Rubric, criteria: Criteria, asses
     return _save(book)
 
 
-def assessment_chart(round_id: str, assessments: Sequence[Assessment]) -> bytes:
-    """Horizontal bars of each commune's total with its threshold marked; PNG bytes."""
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """What the recognition chart draws for one commune: its total, colour, hatch and the words beside it."""
+
+    name: str
+    total: float
+    threshold: float
+    colour: str
+    hatch: str | None
+    label: str
+    verdict: str
+
+
+def assessment_bars(assessments: Sequence[Assessment]) -> list[Bar]:
+    """The chart's data, lowest total first: green only for 'Đạt', violet and hatched while not assessable."""
+    bars = []
+    for a in sorted(assessments, key=lambda a: (a.total, a.name)):
+        wait = a.verdict == NOT_ASSESSABLE
+        colour = GREEN if a.recognised else VIOLET if wait else RED if a.zero or not a.missing else GREY
+        flags = ([f"điểm liệt {', '.join(f'TC{n}' for n in a.zero)}"] if a.zero else []) + (
+            [f"thiếu {len(a.missing)} TC"] if a.missing else []) + ([WAIT_MARK] if wait else [])
+        flags += ["≈ TC13 sát ngưỡng"] if any("sát ngưỡng" in w for w in a.warnings) else []
+        label = number(a.total) + (f" ({'; '.join(flags)})" if flags else "")
+        bars.append(Bar(a.name, a.total, a.threshold, colour, "xx" if wait else None, label, a.verdict))
+    return bars
+
+
+def assessment_chart(round_id: str, assessments: Sequence[Assessment], note: str = "") -> bytes:
+    """Horizontal bars of each commune's total with its threshold marked, and the rubric's note; PNG bytes."""
     from matplotlib import rc_context
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    order = sorted(assessments, key=lambda a: (a.total, a.name))
-    passed = sum(a.recognised for a in order)
+    order = assessment_bars(assessments)
+    passed = sum(a.verdict == "Đạt" for a in order)
     with rc_context({"font.family": "DejaVu Sans", "font.size": 9}):
         figure = Figure(figsize=(9, 1.9 + 0.3 * max(len(order), 3)), dpi=100, layout="constrained")
         FigureCanvasAgg(figure)
@@ -172,17 +202,15 @@ def assessment_chart(round_id: str, assessments: Sequence[Assessment]) -> bytes:
             axes.set_axis_off()
         else:
             ys = range(len(order))
-            colours = [GREEN if a.recognised else RED if a.zero or not a.missing else GREY for a in order]
-            axes.barh(ys, [a.total for a in order], color=colours, height=0.66)
+            for y, a in zip(ys, order, strict=True):
+                axes.barh(y, a.total, color=a.colour, hatch=a.hatch, edgecolor="white", height=0.66)
             axes.scatter([a.threshold for a in order], ys, marker="|", s=260, linewidths=2.2, color="black",
                          zorder=3)
             axes.set_yticks(list(ys), [a.name for a in order])
             right = max(OFFICIAL_TOTAL, *(a.total for a in order), *(a.threshold for a in order))
             for y, a in zip(ys, order, strict=True):
-                flags = ([f"điểm liệt {', '.join(f'TC{n}' for n in a.zero)}"] if a.zero else []) + (
-                    [f"thiếu {len(a.missing)} TC"] if a.missing else [])
-                label = number(a.total) + (f" ({'; '.join(flags)})" if flags else "")
-                axes.text(max(a.total, a.threshold) + right * 0.012, y, label, va="center", fontsize=8)
+                axes.text(max(a.total, a.threshold) + right * 0.012, y, a.label, va="center", fontsize=8,
+                          color=VIOLET if a.hatch else "black")
             axes.set_xlim(0, right * 1.3)
             axes.set_ylim(-0.6, len(order) - 0.4)
             axes.set_xlabel("Tổng điểm 13 tiêu chí")
@@ -192,8 +220,11 @@ def assessment_chart(round_id: str, assessments: Sequence[Assessment]) -> bytes:
                 axes.spines[side].set_visible(False)
             handles = [Patch(color=GREEN, label="Đạt"), Patch(color=RED, label="Không đạt"),
                        Patch(color=GREY, label="Thiếu điểm"),
+                       Patch(facecolor=VIOLET, hatch="xx", edgecolor="white", label="Chưa đủ điều kiện đánh giá"),
                        Line2D([], [], color="black", marker="|", linestyle="", markersize=12, label="Ngưỡng")]
-            figure.legend(handles=handles, loc="outside lower center", ncols=4, frameon=False)
+            figure.legend(handles=handles, loc="outside lower center", ncols=3, frameon=False)
+        if note:
+            axes.set_title(textwrap.fill(note, 140), fontsize=7, color="#555555", loc="left")
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
     return buffer.getvalue()
@@ -206,13 +237,17 @@ def summary_lines(assessments: Sequence[Assessment]) -> list[str]:
     passed = [a for a in assessments if a.recognised]
     names = f" ({', '.join(a.name for a in passed)})" if passed else ""
     lines = [f"Đạt: {len(passed)}/{len(assessments)} xã{names}"]
-    failed = [a for a in assessments if not a.recognised]
+    failed = [a for a in assessments if a.verdict == "Không đạt"]
     if failed:
         lines.append(f"Không đạt: {len(failed)} xã")
         for a in failed:
             more = f" (+{len(a.reasons) - 1} lý do khác)" if len(a.reasons) > 1 else ""
             lines.append(f"• {a.name}: {a.reasons[0]}{more}")
-    short = [a.name for a in assessments if a.warnings]
-    if short:
-        lines.append(f"Lưu ý: tiêu chí 13 chưa đủ mẫu ở {len(short)} xã ({', '.join(short)}).")
+    waiting = [a for a in assessments if a.verdict == NOT_ASSESSABLE]
+    if waiting:
+        lines.append(f"Chưa đủ điều kiện đánh giá: {len(waiting)} xã")
+        lines += [f"• {a.name}: {'; '.join(a.reasons)}" for a in waiting]
+    near = [a.name for a in assessments if any("sát ngưỡng" in w for w in a.warnings)]
+    if near:
+        lines.append(f"Sát ngưỡng (tiêu chí 13): {', '.join(near)}.")
     return lines

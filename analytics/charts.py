@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from analytics.breakdown import GROUP_LABELS, TOPIC_LABELS, Distribution, question_labels, topic_index
@@ -27,8 +28,12 @@ from conversations.model import TOPICS, Questionnaire
 
 NO_DATA = "chưa có dữ liệu"
 SHORT = "chưa đủ mẫu"
+WAIT = "◇ chưa đủ điều kiện đánh giá"
+NEAR = "≈ sát ngưỡng"
 HIDDEN_NOTE = f"<{MIN_GROUP} người trả lời — không hiển thị"
-COLOURS = {"full": "#2e7d32", "some": "#1f77b4", "zero": "#c62828", "child": "#1f77b4", "resident": "#ef8a17"}
+COLOURS = {"full": "#2e7d32", "some": "#1f77b4", "zero": "#c62828", "wait": "#7e57c2", "child": "#1f77b4",
+           "resident": "#ef8a17"}
+INKS = {"none": "#777777", "zero": "#c62828", "wait": "#7e57c2"}
 GREENS, REDS, GREYS = ("#1b7837", "#7fbf7b", "#b8e186"), ("#f4a582", "#d6604d", "#b2182b"), ("#bdbdbd", "#969696")
 
 
@@ -45,8 +50,38 @@ def _target_line(ax: Any, rubric: Rubric) -> None:
 
 
 def _rubric_note(rubric: Rubric, extra: str = "") -> str:
-    """The rubric's name as a footnote, with anything else the reader needs."""
-    return f"Thang điểm: {rubric.name}. " + extra
+    """The rubric's name and its provisional note as a footnote, with anything else the reader needs."""
+    return f"Thang điểm: {rubric.name}. {rubric.note} " + extra
+
+
+@dataclass(frozen=True, slots=True)
+class CommuneBar:
+    """What the comparison chart draws for one commune: value, colour, hatch and the words beside the bar."""
+
+    name: str
+    kind: str
+    value: float | None
+    colour: str
+    hatch: str | None
+    label: str
+    ci95: tuple[float, float] | None = None
+
+
+def commune_bars(scores: list[CommuneScore]) -> list[CommuneBar]:
+    """The comparison chart's data, best index first: green only for full points of an assessable commune."""
+    bars = []
+    for s in sorted(scores, key=lambda s: (s.index is None, -(s.index or 0), s.name)):
+        if s.index is None:
+            bars.append(CommuneBar(s.name, "none", None, "#777777", None, SHORT if s.short else ""))
+            continue
+        kind = "wait" if not s.assessable else "zero" if s.zero else "full" if s.points == s.max_points else "some"
+        flags = [f"{s.index:.0%}", f"{s.points:g}/{s.max_points:g} điểm"]
+        flags += ["ĐIỂM LIỆT"] if s.zero else []
+        flags += [WAIT] if kind == "wait" else []
+        flags += [NEAR] if s.near_threshold else []
+        bars.append(CommuneBar(s.name, kind, s.index * 100, COLOURS[kind], "xx" if kind == "wait" else None,
+                               " · ".join(flags), s.ci95))
+    return bars
 
 
 def commune_chart(scores: list[CommuneScore], rubric: Rubric, round_id: str) -> bytes:
@@ -54,33 +89,24 @@ def commune_chart(scores: list[CommuneScore], rubric: Rubric, round_id: str) -> 
     title = f"Chỉ số hài lòng tiêu chí 13 theo xã — đợt {round_id}"
     if not scores:
         return message_chart(title, "Chưa có xã nào trong danh sách")
-    rows = sorted(scores, key=lambda s: (s.index is None, -(s.index or 0), s.name))
-    fig = figure(len(rows))
-    empty = all(s.index is None for s in rows)
-    note = "Chưa có câu trả lời nào trong đợt này. " if empty else ""
-    ax = frame(fig, title, _rubric_note(rubric, note + "Vạch đen: khoảng tin cậy 95%. Gạch chéo: chưa đủ mẫu."))
-    figures, inks = [], []
-    for y, s in enumerate(rows):
-        if s.index is None:
+    bars = commune_bars(scores)
+    fig = figure(len(bars))
+    note = "Chưa có câu trả lời nào trong đợt này. " if all(b.value is None for b in bars) else ""
+    ax = frame(fig, title, _rubric_note(rubric, note + "Vạch đen: khoảng tin cậy 95%. Tím gạch chéo (◇): chưa đủ "
+                                        "điều kiện đánh giá — chưa đủ mẫu. ≈: sát ngưỡng — khoảng tin cậy vắt qua "
+                                        "một mốc của thang điểm."))
+    for y, b in enumerate(bars):
+        if b.value is None:
             say(ax, 1, y, NO_DATA, color="#777777", style="italic")
-            figures.append(f"{SHORT}" if s.short else "")
-            inks.append("#777777")
             continue
-        kind = "zero" if s.zero else "full" if s.points == s.max_points else "some"
-        value = s.index * 100
-        err = None if s.ci95 is None else [[value - s.ci95[0] * 100], [s.ci95[1] * 100 - value]]
-        ax.barh(y, value, color=COLOURS[kind], alpha=0.55 if s.short else 0.9, hatch="///" if s.short else None,
-                edgecolor="white", xerr=err, error_kw={"ecolor": "#222222", "capsize": 3, "linewidth": 1})
-        flags = [f"{s.index:.0%}", f"{s.points:g}/{s.max_points:g} điểm"]
-        flags += ["ĐIỂM LIỆT"] if s.zero else []
-        flags += [SHORT] if s.short else []
-        figures.append(" · ".join(flags))
-        inks.append(COLOURS["zero"] if s.zero else "#222222")
-    row_labels(ax, [s.name for s in rows])
+        err = None if b.ci95 is None else [[b.value - b.ci95[0] * 100], [b.ci95[1] * 100 - b.value]]
+        ax.barh(y, b.value, color=b.colour, alpha=0.9, hatch=b.hatch, edgecolor="white", xerr=err,
+                error_kw={"ecolor": "#222222", "capsize": 3, "linewidth": 1})
+    row_labels(ax, [b.name for b in bars])
     percent_axis(ax, "Chỉ số hài lòng (%)")
     _target_line(ax, rubric)
     legend(ax, 1)
-    side_labels(ax, figures, inks)
+    side_labels(ax, [b.label for b in bars], [INKS.get(b.kind, "#222222") for b in bars])
     return png(fig)
 
 
@@ -142,7 +168,7 @@ def distribution_chart(dist: Distribution, questionnaire: Questionnaire, commune
 
 
 def topic_chart(dists: Mapping[str, Distribution], questionnaires: Mapping[str, Questionnaire], rubric: Rubric,
-                round_id: str, place: str = "toàn huyện", note: str = "") -> bytes:
+                round_id: str, place: str = "toàn địa bàn", note: str = "") -> bytes:
     """Satisfaction index per topic for children and residents; groups under five people are not drawn."""
     title = f"Chỉ số hài lòng theo chủ đề — {place} — đợt {round_id}"
     groups = [g for g in GROUP_LABELS if g in questionnaires]
@@ -181,8 +207,10 @@ def progress_chart(scores: list[CommuneScore], round_id: str) -> bytes:
         return message_chart(title, "Chưa có xã nào trong danh sách")
     fig = figure(len(scores) * 2, per_row=0.2, extra=2.3)
     nobody = all(s.children.n + s.residents.n == 0 for s in scores)
+    targets = sorted({s.children.target for s in scores} | {s.residents.target for s in scores})
     ax = frame(fig, title, ("Chưa có ai hoàn thành phiếu. " if nobody else "")
-                + "Vạch đứt: số người cần có theo mục tiêu của đợt.")
+                + ("Vạch đứt: số người cần có theo mục tiêu của đợt." if len(targets) == 1 else
+                   "Vạch đen ngắn: mục tiêu của xã cho nhóm đó (mỗi xã một mục tiêu); số tím: chưa đủ mẫu."))
     top = max([s.children.n for s in scores] + [s.residents.n for s in scores]
               + [s.children.target for s in scores] + [s.residents.target for s in scores] + [1])
     for k, (g, pick) in enumerate((("child", lambda s: s.children), ("resident", lambda s: s.residents))):
@@ -190,14 +218,17 @@ def progress_chart(scores: list[CommuneScore], round_id: str) -> bytes:
         groups = [pick(s) for s in scores]
         ax.barh(ys, [x.n for x in groups], height=0.38, color=COLOURS[g], label=vi(GROUP_LABELS[g]))
         for y, x in zip(ys, groups, strict=True):
-            say(ax, x.n + top * 0.01, y, f"{x.n}/{x.target}", fontsize=7, color="#333333")
-    targets = sorted({s.children.target for s in scores} | {s.residents.target for s in scores})
-    for t in targets:
-        ax.axvline(t, color="#444444", linestyle="--", linewidth=1, label=vi(f"Mục tiêu: {t} người"))
+            say(ax, max(x.n, x.target) + top * 0.01, y, f"{x.n}/{x.target}", fontsize=7,
+                color="#7e57c2" if x.short else "#333333")
+        if len(targets) > 1:
+            ax.scatter([x.target for x in groups], ys, marker="|", s=90, linewidths=2, color="#222222", zorder=3,
+                       label=vi("Mục tiêu của xã") if k == 0 else None)
+    if len(targets) == 1:
+        ax.axvline(targets[0], color="#444444", linestyle="--", linewidth=1, label=vi(f"Mục tiêu: {targets[0]} người"))
     row_labels(ax, [s.name for s in scores])
     ax.set_xlim(0, top * 1.12)
     ax.set_xlabel(vi("Số người đã hoàn thành phiếu"), fontfamily=FONT, fontsize=9)
     ax.grid(axis="x", color="#e0e0e0", linewidth=0.6)
     ax.set_axisbelow(True)
-    legend(ax, 2 + len(targets))
+    legend(ax, 3)
     return png(fig)

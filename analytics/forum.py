@@ -17,6 +17,7 @@ from sqlalchemy import and_, case, extract, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import aliased
 
+from analytics.dates import VN
 from analytics.forum_chart import CLOSED, DEADLINE_DAYS, STATUSES, file_names, forum_chart, forum_workbook, summary
 from analytics.plot import render
 from analytics.progress import Progress
@@ -121,10 +122,11 @@ def _collate(name: str) -> str:
 
 
 def _when(moment: datetime, always_time: bool = False) -> str:
-    """A moment as dd/mm/yyyy, with the time when it is not midnight (or when asked)."""
+    """A moment in Vietnam time as dd/mm/yyyy, with the time when it is not midnight (or when asked)."""
+    if moment.tzinfo:
+        moment = moment.astimezone(VN)
     if always_time or (moment.hour, moment.minute) != (0, 0):
-        zone = f" {moment.tzname()}" if moment.tzinfo else ""
-        return f"{moment:%d/%m/%Y %H:%M}{zone}"
+        return f"{moment:%d/%m/%Y %H:%M}"
     return f"{moment:%d/%m/%Y}"
 
 

@@ -21,6 +21,7 @@ from conversations.model import Questionnaire
 
 COMPARISON, TOPICS, PROGRESS, SUMMARY = "so-sanh-xa.png", "theo-chu-de.png", "tien-do.png", "summary.md"
 STEPS = 6  # what `write_report` reports to a Progress: data, three charts, workbook, summary
+PLACE = "toàn địa bàn"  # every commune the office covers (districts no longer exist since 1 July 2025)
 
 
 def workbook_name(round_id: str) -> str:
@@ -29,7 +30,7 @@ def workbook_name(round_id: str) -> str:
 
 
 async def write_report(engine: AsyncEngine, round_id: str, rubric: Rubric, questionnaires: Mapping[str, Questionnaire],
-                       out_dir: Path, progress: Progress | None = None) -> list[Path]:
+                       out_dir: Path, progress: Progress | None = None, office: str = "") -> list[Path]:
     """Write the round's charts, workbook and summary into a folder; return the files written."""
     def step(label: str) -> None:
         if progress is not None:
@@ -47,14 +48,15 @@ async def write_report(engine: AsyncEngine, round_id: str, rubric: Rubric, quest
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {COMPARISON: await render(commune_chart, scores, rubric, round_id)}
     step("biểu đồ so sánh xã")
-    files[TOPICS] = await render(topic_chart, pooled, questionnaires, rubric, round_id, "toàn huyện", note)
+    files[TOPICS] = await render(topic_chart, pooled, questionnaires, rubric, round_id, PLACE, note)
     step("biểu đồ theo chủ đề")
     files[PROGRESS] = await render(progress_chart, scores, round_id)
     step("biểu đồ tiến độ")
     files[workbook_name(round_id)] = await asyncio.to_thread(
-        workbook, round_id, rubric, scores, dists, questionnaires, {s.code: s.name for s in scores})
+        workbook, round_id, rubric, scores, dists, questionnaires, {s.code: s.name for s in scores},
+        PLACE.capitalize())
     step("bảng tính Excel")
-    files[SUMMARY] = summary(round_id, rubric, scores).encode("utf-8")
+    files[SUMMARY] = summary(round_id, rubric, scores, office).encode("utf-8")
     paths = [out_dir / name for name in files]
     await asyncio.to_thread(_write, dict(zip(paths, files.values(), strict=True)))
     step("tóm tắt")
@@ -76,13 +78,15 @@ def _flags(s: CommuneScore) -> str:
     """What the office must notice about a commune."""
     flags = ["chưa có dữ liệu"] if s.index is None else []
     flags += ["**điểm liệt**"] if s.zero else []
-    flags += ["chưa đủ mẫu"] if s.short else []
+    flags += ["chưa đủ mẫu — chưa đủ điều kiện đánh giá"] if s.short else []
+    flags += ["sát ngưỡng"] if s.near_threshold else []
     return ", ".join(flags)
 
 
-def summary(round_id: str, rubric: Rubric, scores: list[CommuneScore]) -> str:
+def summary(round_id: str, rubric: Rubric, scores: list[CommuneScore], office: str = "") -> str:
     """The Vietnamese summary: rubric, a row per commune, communes short of sample or with zero points, files."""
     lines = [f"# Tiêu chí 13 — mức độ hài lòng của trẻ em và người dân — đợt {round_id}", "",
+             *([f"**{office}**", ""] if office else []),
              f"**Thang điểm:** {rubric.name}", "", f"> {rubric.note}", "",
              "Chỉ số = số câu trả lời hài lòng ÷ số câu trả lời được tính điểm (chỉ tính phiếu đã hoàn thành); "
              "chỉ số chung kết hợp hai nhóm theo trọng số của thang điểm. KTC 95%: khoảng tin cậy 95%.", "",
@@ -98,9 +102,14 @@ def summary(round_id: str, rubric: Rubric, scores: list[CommuneScore]) -> str:
     if not scores:
         lines.append("| Chưa có xã nào | | | | | | | | | |")
     short = [s for s in scores if s.short]
-    lines += ["", "## Xã chưa đủ mẫu", ""]
+    lines += ["", "## Xã chưa đủ mẫu — chưa đủ điều kiện đánh giá", "",
+              "Mỗi xã so với mục tiêu của chính xã đó; xã chưa đủ mẫu không được kết luận “Đạt”.", ""]
     lines += [f"- {s.name}: trẻ em {s.children.n}/{s.children.target}, "
               f"người dân {s.residents.n}/{s.residents.target}" for s in short] or ["Không có."]
+    lines += ["", "## Xã sát ngưỡng", "",
+              "Khoảng tin cậy 95% của chỉ số vắt qua một mốc của thang điểm: điểm có thể khác khi có thêm mẫu.", ""]
+    lines += [f"- {s.name}: chỉ số {percent(s.index)} (KTC 95% {interval(s.ci95)})"
+              for s in scores if s.near_threshold] or ["Không có."]
     lines += ["", "## Xã bị điểm liệt (0 điểm)", ""]
     lines += [f"- {s.name}: chỉ số chung {percent(s.index)} — 0/{s.max_points:g} điểm, xã không đạt tiêu chí 13"
               for s in scores if s.zero] or ["Không có."]
@@ -108,7 +117,7 @@ def summary(round_id: str, rubric: Rubric, scores: list[CommuneScore]) -> str:
     if empty:
         lines += ["", "## Xã chưa có dữ liệu", "", ", ".join(empty) + "."]
     lines += ["", "## Biểu đồ và bảng tính", "",
-              f"- [So sánh các xã]({COMPARISON})", f"- [Chỉ số theo chủ đề, toàn huyện]({TOPICS})",
+              f"- [So sánh các xã]({COMPARISON})", f"- [Chỉ số theo chủ đề, {PLACE}]({TOPICS})",
               f"- [Tiến độ khảo sát]({PROGRESS})",
               f"- [Bảng tính Excel: tổng hợp, từng xã, phân bố theo câu]({workbook_name(round_id)})", "",
               f"Số liệu theo từng câu của nhóm dưới {MIN_GROUP} người trả lời được ẩn để bảo vệ người trả lời.", ""]

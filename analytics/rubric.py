@@ -30,6 +30,15 @@ class Rubric:
             return None
         return next((points for low, points in self.bands if index >= low), 0.0)
 
+    @property
+    def edges(self) -> tuple[float, ...]:
+        """The indices where the points change, lowest first."""
+        return tuple(sorted({low for low, _ in self.bands if low > 0}))
+
+    def near(self, ci95: tuple[float, float] | None) -> bool:
+        """Whether a 95% interval straddles a band edge, so the points could differ ('sát ngưỡng')."""
+        return ci95 is not None and any(ci95[0] < edge <= ci95[1] for edge in self.edges)
+
 
 def load(path: Path = DEFAULT) -> Rubric:
     """Read and check a rubric file."""

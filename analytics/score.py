@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ class GroupScore:
 
     sums: Sums
     target: int
+    bands_short: tuple[str, ...] = ()
 
     @property
     def n(self) -> int:
@@ -49,8 +51,8 @@ class GroupScore:
 
     @property
     def short(self) -> bool:
-        """Fewer respondents than the round's target ('chưa đủ mẫu')."""
-        return self.n < self.target
+        """Fewer respondents than the commune's target, or than an age band's target ('chưa đủ mẫu')."""
+        return self.n < self.target or bool(self.bands_short)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,7 @@ class CommuneScore:
     ci95: tuple[float, float] | None
     points: float | None
     max_points: float
+    near: bool = False
 
     @property
     def zero(self) -> bool:
@@ -77,14 +80,26 @@ class CommuneScore:
         """Either group is under its target."""
         return self.children.short or self.residents.short
 
+    @property
+    def assessable(self) -> bool:
+        """Both groups reached their targets: only then may a verdict be given ('chưa đủ điều kiện đánh giá')."""
+        return not self.short and self.index is not None
+
+    @property
+    def near_threshold(self) -> bool:
+        """The 95% interval straddles a band edge of the rubric ('sát ngưỡng')."""
+        return self.near
+
 
 def score(code: str, name: str, kind: str, sums: dict[str, Sums], targets: tuple[int, int],
-          rubric: Rubric) -> CommuneScore:
-    """Shape one commune's sums into its score."""
-    children = GroupScore(sums.get("child", Sums()), targets[0])
-    residents = GroupScore(sums.get("resident", Sums()), targets[1])
+          rubric: Rubric, bands_short: Mapping[str, tuple[str, ...]] | None = None) -> CommuneScore:
+    """Shape one commune's sums into its score; `bands_short` names age bands under their targets per group."""
+    short = bands_short or {}
+    children = GroupScore(sums.get("child", Sums()), targets[0], short.get("child", ()))
+    residents = GroupScore(sums.get("resident", Sums()), targets[1], short.get("resident", ()))
     index, ci95 = combine([(rubric.weights[0], children.sums), (rubric.weights[1], residents.sums)])
-    return CommuneScore(code, name, kind, children, residents, index, ci95, rubric.points(index), rubric.max_points)
+    return CommuneScore(code, name, kind, children, residents, index, ci95, rubric.points(index), rubric.max_points,
+                        rubric.near(ci95))
 
 
 def sums_query(round_id: str) -> Any:
@@ -98,31 +113,58 @@ def sums_query(round_id: str) -> Any:
 
 async def compute(engine: AsyncEngine, round_id: str, rubric: Rubric,
                   communes: list[str] | None = None) -> list[CommuneScore]:
-    """Scores of every commune (or those named) for a round; only submitted responses count."""
-    listing = select(Commune.code, Commune.name, Commune.type).order_by(Commune.name)
+    """Scores of every commune (or those named) for a round; only submitted responses count.
+
+    Each commune is held to its own targets (falling back to the round's); a unit no longer current
+    (dissolved or merged) is listed only where the round has answers or targets for it.
+    """
+    from storage.targets import per_band, per_commune
+
+    ended = Commune.valid_to.is_not(None) | Commune.merged_into.is_not(None)
+    listing = select(Commune.code, Commune.name, Commune.type, ended).order_by(Commune.name)
     if communes is not None:
         listing = listing.where(Commune.code.in_(communes))
     async with engine.connect() as conn:
         found: dict[str, dict[str, Sums]] = {}
         for commune, group, *values in await conn.execute(sums_query(round_id)):
             found.setdefault(commune, {})[group] = Sums(*(int(v or 0) for v in values))
-        targets = (await conn.execute(select(Round.target_children, Round.target_residents)
+        default = (await conn.execute(select(Round.target_children, Round.target_residents)
                                       .where(Round.id == round_id))).first() or (30, 30)
+        own = await per_commune(conn, round_id)
+        bands = await per_band(conn, round_id)
+        counted: dict[tuple[str, str, str], int] = {}
+        if bands:
+            by_band = (select(Response.commune, Response.group, Response.age_band, func.count())
+                       .where(Response.round_id == round_id, Response.submitted.is_(True))
+                       .group_by(Response.commune, Response.group, Response.age_band))
+            counted = {(c, g, b): n for c, g, b, n in await conn.execute(by_band)}
         names = list(await conn.execute(listing))
-    return [score(code, name, kind, found.get(code, {}), tuple(targets), rubric) for code, name, kind in names]
+
+    def targets(code: str) -> tuple[int, int]:
+        mine = own.get(code, {})
+        return mine.get("child", default[0]), mine.get("resident", default[1])
+
+    def short(code: str) -> dict[str, tuple[str, ...]]:
+        return {group: tuple(b for b, wanted in sorted(bands.get((code, group), {}).items())
+                             if counted.get((code, group, b), 0) < wanted) for group in GROUPS}
+
+    return [score(code, name, kind, found.get(code, {}), targets(code), rubric, short(code) if bands else None)
+            for code, name, kind, gone in names if not gone or code in found or code in own]
 
 
 def to_json(round_id: str, rubric: Rubric, scores: list[CommuneScore]) -> dict[str, Any]:
     """The `xtt score --json` document."""
     def group(g: GroupScore) -> dict[str, Any]:
-        return {"n": g.n, "answers": g.answers, "satisfied": g.satisfied, "index": _r(g.index),
-                "ci95": _pair(g.ci95), "short": g.short}
+        shape = {"n": g.n, "answers": g.answers, "satisfied": g.satisfied, "index": _r(g.index),
+                 "ci95": _pair(g.ci95), "short": g.short}
+        return {**shape, "bands_short": list(g.bands_short)} if g.bands_short else shape
 
     return {"round": round_id, "rubric": rubric.name, "rubric_note": rubric.note, "communes": [
         {"code": s.code, "name": s.name, "children": group(s.children), "residents": group(s.residents),
          "index": _r(s.index), "ci95": _pair(s.ci95),
          "target": {"children": s.children.target, "residents": s.residents.target},
-         "points": s.points, "max_points": s.max_points, "zero": s.zero, "short": s.short}
+         "points": s.points, "max_points": s.max_points, "zero": s.zero, "short": s.short,
+         "assessable": s.assessable, "near_threshold": s.near_threshold}
         for s in scores]}
 
 

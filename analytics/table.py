@@ -26,7 +26,9 @@ def table(round_id: str, rubric: Rubric, scores: list[CommuneScore]) -> str:
         if s.zero:
             flags.append("điểm liệt")
         if s.short:
-            flags.append("chưa đủ mẫu")
+            flags.append("chưa đủ mẫu — chưa đủ điều kiện đánh giá")
+        if s.near_threshold:
+            flags.append("sát ngưỡng")
         points = "—" if s.points is None else f"{s.points:g}/{s.max_points:g}"
         lines.append(f"{s.name:<22} {percent(s.children.index):>9} {s.children.n:>4} "
                      f"{percent(s.residents.index):>9} {s.residents.n:>4} {percent(s.index):>6} "

@@ -21,7 +21,8 @@ GROUP_KEYS = (("child", "children", "Trẻ em"), ("resident", "residents", "Ngư
 HEADERS = ("Mã xã", "Tên xã",
            *(f"{label}{suffix}" for _, _, label in GROUP_KEYS
              for suffix in (" (n)", ": số câu trả lời", ": hài lòng", ": chỉ số")),
-           "Chỉ số chung", "KTC 95% thấp", "KTC 95% cao", "Điểm", "Điểm tối đa", "Điểm liệt", "Chưa đủ mẫu")
+           "Chỉ số chung", "KTC 95% thấp", "KTC 95% cao", "Điểm", "Điểm tối đa", "Điểm liệt", "Chưa đủ mẫu",
+           "Mục tiêu trẻ em", "Mục tiêu người dân", "Đủ điều kiện đánh giá", "Sát ngưỡng")
 PERCENT_HEADERS = {"Trẻ em: chỉ số", "Người dân: chỉ số", "Chỉ số chung", "KTC 95% thấp", "KTC 95% cao"}
 HIDE_NOTE = (f"Nhóm có dưới {MIN_GROUP} người trả lời không hiện số liệu theo câu (ghi “{HIDDEN}”) "
              "để bảo vệ người trả lời.")
@@ -37,7 +38,8 @@ def summary_rows(round_id: str, rubric: Rubric, scores: list[CommuneScore]) -> l
             row += [g["n"], g["answers"], g["satisfied"], g["index"]]
         lo, hi = c["ci95"] or (None, None)
         row += [c["index"], lo, hi, c["points"], c["max_points"], YES if c["zero"] else NO,
-                YES if c["short"] else NO]
+                YES if c["short"] else NO, c["target"]["children"], c["target"]["residents"],
+                YES if c["assessable"] else NO, YES if c["near_threshold"] else NO]
         out.append(row)
     return out
 
@@ -55,7 +57,7 @@ def sheet_name(name: str, taken: set[str]) -> str:
 
 def workbook(round_id: str, rubric: Rubric, scores: list[CommuneScore],
              distributions: Mapping[tuple[str, str], Distribution], questionnaires: Mapping[str, Questionnaire],
-             communes: Mapping[str, str]) -> bytes:
+             communes: Mapping[str, str], place: str = "Toàn địa bàn") -> bytes:
     """The workbook as XLSX bytes: summary, one sheet per commune (code → name), district-wide answers."""
     from openpyxl import Workbook
 
@@ -72,7 +74,7 @@ def workbook(round_id: str, rubric: Rubric, scores: list[CommuneScore],
         pooled, left_out = district(distributions, g)
         note = f" (không tính {left_out} xã có dưới {MIN_GROUP} người trả lời)" if left_out else ""
         blocks.append((questionnaires[g], pooled, note))
-    _answers(book.create_sheet(BY_QUESTION), f"Toàn huyện — đợt {round_id}: trả lời từng câu", blocks)
+    _answers(book.create_sheet(BY_QUESTION), f"{place} — đợt {round_id}: trả lời từng câu", blocks)
     buf = io.BytesIO()
     book.save(buf)
     return buf.getvalue()
@@ -114,6 +116,8 @@ def _summary(sheet: Any, round_id: str, rubric: Rubric, scores: list[CommuneScor
     sheet["A3"] = rubric.note
     sheet["A4"] = ("Chỉ số = số câu trả lời hài lòng ÷ số câu trả lời được tính điểm; chỉ tính phiếu đã hoàn thành. "
                    "KTC 95%: khoảng tin cậy 95%. Điểm liệt: 0 điểm — xã không đạt dù các tiêu chí khác đủ điểm.")
+    sheet["A5"] = ("Xã chưa đủ mẫu theo mục tiêu của xã: chưa đủ điều kiện đánh giá (không kết luận “Đạt”). "
+                   "Sát ngưỡng: khoảng tin cậy 95% vắt qua một mốc của thang điểm — điểm có thể khác khi thêm mẫu.")
     top = 6
     header(sheet, top, list(HEADERS))
     sheet.row_dimensions[top].height = 45

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from conversations.turn import Window
 from storage import repo
 from storage.writes import Write
 
@@ -27,19 +28,19 @@ class StateCache:
         self.round_ttl = round_ttl
         self._sessions: OrderedDict[str, bytes | None] = OrderedDict()
         self._keys: OrderedDict[str, None] = OrderedDict()
-        self._round: tuple[float, str | None] = (0.0, None)
+        self._round: tuple[float, str | None, Window | None] = (0.0, None, None)
 
     async def load(self, person: str, key: str | None) -> repo.State:
         """The person's state, from memory when it is there."""
         if key and key in self._keys:
             return repo.State(True, None, None)
         fresh = time.monotonic() - self._round[0] < self.round_ttl
-        if fresh and person in self._sessions:
+        if fresh and person in self._sessions and self.limits[0]:
             self._sessions.move_to_end(person)
             blob = self._sessions[person]
-            return repo.State(False, None if blob is None else marshal.loads(blob), self._round[1])
+            return repo.State(False, None if blob is None else marshal.loads(blob), self._round[1], self._round[2])
         state = await repo.load_state(self.db, person, key)
-        self._round = (time.monotonic(), state.round_id)
+        self._round = (time.monotonic(), state.round_id, state.window)
         if not state.seen:
             self._remember(person, state.session)
         return state
@@ -63,7 +64,9 @@ class StateCache:
         self._sessions.pop(person, None)
 
     def _remember(self, person: str, session: dict[str, Any] | None) -> None:
-        """Keep a private copy."""
+        """Keep a private copy (not when several workers may change it: then `sessions` is 0)."""
+        if not self.limits[0]:
+            return
         self._sessions[person] = None if session is None else marshal.dumps(session)
         self._sessions.move_to_end(person)
         if len(self._sessions) > self.limits[0]:

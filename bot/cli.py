@@ -7,20 +7,25 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 from analytics import RubricError
 from analytics.assess import AssessError
+from analytics.dates import VN, parse_day, vn_datetime
+from analytics.formula import FormulaError
 from bot import app
 from bot.cli_office import UsageError, cmd_assess, cmd_forum, cmd_report, cmd_score, with_parts
+from bot.cli_season import add_commands, cmd_demo, cmd_round, cmd_targets
 from bot.office import INVITE_DAYS
 from bot.settings import SettingError, Settings, ensure_secret, load
 from bot.worker import AnotherWorker
 from conversations.datafile import DataFileError
-from storage import communes, invites, rounds
+from storage import communes, invites
+from storage.calendar import CalendarError
 from storage.communes import CommuneFileError
 from storage.rounds import RoundError
+from storage.targets import TargetError
 from storage.writes import commit
 
 
@@ -38,12 +43,6 @@ def parser() -> argparse.ArgumentParser:
     com = sub.add_parser("communes", help="the administrative map").add_subparsers(dest="action", required=True)
     com.add_parser("import", help="import a CSV or XLSX file").add_argument("file", type=Path)
     com.add_parser("list", help="list communes")
-    rnd = sub.add_parser("round", help="survey rounds").add_subparsers(dest="action", required=True)
-    opening = rnd.add_parser("open", help="open a round")
-    opening.add_argument("id")
-    opening.add_argument("--target", type=int, default=30, help="respondents wanted per group per commune")
-    rnd.add_parser("close", help="close a round").add_argument("id")
-    rnd.add_parser("list", help="list rounds")
     inv = sub.add_parser("invite", help="invite a leader or an official")
     inv.add_argument("role", choices=["leader", "officer", "official", "list", "revoke"])
     inv.add_argument("id", nargs="?", help="with revoke: the invite id (first part of the code)")
@@ -66,18 +65,19 @@ def parser() -> argparse.ArgumentParser:
     forum = sub.add_parser("forum", help="the children's forum").add_subparsers(dest="action", required=True)
     forum_report = forum.add_parser("report", help="proposals by commune, topic and status; the 15-day figures")
     forum_report.add_argument("--round", dest="round_id")
-    forum_report.add_argument("--from", dest="since", type=_date, help="YYYY-MM-DD")
-    forum_report.add_argument("--to", dest="until", type=_date, help="YYYY-MM-DD (not included)")
+    forum_report.add_argument("--from", dest="since", type=_date, help="DD/MM/YYYY or YYYY-MM-DD")
+    forum_report.add_argument("--to", dest="until", type=_date, help="DD/MM/YYYY or YYYY-MM-DD (not included)")
     forum_report.add_argument("--out", type=Path, required=True)
+    add_commands(sub)
     return p
 
 
 def _date(text: str) -> datetime:
-    """A YYYY-MM-DD date at midnight UTC."""
+    """A DD/MM/YYYY or YYYY-MM-DD date at midnight in Vietnam."""
     try:
-        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+        return datetime.combine(parse_day(text), time(), VN)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2024-11-30") from exc
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,12 +88,15 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry the bot token in the URL
     try:
-        settings, secret = ensure_secret(load())
-        if args.command in ("run", "chat"):
-            where(settings, secret)
+        if args.command == "demo":
+            settings = load()  # the demo never touches data/
+        else:
+            settings, secret = ensure_secret(load())
+            if args.command in ("run", "chat"):
+                where(settings, secret)
         return asyncio.run(COMMANDS[args.command](settings, args))
     except (DataFileError, CommuneFileError, RoundError, RubricError, AssessError, UsageError, SettingError,
-            AnotherWorker) as exc:
+            AnotherWorker, CalendarError, TargetError, FormulaError) as exc:
         print(f"xtt: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -150,34 +153,17 @@ async def cmd_communes(settings: Settings, args: argparse.Namespace) -> int:
     """xtt communes import FILE | list."""
     async def work(parts: app.Parts) -> int:
         if args.action == "import":
-            count = await communes.store(parts.db, communes.read_file(args.file))
+            rows = communes.read_file(args.file)
+            communes.check_merges(rows, {row.code for row in await communes.listing(parts.db)}, args.file.name)
+            count = await communes.store(parts.db, rows)
             print(f"imported {count} communes from {args.file}")
             return 0
         for row in await communes.listing(parts.db):
-            note = f"  (until {row.valid_to}, merged into {row.merged_into})" if row.valid_to else ""
-            print(f"{row.code:<16} {row.type:<14} {row.name}{note}")
-        return 0
-
-    return await with_parts(settings, work)
-
-
-async def cmd_round(settings: Settings, args: argparse.Namespace) -> int:
-    """xtt round open ID | close ID | list."""
-    async def work(parts: app.Parts) -> int:
-        now = datetime.now(UTC)
-        if args.action == "open":
-            await rounds.open_round(parts.db, args.id, now, (args.target, args.target))
-            print(f"round {args.id} is open")
-        elif args.action == "close":
-            await rounds.close_round(parts.db, args.id, now)
-            print(f"round {args.id} is closed")
-        else:
-            listing = await rounds.list_rounds(parts.db)
-            for r in listing:
-                print(f"{r.id:<10} {r.status:<7} opened {r.opened_at:%Y-%m-%d}"
-                      f"  target {r.target_children}/{r.target_residents} per commune")
-            if not listing:
-                print("no rounds yet; open one with: xtt round open 2024")
+            ended = [f"until {row.valid_to}"] if row.valid_to else []
+            ended += [f"merged into {row.merged_into}"] if row.merged_into else []
+            place = [p for p in (row.province, row.former_district and f"formerly {row.former_district}") if p]
+            print(f"{row.code:<16} {row.type:<14} {row.name}" + (f"  [{', '.join(place)}]" if place else "")
+                  + (f"  ({', '.join(ended)})" if ended else ""))
         return 0
 
     return await with_parts(settings, work)
@@ -189,7 +175,7 @@ async def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
         now = datetime.now(UTC)
         if args.role == "list":
             for i in await invites.listing(parts.db, now):
-                print(f"{i.id}  {i.role:<8} {i.commune or '-':<16} {i.state:<8} expires {i.expires_at:%Y-%m-%d %H:%M}")
+                print(f"{i.id}  {i.role:<8} {i.commune or '-':<16} {i.state:<8} expires {vn_datetime(i.expires_at)}")
             return 0
         if args.role == "revoke":
             if not args.id:
@@ -203,7 +189,7 @@ async def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
         invite_id, code = parts.identity.invite_code()
         expires = now + timedelta(days=INVITE_DAYS)
         await commit(parts.db, [invites.create(invite_id, args.role, args.commune or "", now, expires)])
-        print(f"invite code: {code}\nexpires:     {expires:%Y-%m-%d %H:%M} UTC")
+        print(f"invite code: {code}\nexpires:     {vn_datetime(expires)} (Vietnam time)")
         print(f"redeem:      send /start {code} to the bot, or just the code")
         print(f"deep link:   https://t.me/<your_bot_username>?start={code}")
         return 0
@@ -214,4 +200,5 @@ async def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
     "run": cmd_run, "chat": cmd_chat, "db": cmd_db, "communes": cmd_communes, "round": cmd_round,
     "invite": cmd_invite, "score": cmd_score, "report": cmd_report, "assess": cmd_assess, "forum": cmd_forum,
+    "targets": cmd_targets, "demo": cmd_demo,
 }

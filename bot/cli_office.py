@@ -68,7 +68,8 @@ async def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     async def work(parts: app.Parts) -> int:
         round_id = await _round(parts, args.round_id)
         progress = Progress(STEPS, f"Báo cáo đợt {round_id}")
-        paths = await write_report(parts.db, round_id, rubric, flows.questionnaires, args.out, progress)
+        paths = await write_report(parts.db, round_id, rubric, flows.questionnaires, args.out, progress,
+                                   settings.xtt_office_name)
         print("\n".join(str(p) for p in paths))
         return 0
 
@@ -78,14 +79,15 @@ async def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_assess(settings: Settings, args: argparse.Namespace) -> int:
     """xtt assess --template FILE | [--round ID] [--criteria FILE] [--out DIR]."""
     from analytics.assess import assessment_chart, assessment_workbook, read_points, summary_lines, template
-    from bot.reports import recognition
+    from bot.reports import recognition, rubric_line
     from storage import criteria as stored
 
     rubric = load_rubric(args.rubric) if args.rubric else app.rubric(settings)
     criteria = app.criteria(settings)
 
     async def work(parts: app.Parts) -> int:
-        units = [(r.code, r.name, r.type) for r in await communes.listing(parts.db) if not r.valid_to]
+        units = [(r.code, r.name, r.type) for r in await communes.listing(parts.db)
+                 if not r.valid_to and not r.merged_into]
         if args.template:
             template(units, args.template, criteria)
             print(f"template written: {args.template} — fill in criteria 1-12, then: xtt assess --criteria FILE")
@@ -101,8 +103,9 @@ async def cmd_assess(settings: Settings, args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         book, chart = args.out / f"cong-nhan-{round_id}.xlsx", args.out / f"cong-nhan-{round_id}.png"
         book.write_bytes(assessment_workbook(round_id, rubric, criteria, table))
-        chart.write_bytes(assessment_chart(round_id, table))
-        print("\n".join([f"Round {round_id} · rubric: {rubric.name}", *summary_lines(table), str(book), str(chart)]))
+        chart.write_bytes(assessment_chart(round_id, table, rubric_line(rubric)))
+        print("\n".join([f"Round {round_id} · rubric: {rubric.name}", rubric.note, *summary_lines(table), str(book),
+                         str(chart)]))
         return 0
 
     return await with_parts(settings, work)

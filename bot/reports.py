@@ -20,12 +20,23 @@ from analytics.table import interval, percent
 from conversations import Catalogue, Reply
 from conversations.model import Questionnaire
 from storage import criteria as stored_criteria
-from storage.rounds import current_round, latest_round
+from storage.rounds import current_round, latest_round, open_info
 
 
 async def chosen_round(db: AsyncEngine) -> str | None:
     """The open round, else the latest one."""
     return await current_round(db) or await latest_round(db)
+
+
+async def still_open(db: AsyncEngine, round_id: str, now: datetime) -> bool:
+    """Whether a round is open and not past its closing day (its live index is then for officials only)."""
+    found = await open_info(db)
+    return found is not None and found.id == round_id and found.window_state(now) != "closed"
+
+
+def rubric_line(rubric: Rubric) -> str:
+    """The rubric's name and its provisional note, as printed under a verdict chart."""
+    return f"Thang điểm tiêu chí 13: {rubric.name}. {rubric.note}"
 
 
 async def recognition(db: AsyncEngine, round_id: str, rubric: Rubric, criteria: Criteria,
@@ -39,18 +50,27 @@ class Reports:
     """The chat side of analytics; who may ask is checked before these run."""
 
     def __init__(self, db: AsyncEngine, texts: Catalogue, rubric: Rubric, criteria: Criteria,
-                 questionnaires: Mapping[str, Questionnaire]) -> None:
+                 questionnaires: Mapping[str, Questionnaire], office: str = "") -> None:
         self.db = db
         self.texts = texts
         self.rubric = rubric
         self.criteria = criteria
         self.questionnaires = questionnaires
+        self.office = office
 
-    async def score(self, communes: list[str] | None, lang: str) -> list[Reply]:
-        """A short summary with a chart: all communes in scope, or one commune's answers per question."""
+    async def score(self, communes: list[str] | None, lang: str, *, live_index: bool = True,
+                    now: datetime | None = None) -> list[Reply]:
+        """A short summary with a chart: all communes in scope, or one commune's answers per question.
+
+        With `live_index` False (a leader, unless XTT_LEADER_LIVE_INDEX is on) an open round shows its
+        progress instead of its index until it closes; officials always get both.
+        """
         round_id = await chosen_round(self.db)
         if round_id is None:
             return [Reply(self.texts.get(lang, "round.none"), key="round.none")]
+        if not live_index and await still_open(self.db, round_id, now or datetime.now(UTC)):
+            note = Reply(self.texts.get(lang, "score.hidden", round=round_id), key="score.hidden")
+            return [note, *await self.progress(communes, lang)]
         scores = await compute(self.db, round_id, self.rubric, communes)
         if not any(s.children.n or s.residents.n for s in scores):
             return [Reply(self.texts.get(lang, "score.empty", round=round_id), key="score.empty")]
@@ -58,12 +78,14 @@ class Reports:
         for s in scores:
             points = "—" if s.points is None else f"{s.points:g}/{s.max_points:g}"
             flags = (" ⚠️ " + self.texts.get(lang, "score.zero")) if s.zero else ""
-            flags += (" · " + self.texts.get(lang, "score.short")) if s.short else ""
+            flags += (" · " + self.texts.get(lang, "score.not_assessable")) if not s.assessable else ""
+            flags += (" · " + self.texts.get(lang, "score.near")) if s.near_threshold else ""
             lines.append(self.texts.get(lang, "score.line", name=s.name, children=percent(s.children.index),
                                         n_children=s.children.n, residents=percent(s.residents.index),
                                         n_residents=s.residents.n, index=percent(s.index), ci=interval(s.ci95),
                                         points=points) + flags)
         lines.append(self.texts.get(lang, "score.rubric", name=self.rubric.name))
+        lines.append(self.rubric.note)
         replies = [Reply("\n".join(lines), key="score")]
         if len(scores) == 1:
             replies += await self._distribution(round_id, scores[0].code, scores[0].name)
@@ -90,7 +112,8 @@ class Reports:
         if round_id is None:
             return [Reply(self.texts.get(lang, "round.none"), key="round.none")]
         with tempfile.TemporaryDirectory(prefix="xtt-report-") as folder:
-            paths = await write_report(self.db, round_id, self.rubric, self.questionnaires, Path(folder))
+            paths = await write_report(self.db, round_id, self.rubric, self.questionnaires, Path(folder),
+                                       office=self.office)
             paths += await write_forum_report(self.db, Path(folder), round_id=round_id, now=datetime.now(UTC))
             replies = [Reply(self.texts.get(lang, "report.ready", round=round_id, rubric=self.rubric.name),
                              key="report.ready")]
@@ -113,8 +136,9 @@ class Reports:
             table = await recognition(self.db, round_id, self.rubric, self.criteria, points)
         except AssessError as exc:
             return [Reply(self.texts.get(lang, "assess.invalid", problem=str(exc)), key="assess.invalid")]
-        text = "\n".join([self.texts.get(lang, "assess.title", round=round_id), *summary_lines(table)])
-        chart = await render(assessment_chart, round_id, table)
+        text = "\n".join([self.texts.get(lang, "assess.title", round=round_id), *summary_lines(table),
+                          self.texts.get(lang, "score.rubric", name=self.rubric.name), self.rubric.note])
+        chart = await render(assessment_chart, round_id, table, rubric_line(self.rubric))
         return [Reply(text, key="assess"), Reply("", key="assess.chart", image=chart, filename="cong-nhan.png")]
 
     async def progress(self, communes: list[str] | None, lang: str) -> list[Reply]:
@@ -128,7 +152,8 @@ class Reports:
         lines = [self.texts.get(lang, "tally.title", round=round_id)]
         lines += [self.texts.get(lang, "tally.line", name=s.name, children=s.children.n,
                                  target_children=s.children.target, residents=s.residents.n,
-                                 target_residents=s.residents.target) + (" ⚠️" if s.short else "")
+                                 target_residents=s.residents.target)
+                  + (" ⚠️ " + self.texts.get(lang, "score.not_assessable") if s.short else "")
                   for s in scores]
         chart = await render(progress_chart, scores, round_id)
         return [Reply("\n".join(lines), key="tally"), Reply("", key="tally.chart", image=chart,

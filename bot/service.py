@@ -101,7 +101,9 @@ class Service:
         self.writer = writer
         self.tracker = tracker
         self.committer = Committer(db)
-        self.cache = StateCache(db)
+        # Sessions are kept in memory only where one worker owns the database (SQLite): on PostgreSQL another
+        # worker may have changed a person's session since, so it is read every time.
+        self.cache = StateCache(db, sessions=20_000 if db.dialect.name == "sqlite" else 0)
         self.wake: Callable[[], None] | None = None
         self.locks = Locks()
         self.communes = communes
@@ -163,7 +165,7 @@ class Service:
                 log.info("ignored a redelivered update %s", incoming.update_key)
                 return "seen", []
             now = self.clock()
-            decision = await self._decide(person, incoming, state.session, state.round_id, now)
+            decision = await self._decide(person, incoming, state, now)
             base: list[Item] = [repo.reachable(incoming.channel, incoming.chat_id)]
             if incoming.update_key:
                 base += [repo.mark_processed(incoming.update_key, now), inbox.finished(incoming.update_key, now)]
@@ -226,9 +228,9 @@ class Service:
         index = pick(incoming.text or "", [[label] for _, label in shown])
         return incoming if index is None else dataclasses.replace(incoming, text=None, choice_id=shown[index][0])
 
-    async def _decide(self, person: str, incoming: Incoming, session: dict[str, Any] | None,
-                      round_id: str | None, now: datetime) -> Decision:
+    async def _decide(self, person: str, incoming: Incoming, state: repo.State, now: datetime) -> Decision:
         """Route the update to a feature or to the conversation engine."""
+        session, round_id = state.session, state.round_id
         routes, bare = self.routes, incoming.channel in self.buttonless
         parsed = routes.parse(incoming.text, bare)
         if bare and incoming.text and parsed is None:
@@ -254,7 +256,7 @@ class Service:
                 who = await self.person(person)
                 if who.staff:  # staff who type something the bot does not know get their own help
                     command = routes.commands["help"]
-            return await self._engine(person, incoming, session, round_id, now, command, who)
+            return await self._engine(person, incoming, state, now, command, who)
         who = await self.person(person)
         call = Call(who, lang, now, incoming, round_id, arg=arg)
         router, outcome = None, None
@@ -300,21 +302,22 @@ class Service:
             return Decision(outcome, session)
         return Decision(outcome, after or None, save=True)
 
-    async def _engine(self, person: str, incoming: Incoming, session: dict[str, Any] | None, round_id: str | None,
-                      now: datetime, command: Command | None, who: access.Person | None) -> Decision:
+    async def _engine(self, person: str, incoming: Incoming, state: repo.State, now: datetime,
+                      command: Command | None, who: access.Person | None) -> Decision:
         """Run the conversation engine and turn its effects into writes."""
+        session, round_id = state.session, state.round_id
         opt_in = [repo.opt_in(person)] if command is not None and command.name == "start" else []
-        result = await self._advance(person, round_id, session, incoming, command, now, who)
+        result = await self._advance(person, state, incoming, command, now, who)
         outcome = self.writer.outcome(person, incoming, session, result, round_id, await self.communes.names(), now)
         if any(r.key == "forget.done" for r in outcome.replies):  # a forgotten person's menu is the default again
             outcome = dataclasses.replace(outcome, replies=tuple(
                 dataclasses.replace(r, menu=()) if r.key == "forget.done" else r for r in outcome.replies))
         return Decision(dataclasses.replace(outcome, writes=(*opt_in, *outcome.writes)), result.session)
 
-    async def _advance(self, person: str, round_id: str | None, session: dict[str, Any] | None,
-                       incoming: Incoming, command: Command | None, now: datetime,
-                       who: access.Person | None) -> Result:
+    async def _advance(self, person: str, state: repo.State, incoming: Incoming, command: Command | None,
+                       now: datetime, who: access.Person | None) -> Result:
         """Call the engine with what it needs to know."""
+        session, round_id = state.session, state.round_id
         submitted = False
         if session is None and round_id:
             submitted = await repo.participated(self.db, round_id, self.identity.participation(round_id, person))
@@ -329,7 +332,7 @@ class Service:
         today = await forum.sent_today(self.db, person, now) if name == "propose" else 0
         ctx = Context(now=now, new_id=uuid.uuid4().hex, round_id=round_id, communes=await self.communes.all(),
                       submitted=submitted, lang=self.lang, extra_help=extra, preset=self.preset,
-                      proposals_today=today)
+                      proposals_today=today, window=state.window)
         inp = Input(text=None if command else incoming.text, choice=incoming.choice_id, command=name,
                     other=bool(incoming.other))
         return self.engine.advance(session, inp, ctx)

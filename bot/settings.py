@@ -143,6 +143,16 @@ class Settings:
         "XTT_SEND_RATE", "25", "Messages per second per channel, over all chats (Telegram allows ~30).", positive)
     xtt_send_per_chat: float = setting(
         "XTT_SEND_PER_CHAT", "1", "Messages per second to one chat (Telegram allows ~1).", positive)
+    xtt_office_name: str = setting(
+        "XTT_OFFICE_NAME", "",
+        "The office's name as printed on reports, e.g. Phòng Văn hóa - Xã hội xã Mỹ An; empty prints none.")
+    leader_live_index: bool = setting(
+        "XTT_LEADER_LIVE_INDEX", "0",
+        "1 lets leaders see their commune's live index while the round is open; 0 shows them progress only.", flag)
+    xtt_calendar: str = setting(
+        "XTT_CALENDAR", "", "Milestones file copied into a round when it opens; empty uses the shipped one.")
+    xtt_targets: str = setting(
+        "XTT_TARGETS", "", "Target formulas of children_count per group; empty uses the shipped targets.toml.")
     xtt_stop_seconds: float = setting(
         "XTT_STOP_SECONDS", "20", "On SIGTERM, the longest a stop may take to finish the updates in hand.", positive)
     xtt_late_hours: float = setting(

@@ -12,7 +12,7 @@ from conversations.messages import Reply
 from conversations.model import Flows, Option, Step, Text
 from conversations.proposal import Proposals
 from conversations.safety import Screen
-from conversations.survey import Survey
+from conversations.survey import Survey, say_no_round
 from conversations.turn import STALE, Context, Input, Result, Turn, names
 
 
@@ -113,7 +113,7 @@ class Engine:
         """Say so, before consent and age are asked, when no round is open or the person already answered it."""
         ctx = turn.ctx
         if ctx.round_id is None:
-            turn.say("no_round")
+            say_no_round(turn)
         elif ctx.round_id in turn.s["done"]:
             turn.say("done", round=ctx.round_id)
         else:

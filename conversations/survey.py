@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from conversations.effects import RaiseAlert, SaveAnswer, StartResponse, Submit
@@ -33,12 +34,14 @@ class Survey:
         """Start or resume the open round's survey, or say why not."""
         s, ctx = turn.s, turn.ctx
         current = s.get("survey")
-        if current and current["round"] != ctx.round_id:
+        window = ctx.window
+        paused = ctx.round_id is None and window is not None and bool(current) and current["round"] == window.round_id
+        if current and current["round"] != ctx.round_id and not paused:
             turn.say("round_changed", old=current["round"])
             s["survey"] = current = None
         if ctx.round_id is None:
             s.update(flow="idle", step=None)
-            turn.say("no_round")
+            say_no_round(turn)
             return
         if ctx.round_id in s["done"]:
             s.update(flow="idle", step=None)
@@ -171,3 +174,18 @@ class Survey:
         turn.say(notice)
         self.ask(turn, new=False)
 
+
+
+def say_no_round(turn: Turn) -> None:
+    """Say why there is no survey: it opens on a day, it closed on a day, or no round is open at all."""
+    window = turn.ctx.window
+    if window is None:
+        turn.say("no_round")
+    else:
+        day = window.opens if window.state == "upcoming" else window.closes
+        turn.say(f"round.{window.state}", round=window.round_id, date=_day(day))
+
+
+def _day(iso: str | None) -> str:
+    """An ISO day as dd/mm/yyyy."""
+    return "—" if not iso else date.fromisoformat(iso).strftime("%d/%m/%Y")

@@ -26,6 +26,16 @@ class Input:
 
 
 @dataclass(frozen=True, slots=True)
+class Window:
+    """The open round's survey window when it does not take answers today: 'upcoming' or 'closed'; ISO days."""
+
+    round_id: str
+    state: str
+    opens: str | None = None
+    closes: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Context:
     """Facts the service passes in; `submitted` matters only for a new session."""
 
@@ -38,6 +48,7 @@ class Context:
     extra_help: tuple[str, ...] = ()
     preset: tuple[tuple[str, str], ...] = ()
     proposals_today: int = 0
+    window: Window | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -46,6 +47,9 @@ class Commune(Base):
     valid_from: Mapped[str | None] = mapped_column(String(10))
     valid_to: Mapped[str | None] = mapped_column(String(10))
     merged_into: Mapped[str | None] = mapped_column(String(40))
+    province: Mapped[str | None] = mapped_column(String(120))
+    former_district: Mapped[str | None] = mapped_column(String(120))
+    children_count: Mapped[int | None] = mapped_column(Integer)
 
 
 class Round(Base):
@@ -59,10 +63,39 @@ class Round(Base):
     target_children: Mapped[int] = mapped_column(Integer, default=30)
     target_residents: Mapped[int] = mapped_column(Integer, default=30)
     rubric: Mapped[str | None] = mapped_column(String(120))
+    opens: Mapped[str | None] = mapped_column(String(10))
+    closes: Mapped[str | None] = mapped_column(String(10))
     __table_args__ = (
         Index("uq_rounds_one_open", "status", unique=True,
               sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
     )
+
+
+class Milestone(Base):
+    """A dated step of a round's season (plans, survey window, forum, dossiers...), copied from the calendar file."""
+
+    __tablename__ = "milestones"
+    round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name_vi: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    due: Mapped[str] = mapped_column(String(10))
+    audience: Mapped[str] = mapped_column(String(40))
+    remind_days: Mapped[list] = mapped_column(JSON)
+    kind: Mapped[str] = mapped_column(String(10), default="task")
+    done_on: Mapped[str | None] = mapped_column(String(10))
+
+
+class Target(Base):
+    """Respondents wanted in a commune for a group (and optionally an age band; '' for the whole group)."""
+
+    __tablename__ = "targets"
+    round_id: Mapped[str] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), primary_key=True)
+    commune: Mapped[str] = mapped_column(ForeignKey("communes.code"), primary_key=True)
+    group: Mapped[str] = mapped_column(String(10), primary_key=True)
+    age_band: Mapped[str] = mapped_column(String(10), primary_key=True, default="")
+    target: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (CheckConstraint("target > 0", name="positive"),)
 
 
 class Respondent(Base):

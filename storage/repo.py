@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
+from conversations.turn import Window
 from storage.models import (
     Alert,
     Answer,
@@ -26,6 +27,7 @@ from storage.models import (
     Round,
     Session,
 )
+from storage.rounds import window_state
 from storage.writes import Write
 
 
@@ -36,22 +38,38 @@ class State:
     seen: bool
     session: dict[str, Any] | None
     round_id: str | None
+    window: Window | None = None
+
+
+def _open(column: Any) -> Any:
+    """One column of the open round, as a scalar subquery."""
+    return select(column).where(Round.status == "open").limit(1).scalar_subquery()
 
 
 STATE = select(
     select(ProcessedUpdate.key).where(ProcessedUpdate.key == bindparam("key")).scalar_subquery(),
     select(Session.data).where(Session.person == bindparam("person")).scalar_subquery(),
-    select(Round.id).where(Round.status == "open").limit(1).scalar_subquery(),
+    _open(Round.id), _open(Round.opens), _open(Round.closes),
 )
 
 
-async def load_state(engine: AsyncEngine, person: str, update_key: str | None) -> State:
-    """Read in one round trip whether the update was seen, the person's session and the open round."""
+async def load_state(engine: AsyncEngine, person: str, update_key: str | None, now: datetime | None = None) -> State:
+    """Read in one round trip whether the update was seen, the person's session and the round taking answers.
+
+    A round takes answers only between its opening and closing days (Vietnam time); outside them `round_id`
+    is None and `window` says whether the survey is still to open or has closed, for the engine to tell.
+    """
     async with engine.connect() as conn:
-        seen, session, round_id = (await conn.execute(STATE, {"key": update_key or "", "person": person})).one()
+        row = (await conn.execute(STATE, {"key": update_key or "", "person": person})).one()
+    seen, session, round_id, opens, closes = row
     if isinstance(session, str):
         session = json.loads(session)
-    return State(seen is not None, session, round_id)
+    window = None
+    if round_id is not None:
+        state = window_state("open", opens, closes, now or datetime.now(UTC))
+        if state != "open":
+            window, round_id = Window(round_id, state, opens, closes), None
+    return State(seen is not None, session, round_id, window)
 
 
 async def participated(engine: AsyncEngine, round_id: str, token: str) -> bool:
@@ -64,7 +82,8 @@ async def participated(engine: AsyncEngine, round_id: str, token: str) -> bool:
 async def communes(engine: AsyncEngine) -> list[tuple[str, str]]:
     """Current communes as (code, name), in name order."""
     async with engine.connect() as conn:
-        rows = await conn.execute(select(Commune.code, Commune.name).where(Commune.valid_to.is_(None))
+        rows = await conn.execute(select(Commune.code, Commune.name)
+                                  .where(Commune.valid_to.is_(None), Commune.merged_into.is_(None))
                                   .order_by(Commune.name))
         return [(code, name) for code, name in rows]
 

@@ -109,7 +109,7 @@ async def test_period_selection_and_unknown_topic_labels(db) -> None:
     assert [p.ref for p in f.open] == ["KN-002", "KN-004"]
     assert [t.name for t in f.topics if t.total] == ["bullying", "play", "traffic"], "ids when no labels"
     assert f.label == "2025-02-14_2025-03-28"
-    assert f.scope == "từ 14/02/2025 08:00 UTC đến trước 28/03/2025 08:00 UTC"
+    assert f.scope == "từ 14/02/2025 15:00 đến trước 28/03/2025 15:00"  # Vietnam time since the season branch
 
 
 async def test_merge_chains_count_under_their_final_target(db) -> None:
