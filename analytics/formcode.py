@@ -1,4 +1,4 @@
-"""Form codes of paper questionnaires: a serial number, scrambled, in an unambiguous alphabet, with a check character."""
+"""Form codes of paper questionnaires: a scrambled serial in an unambiguous alphabet, with a check character."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from analytics import RubricError
 from analytics.assess import AssessError
 from bot import app
 from bot.cli_office import UsageError, cmd_assess, cmd_forum, cmd_report, cmd_score, with_parts
+from bot.cli_paper import cmd_forms, cmd_forum_record, parse_day
 from bot.settings import Settings, ensure_secret, load
 from conversations import FlowError
 from storage import communes, invites, rounds
@@ -66,6 +67,25 @@ def parser() -> argparse.ArgumentParser:
     forum_report.add_argument("--from", dest="since", type=_date, help="YYYY-MM-DD")
     forum_report.add_argument("--to", dest="until", type=_date, help="YYYY-MM-DD (not included)")
     forum_report.add_argument("--out", type=Path, required=True)
+    held = forum.add_parser("held", help="record a children's forum held in a commune (Circular 29/2019)")
+    held.add_argument("--commune", required=True, help="commune code")
+    held.add_argument("--date", type=parse_day, required=True, help="YYYY-MM-DD, the day it was held")
+    held.add_argument("--children", type=int, required=True, help="children who took part (at least 30)")
+    held.add_argument("--topics", required=True, help="topic ids or labels from forum.toml, comma-separated")
+    held.add_argument("--proposals", type=Path, help="CSV or XLSX with columns topic, text[, publish]")
+    held.add_argument("--round", dest="round_id", help="the survey round the proposals belong to")
+    forum.add_parser("list", help="forums held")
+    forms = sub.add_parser("forms", help="paper questionnaires").add_subparsers(dest="action", required=True)
+    printing = forms.add_parser("print", help="a printable PDF of questionnaires, each with its own code")
+    printing.add_argument("--commune", required=True, help="commune code")
+    printing.add_argument("--count", type=int, required=True, help="forms per group")
+    printing.add_argument("--group", choices=["child", "resident", "both"], default="both")
+    printing.add_argument("--out", type=Path, required=True, help="the PDF file to write")
+    forms.add_parser("template", help="the XLSX sheet to enter paper forms").add_argument(
+        "--out", type=Path, default=Path("phieu-giay.xlsx"))
+    importing = forms.add_parser("import", help="store the forms entered in the sheet (source=paper)")
+    importing.add_argument("file", type=Path)
+    importing.add_argument("--round", dest="round_id", help="default: the open round")
     return p
 
 
@@ -193,7 +213,13 @@ async def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
     return await with_parts(settings, work)
 
 
+async def cmd_forums(settings: Settings, args: argparse.Namespace) -> int:
+    """xtt forum report | held | list."""
+    return await (cmd_forum if args.action == "report" else cmd_forum_record)(settings, args)
+
+
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
     "run": cmd_run, "chat": cmd_chat, "db": cmd_db, "communes": cmd_communes, "round": cmd_round,
-    "invite": cmd_invite, "score": cmd_score, "report": cmd_report, "assess": cmd_assess, "forum": cmd_forum,
+    "invite": cmd_invite, "score": cmd_score, "report": cmd_report, "assess": cmd_assess, "forum": cmd_forums,
+    "forms": cmd_forms,
 }
