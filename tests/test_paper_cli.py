@@ -1,0 +1,187 @@
+"""Paper questionnaires and forums held through the real `xtt` command line, on a SQLite file."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from analytics.formcode import ALPHABET, BASE, FormCodeError, decode, encode, normalise
+from bot.cli import main
+
+CODE = re.compile(r"Mã phiếu ([2-9A-Z]{4}-[2-9A-Z]{3})")
+
+
+@pytest.fixture
+def xtt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """Run xtt with arguments in a fresh folder; returns (exit code, stdout, stderr)."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("DATABASE_URL", "XTT_SECRET", "TELEGRAM_BOT_TOKEN", "XTT_FLOWS_DIR", "XTT_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+    def run(*args: str, stdin: str = "") -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err
+        return code, out, err
+
+    return run
+
+
+def pdf_codes(path: Path) -> list[str]:
+    """The form code printed in each page's footer, read back from the PDF's text."""
+    from pypdf import PdfReader
+
+    pages = PdfReader(path).pages
+    return [normalise(CODE.search(page.extract_text()).group(1)) for page in pages]
+
+
+def test_codes_are_distinct_and_catch_one_wrong_or_swapped_character() -> None:
+    codes = [encode(n) for n in range(20_000)]
+    assert len(set(codes)) == len(codes) and all(len(c) == 7 and set(c) <= set(ALPHABET) for c in codes)
+    assert [decode(c) for c in codes[:500]] == list(range(500))
+    assert decode(codes[42].lower()[:4] + " - " + codes[42][4:].lower()) == 42
+    for code in codes[:40]:
+        for i in range(7):
+            for char in ALPHABET[:BASE]:
+                if char != code[i]:
+                    with pytest.raises(FormCodeError):
+                        decode(code[:i] + char + code[i + 1:])
+            swapped = code[:i] + code[i + 1:i + 2] + code[i] + code[i + 2:]
+            if i < 6 and swapped != code:
+                with pytest.raises(FormCodeError):
+                    decode(swapped)
+    for wrong in ("ABC", "0OIL123", "AAAAAAAA"):
+        with pytest.raises(FormCodeError):
+            decode(wrong)
+
+
+def test_printed_forms_have_one_page_and_a_new_code_each(xtt, tmp_path: Path) -> None:
+    code, out, err = xtt("forms", "print", "--commune", "my-an", "--count", "12", "--out", str(tmp_path / "a.pdf"))
+    assert code == 0 and "24 phiếu" in out and "20/20" not in err and "24 phiếu" in err
+    first = pdf_codes(tmp_path / "a.pdf")
+    assert len(first) == 24 and len(set(first)) == 24
+    text = __import__("pypdf").PdfReader(tmp_path / "a.pdf").pages[0].extract_text()
+    assert "Xã Mỹ An" in text and "Q12" in text and "10–12 tuổi" in text and "Độ tuổi" in text
+    assert xtt("forms", "print", "--commune", "my-an", "--count", "3", "--group", "child",
+               "--out", str(tmp_path / "b.pdf"))[0] == 0
+    second = pdf_codes(tmp_path / "b.pdf")
+    assert len(second) == 3 and not set(second) & set(first)
+    assert "unknown commune 'nowhere'" in xtt("forms", "print", "--commune", "nowhere", "--count", "1",
+                                              "--out", str(tmp_path / "c.pdf"))[2]
+    assert xtt("forms", "print", "--commune", "my-an", "--count", "0", "--out", str(tmp_path / "c.pdf"))[0] == 2
+
+
+def fill(template: Path, rows: list[list[object]]) -> Path:
+    """Enter rows into the data-entry template, from row 2."""
+    from openpyxl import load_workbook
+
+    book = load_workbook(template)
+    sheet = book.worksheets[0]
+    assert [c.value for c in sheet[1]][:5] == ["Mã xã", "Mã phiếu", "Nhóm", "Độ tuổi", "Q1"]
+    for r, values in enumerate(rows, 2):
+        for c, value in enumerate(values, 1):
+            sheet.cell(r, c, value)
+    book.save(template)
+    return template
+
+
+def paper_rows(codes: list[str], group: str, band: str) -> list[list[object]]:
+    """One valid row per code: Q1-Q12 cycle through the answers 1..5, a short comment on every third."""
+    name = {"child": "Trẻ em", "resident": "Người dân"}[group]
+    return [["my-an", code, name, band, *[(n + k) % 5 + 1 for k in range(12)], "Cần thêm sân chơi" if n % 3 == 0
+             else None] for n, code in enumerate(codes)]
+
+
+def expected(rows: list[list[object]]) -> tuple[int, int]:
+    """Scored and satisfied answers of rows: 1 and 2 are satisfied, 5 (don't know) is not scored."""
+    answers = [a for row in rows for a in row[4:16] if a is not None]
+    return sum(1 for a in answers if a != 5), sum(1 for a in answers if a in (1, 2))
+
+
+def test_import_of_40_rows_stores_the_valid_ones_and_names_each_error(xtt, tmp_path: Path) -> None:
+    xtt("round", "open", "2024")
+    xtt("forms", "print", "--commune", "my-an", "--count", "20", "--out", str(tmp_path / "f.pdf"))
+    codes = pdf_codes(tmp_path / "f.pdf")
+    xtt("forms", "print", "--commune", "phu-dien", "--count", "1", "--group", "child", "--out", str(tmp_path / "g.pdf"))
+    elsewhere = pdf_codes(tmp_path / "g.pdf")[0]
+    assert xtt("forms", "template", "--out", str(tmp_path / "nhap.xlsx"))[0] == 0
+    rows = paper_rows(codes[:20], "child", "10-12") + paper_rows(codes[20:], "resident", "18-35")
+    rows[3][0] = "nowhere"                          # sheet row 5
+    rows[5][1] = rows[5][1][:6] + ("2" if rows[5][1][6] != "2" else "3")  # row 7: wrong check character
+    rows[7][6] = 7                                  # row 9, Q3 out of range
+    rows[9][3] = "18-35"                            # row 11: a resident's age band on a child's form
+    rows[11][1] = rows[10][1]                       # row 13: the code of row 12 again
+    rows[25][2] = "Trẻ em"                          # row 27: a resident's form entered as a child's
+    rows[30][1] = elsewhere                         # row 32: a form printed for Phú Điền
+    rows[33][4:16] = [None] * 12                    # row 35: nothing ticked
+    path = fill(tmp_path / "nhap.xlsx", rows)
+    code, out, err = xtt("forms", "import", str(path))
+    lines = out.splitlines()
+    assert code == 1 and err == ""
+    for where in ("Dòng 5, cột Mã xã:", "Dòng 7, cột Mã phiếu:", "Dòng 9, cột Q3:", "Dòng 11, cột Độ tuổi:",
+                  "Dòng 13, cột Mã phiếu:", "Dòng 27, cột Mã phiếu:", "Dòng 32, cột Mã phiếu:", "Dòng 35, cột Q1:"):
+        assert sum(line.startswith(where) for line in lines) == 1, where
+    assert "trùng với dòng 12" in out and "Phú Điền" in out and "'7'" in out
+    assert "đã lưu 32 phiếu giấy, từ chối 8 phiếu" in out
+    bad = {5, 7, 9, 11, 13, 27, 32, 35}
+    good = [row for n, row in enumerate(rows, 2) if n not in bad]
+    doc = json.loads(xtt("score", "--json", "--commune", "my-an")[1])["communes"][0]
+    children, residents = [r for r in good if r[2] == "Trẻ em"], [r for r in good if r[2] == "Người dân"]
+    assert (doc["children"]["n"], doc["residents"]["n"]) == (len(children), len(residents)) == (15, 17)
+    assert (doc["children"]["answers"], doc["children"]["satisfied"]) == expected(children)
+    assert (doc["residents"]["answers"], doc["residents"]["satisfied"]) == expected(residents)
+    code, out, _ = xtt("forms", "import", str(path))
+    assert code == 1 and "đã lưu 0 phiếu giấy, từ chối 40 phiếu" in out
+    assert out.count("đã được nhập trước đây") == 32
+    assert json.loads(xtt("score", "--json", "--commune", "my-an")[1])["communes"][0] == doc
+
+
+def test_chat_and_paper_answers_add_up_in_the_score(xtt, tmp_path: Path) -> None:
+    answers = ["1", "1", "bố mẹ em đã đồng ý", "2", *["2"] * 10, "rat hai long", "5", "Em thích sân chơi mới", "1"]
+    assert xtt("chat", "--as", "child", "--commune", "my-an", stdin="\n".join(answers) + "\n")[0] == 0
+    xtt("forms", "print", "--commune", "my-an", "--count", "2", "--group", "child", "--out", str(tmp_path / "f.pdf"))
+    xtt("forms", "template", "--out", str(tmp_path / "nhap.xlsx"))
+    rows = paper_rows(pdf_codes(tmp_path / "f.pdf"), "child", "13-15")
+    assert xtt("forms", "import", str(fill(tmp_path / "nhap.xlsx", rows)))[0] == 0
+    children = json.loads(xtt("score", "--json", "--commune", "my-an")[1])["communes"][0]["children"]
+    scored, satisfied = expected(rows)
+    assert (children["n"], children["answers"], children["satisfied"]) == (3, 11 + scored, 11 + satisfied)
+
+
+def test_a_paper_comment_that_signals_danger_raises_an_alert(xtt, tmp_path: Path) -> None:
+    xtt("round", "open", "2024")
+    xtt("forms", "print", "--commune", "my-an", "--count", "1", "--group", "child", "--out", str(tmp_path / "f.pdf"))
+    xtt("forms", "template", "--out", str(tmp_path / "nhap.xlsx"))
+    rows = paper_rows(pdf_codes(tmp_path / "f.pdf"), "child", "10-12")
+    rows[0][16] = "bố em hay đánh em đau lắm"
+    code, out, _ = xtt("forms", "import", str(fill(tmp_path / "nhap.xlsx", rows)))
+    assert code == 0 and "CẢNH BÁO #1" in out and "111" in out
+
+
+def test_forum_held_is_checked_then_listed(xtt, tmp_path: Path) -> None:
+    base = ("forum", "held", "--commune", "my-an", "--date", "2025-06-01", "--topics", "traffic,drowning")
+    code, _, err = xtt(*base, "--children", "29")
+    assert code == 2 and err.startswith("xtt: ") and "ít nhất 30 trẻ em" in err and len(err.splitlines()) == 1
+    code, _, err = xtt("forum", "held", "--commune", "nowhere", "--date", "2025-06-01", "--children", "40",
+                       "--topics", "traffic")
+    assert code == 2 and "unknown commune 'nowhere'" in err
+    assert "chủ đề không có trong forum.toml: bơi lội" in xtt(*base[:-1], "traffic,bơi lội", "--children", "40")[2]
+    assert "in the future" in xtt(*base[:5], "2999-01-01", *base[6:], "--children", "40")[2]
+    sheet = tmp_path / "kn.csv"
+    sheet.write_text("chủ đề,nội dung\ntraffic,Cổng trường đông xe quá nguy hiểm\nĐuối nước,ngắn\n", encoding="utf-8")
+    code, out, _ = xtt(*base, "--children", "40", "--proposals", str(sheet))
+    assert code == 2 and "Dòng 3, cột nội dung: dài 4 ký tự" in out
+    assert "Chưa ghi nhận diễn đàn nào" in xtt("forum", "list")[1]
+    sheet.write_text("chủ đề,nội dung\ntraffic,Cổng trường đông xe quá nguy hiểm\n"
+                     "Đuối nước,Chúng em muốn được học bơi miễn phí\n", encoding="utf-8")
+    code, out, _ = xtt(*base[:-1], "An toàn giao thông, cổng trường,drowning", "--children", "40",
+                       "--proposals", str(sheet))
+    assert code == 0 and "báo cáo hạn 16/06/2025" in out and "KN-2025-0001 … KN-2025-0002" in out
+    listing = xtt("forum", "list")[1]
+    assert "2025-06-01" in listing and "Xã Mỹ An" in listing and "2025-06-16" in listing and "2 kiến nghị" in listing
