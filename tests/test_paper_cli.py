@@ -185,3 +185,23 @@ def test_forum_held_is_checked_then_listed(xtt, tmp_path: Path) -> None:
     assert code == 0 and "báo cáo hạn 16/06/2025" in out and "KN-2025-0001 … KN-2025-0002" in out
     listing = xtt("forum", "list")[1]
     assert "2025-06-01" in listing and "Xã Mỹ An" in listing and "2025-06-16" in listing and "2 kiến nghị" in listing
+
+
+def test_the_report_workbook_splits_respondents_by_source(xtt, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    answers = ["1", "1", "bố mẹ em đã đồng ý", "2", *["2"] * 10, "rat hai long", "5", "Em thích sân chơi mới", "1"]
+    xtt("chat", "--as", "child", "--commune", "my-an", stdin="\n".join(answers) + "\n")
+    xtt("forms", "print", "--commune", "my-an", "--count", "2", "--out", str(tmp_path / "f.pdf"))
+    xtt("forms", "template", "--out", str(tmp_path / "nhap.xlsx"))
+    codes = pdf_codes(tmp_path / "f.pdf")
+    rows = paper_rows(codes[:2], "child", "10-12") + paper_rows(codes[2:3], "resident", "36-59")
+    assert xtt("forms", "import", str(fill(tmp_path / "nhap.xlsx", rows)))[0] == 0
+    assert xtt("report", "--out", str(tmp_path / "out"))[0] == 0
+    sheet = load_workbook(next((tmp_path / "out").glob("ket-qua-*.xlsx")))["Nguồn phiếu"]
+    titles = [c.value for c in sheet[4]]
+    found = {row[0]: dict(zip(titles, row, strict=True)) for row in sheet.iter_rows(min_row=5, values_only=True)}
+    mine = found["my-an"]
+    assert mine["Trẻ em: trò chuyện (telegram/zalo)"] == 1 and mine["Trẻ em: phiếu giấy"] == 2
+    assert mine["Người dân: phiếu giấy"] == 1 and mine["Trẻ em: tổng"] == 3 and mine["Người dân: tổng"] == 1
+    assert found[None]["Trẻ em: tổng"] == 3 and found["phu-dien"]["Trẻ em: tổng"] == 0
