@@ -12,9 +12,10 @@ from pathlib import Path
 
 from analytics import RubricError
 from analytics.assess import AssessError
+from analytics.documents import DEFAULT_OFFICE, DEFAULT_PLACE
 from bot import app
 from bot.cli_office import UsageError, cmd_assess, cmd_forum, cmd_report, cmd_score, with_parts
-from bot.cli_paper import cmd_forms, cmd_forum_record, parse_day
+from bot.cli_paper import cmd_documents, cmd_forms, cmd_forum_record, parse_day
 from bot.settings import Settings, ensure_secret, load
 from conversations import FlowError
 from storage import communes, invites, rounds
@@ -86,6 +87,12 @@ def parser() -> argparse.ArgumentParser:
     importing = forms.add_parser("import", help="store the forms entered in the sheet (source=paper)")
     importing.add_argument("file", type=Path)
     importing.add_argument("--round", dest="round_id", help="default: the open round")
+    documents = sub.add_parser("documents", help="the office's Word documents of a round (Decree 30/2020 layout)")
+    documents.add_argument("--round", dest="round_id")
+    documents.add_argument("--out", type=Path, required=True, help="folder to write into")
+    documents.add_argument("--office", default=DEFAULT_OFFICE, help=f"issuing body (default: {DEFAULT_OFFICE})")
+    documents.add_argument("--place", default=DEFAULT_PLACE, help=f"place in the date line (default: {DEFAULT_PLACE})")
+    documents.add_argument("--templates", type=Path, help="the office's own folder of .docx templates")
     return p
 
 
@@ -221,5 +228,5 @@ async def cmd_forums(settings: Settings, args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
     "run": cmd_run, "chat": cmd_chat, "db": cmd_db, "communes": cmd_communes, "round": cmd_round,
     "invite": cmd_invite, "score": cmd_score, "report": cmd_report, "assess": cmd_assess, "forum": cmd_forums,
-    "forms": cmd_forms,
+    "forms": cmd_forms, "documents": cmd_documents,
 }

@@ -178,3 +178,28 @@ async def cmd_forum_record(settings: Settings, args: argparse.Namespace) -> int:
         return 0
 
     return await with_parts(settings, work)
+
+
+async def cmd_documents(settings: Settings, args: argparse.Namespace) -> int:
+    """xtt documents [--round ID] --out DIR [--office NAME] [--place NAME] [--templates DIR]."""
+    from analytics.document_set import steps, write_documents
+    from analytics.documents import Letterhead
+    from analytics.progress import Progress
+    from conversations.forum import load_forum
+
+    rubric, criteria, flows = app.rubric(settings), app.criteria(settings), app.flows(settings)
+    if args.templates is not None and not args.templates.is_dir():
+        raise UsageError(f"{args.templates}: no such folder of templates")
+
+    async def work(parts: app.Parts) -> int:
+        round_id = await _round(parts, args.round_id)
+        now = datetime.now(UTC)
+        count = len(await communes.listing(parts.db))
+        head = Letterhead(args.office, args.place, local(now).date())
+        paths = await write_documents(parts.db, round_id, rubric, criteria, flows.questionnaires, args.out, head,
+                                      now=now, answer_days=load_forum().answer_days, templates=args.templates,
+                                      progress=Progress(steps(count), f"Văn bản đợt {round_id}"))
+        print("\n".join(str(p) for p in paths))
+        return 0
+
+    return await with_parts(settings, work)
