@@ -50,6 +50,15 @@ def table_with(doc: Document, first_header: str) -> list[list[str]]:
     raise AssertionError(f"no table starting with {first_header!r}")
 
 
+def recognition_table(doc: Document) -> list[list[str]]:
+    """The recognition table's rows (header included), or [] when the document has none."""
+    for table in doc.tables:
+        rows = [[cell.text.strip() for cell in row.cells] for row in table.rows]
+        if rows and rows[0][:2] == ["Xã, phường", "Loại"]:
+            return rows
+    return []
+
+
 def points(commune: dict) -> str:
     """Points as the documents write them."""
     return "—" if commune["points"] is None else f"{commune['points']:g}/{commune['max_points']:g}".replace(".", ",")
@@ -122,6 +131,9 @@ def test_documents_hold_the_heading_tables_charts_and_the_scores_figures(xtt, tm
         assert [row[1], row[2], *row[4:7]] == [str(c["children"]["n"]), str(c["residents"]["n"]), share(c["index"]),
                                               ci, points(c)]
     assert by_name["Xã Mỹ An"][3] == "12" and by_name["Xã Phú Điền"][3] == "6"
+    recognition = recognition_table(summary)
+    assert len(recognition) == 14 and {row[5] for row in recognition[1:]} <= {"Đạt", "Không đạt"}
+    assert all(row[5] == "Không đạt" for row in recognition[1:] if by_name[row[0]][6] == "—")
     assert by_name["Tổng cộng"][1:3] == [str(sum(c["children"]["n"] for c in communes.values())),
                                         str(sum(c["residents"]["n"] for c in communes.values()))]
     forum = Document(tmp_path / "docs" / "bao-cao-dien-dan.docx")
@@ -144,4 +156,5 @@ def test_documents_of_an_empty_round_and_the_offices_own_templates(xtt, tmp_path
     assert "Chưa có phiếu nào hoàn thành" in text_of(empty) and len(empty.inline_shapes) == 0
     summary = text_of(Document(tmp_path / "docs" / "bao-cao-tong-hop-2024.docx"))
     assert "Chưa nhập điểm tiêu chí 1–12" in summary
+    assert recognition_table(Document(tmp_path / "docs" / "bao-cao-tong-hop-2024.docx")) == []
     assert "no such folder" in xtt("documents", "--out", "x", "--templates", str(tmp_path / "nope"))[2]

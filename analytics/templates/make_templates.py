@@ -17,6 +17,7 @@ from docx.oxml.ns import qn
 from docx.shared import Mm, Pt
 
 HERE = Path(__file__).resolve().parent
+WIDE = {"name", "topics", "reasons", "flags", "note"}
 FONT = "Times New Roman"
 CENTER, LEFT, JUSTIFY = WD_ALIGN_PARAGRAPH.CENTER, WD_ALIGN_PARAGRAPH.LEFT, WD_ALIGN_PARAGRAPH.JUSTIFY
 
@@ -48,6 +49,16 @@ def borderless(table: object) -> None:
         table._tbl.tblPr.remove(borders)
 
 
+def fix_widths(table: object, widths: Sequence[float]) -> None:
+    """Fixed column widths in mm (Word and LibreOffice read the grid and each cell)."""
+    table.autofit = False
+    for column, width in zip(table.columns, widths, strict=True):
+        column.width = Mm(width)
+    for row in table.rows:
+        for cell, width in zip(row.cells, widths, strict=True):
+            cell.width = Mm(width)
+
+
 def new_document() -> object:
     """An A4 document with the decree's margins and Times New Roman 13."""
     doc = Document()
@@ -61,8 +72,8 @@ def new_document() -> object:
     heading = doc.add_table(rows=1, cols=2)
     heading.alignment = WD_TABLE_ALIGNMENT.CENTER
     borderless(heading)
+    fix_widths(heading, (62, 103))
     left, right = heading.rows[0].cells
-    left.width, right.width = Mm(65), Mm(100)
     cell_text(left, [("{{ parent }}", {"size": 12}), ("{{ issuer }}", {"bold": True, "size": 12}),
                      ("Số:        /{{ symbol }}", {"size": 13})])
     cell_text(right, [("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", {"bold": True, "size": 12}),
@@ -79,8 +90,8 @@ def ending(doc: object) -> None:
     para(doc, "", after=6)
     table = doc.add_table(rows=1, cols=2)
     borderless(table)
+    fix_widths(table, (75, 90))
     left, right = table.rows[0].cells
-    left.width, right.width = Mm(75), Mm(90)
     cell_text(left, [("Nơi nhận:", {"bold": True, "italic": True, "size": 12, "align": LEFT}),
                      ("{%p for r in recipients %}", {"align": LEFT}),
                      ("- {{ r }}", {"size": 11, "align": LEFT}),
@@ -92,25 +103,29 @@ def ending(doc: object) -> None:
 
 
 def loop_table(doc: object, headers: Sequence[str], fields: Sequence[str], rows: str,
-               total: str | None = None) -> None:
-    """A table: a header row, one row per item of `rows` (a docxtpl row loop), and an optional total row."""
+               total: str | None = None, first: float = 34, widths: Sequence[float] | None = None) -> None:
+    """A table: a header row, one row per item of `rows` (a docxtpl row loop), and an optional total row;
+    the first column `first` mm wide and the others sharing the rest of the 165 mm, unless `widths` are given."""
+    size = 11 if len(headers) <= 6 else 10
     table = doc.add_table(rows=4 if total else 3, cols=len(headers))
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     for cell, title in zip(table.rows[0].cells, headers, strict=True):
-        cell_text(cell, [(title, {"bold": True, "size": 11})])
-    cell_text(table.rows[1].cells[0], [(f"{{%tr for r in {rows} %}}", {"size": 11})])
+        cell_text(cell, [(title, {"bold": True, "size": size})])
+    cell_text(table.rows[1].cells[0], [(f"{{%tr for r in {rows} %}}", {"size": size})])
     for cell, name in zip(table.rows[2].cells, fields, strict=True):
-        cell_text(cell, [(f"{{{{ r.{name} }}}}", {"size": 11, "align": LEFT if name == "name" else CENTER})])
+        cell_text(cell, [(f"{{{{ r.{name} }}}}", {"size": size, "align": LEFT if name in WIDE else CENTER})])
     end = table.add_row()
-    cell_text(end.cells[0], [("{%tr endfor %}", {"size": 11})])
+    cell_text(end.cells[0], [("{%tr endfor %}", {"size": size})])
     if total:
         last = table.rows[3]
         for cell, name in zip(last.cells, fields, strict=True):
-            cell_text(cell, [(f"{{{{ {total}.{name} }}}}", {"bold": True, "size": 11,
-                                                              "align": LEFT if name == "name" else CENTER})])
+            cell_text(cell, [(f"{{{{ {total}.{name} }}}}", {"bold": True, "size": size,
+                                                              "align": LEFT if name in WIDE else CENTER})])
         table._tbl.remove(end._tr)
         table._tbl.insert(table._tbl.index(last._tr), end._tr)
+    rest = (165 - first) / (len(headers) - 1)
+    fix_widths(table, widths or [first, *[rest] * (len(headers) - 1)])
     para(doc, "", after=4)
 
 
@@ -137,7 +152,8 @@ def commune_report() -> object:
     para(doc, "1. Số người trả lời và mức độ hài lòng theo nhóm", bold=True, italic=True)
     loop_table(doc, ["Nhóm", "Trò chuyện", "Phiếu giấy", "Tổng số người", "Chỉ tiêu", "Số câu được tính",
                      "Số câu hài lòng", "Chỉ số hài lòng", "KTC 95%"],
-               ["name", "chat", "paper", "n", "target", "answers", "satisfied", "index", "ci"], "groups", "overall")
+               ["name", "chat", "paper", "n", "target", "answers", "satisfied", "index", "ci"], "groups", "overall",
+               first=22)
     para(doc, "2. Điểm tiêu chí 13: {{ points }} (thang điểm: {{ rubric }})", bold=True, italic=True)
     lines(doc, "notes")
     images(doc, "charts")
@@ -152,7 +168,7 @@ def scoring_sheet() -> object:
     doc = new_document()
     para(doc, "Loại đơn vị: {{ type_label }}. Ngưỡng công nhận: {{ threshold }} điểm.", italic=True)
     loop_table(doc, ["TT", "Tiêu chí", "Điểm tối đa", "Điểm đạt", "Ghi chú"],
-               ["number", "name", "max", "points", "note"], "rows", "total")
+               ["number", "name", "max", "points", "note"], "rows", "total", widths=(10, 75, 22, 22, 36))
     para(doc, "Kết luận: {{ verdict }}", bold=True)
     lines(doc, "reasons", italic=True)
     para(doc, "{{ criteria_note }}", italic=True, size=11)
@@ -167,12 +183,16 @@ def summary_report() -> object:
     para(doc, "Thang điểm: {{ rubric }}. {{ rubric_note }}", italic=True, size=12)
     loop_table(doc, ["Xã, phường", "Trẻ em (n)", "Người dân (n)", "Trong đó phiếu giấy", "Chỉ số chung",
                      "KTC 95%", "Điểm", "Ghi chú"],
-               ["name", "children", "residents", "paper", "index", "ci", "points", "flags"], "scores", "score_total")
+               ["name", "children", "residents", "paper", "index", "ci", "points", "flags"], "scores", "score_total",
+               widths=(32, 16, 18, 17, 18, 22, 16, 26))
     images(doc, "score_charts")
     para(doc, "II. KẾT QUẢ ĐÁNH GIÁ 13 TIÊU CHÍ VÀ ĐỀ NGHỊ CÔNG NHẬN", bold=True)
     para(doc, "{{ assessment_text }}")
+    para(doc, "{%p if assessments %}")
     loop_table(doc, ["Xã, phường", "Loại", "Tổng điểm", "Ngưỡng", "Điểm liệt", "Kết quả", "Lý do"],
-               ["name", "type", "total", "threshold", "zero", "result", "reasons"], "assessments")
+               ["name", "type", "total", "threshold", "zero", "result", "reasons"], "assessments",
+               widths=(30, 24, 17, 17, 15, 18, 44))
+    para(doc, "{%p endif %}")
     images(doc, "assessment_charts")
     para(doc, "III. NGUỒN PHIẾU KHẢO SÁT", bold=True)
     loop_table(doc, ["Xã, phường", "Trẻ em: trò chuyện", "Trẻ em: phiếu giấy", "Người dân: trò chuyện",
@@ -189,7 +209,8 @@ def forum_report() -> object:
     para(doc, "I. DIỄN ĐÀN TRẺ EM ĐÃ TỔ CHỨC", bold=True)
     para(doc, "{{ forums_text }}")
     loop_table(doc, ["Xã, phường", "Ngày tổ chức", "Số trẻ em", "Chủ đề", "Số kiến nghị", "Hạn báo cáo"],
-               ["name", "date", "children", "topics", "proposals", "due"], "forums")
+               ["name", "date", "children", "topics", "proposals", "due"], "forums",
+               widths=(32, 24, 18, 49, 18, 24))
     para(doc, "II. TIẾP NHẬN VÀ TRẢ LỜI KIẾN NGHỊ CỦA TRẺ EM", bold=True)
     para(doc, "{{ answers_text }}")
     loop_table(doc, ["Xã, phường", "Tổng số kiến nghị", "Từ diễn đàn", "Qua trò chuyện", "Trả lời trong hạn",
