@@ -25,6 +25,10 @@ CHART_WIDTH_MM = 160
 GROUPS = (("child", "Trẻ em"), ("resident", "Người dân"))
 
 
+class DocumentError(ValueError):
+    """A template cannot be filled; the message names the template and the fix."""
+
+
 @dataclass(frozen=True, slots=True)
 class Letterhead:
     """Who issues the documents, where, when: the office's name, the place and the date (Vietnam time)."""
@@ -60,10 +64,14 @@ def render(path: Path, context: Mapping[str, Any], images: Mapping[str, Sequence
     from docx.shared import Mm
     from docxtpl import DocxTemplate, InlineImage
 
-    doc = DocxTemplate(str(path))
-    pictures = {key: [InlineImage(doc, io.BytesIO(png), width=Mm(CHART_WIDTH_MM)) for png in pngs]
-                for key, pngs in images.items()}
-    doc.render({**context, **pictures}, autoescape=True)
+    try:
+        doc = DocxTemplate(str(path))
+        pictures = {key: [InlineImage(doc, io.BytesIO(png), width=Mm(CHART_WIDTH_MM)) for png in pngs]
+                    for key, pngs in images.items()}
+        doc.render({**context, **pictures}, autoescape=True)
+    except Exception as exc:  # docx, zip and Jinja errors of a template the office edited
+        raise DocumentError(f"{path}: không điền được mẫu ({type(exc).__name__}: {exc}). Cách sửa: gõ lại thẻ "
+                            "{{ … }} hoặc {%… %} bị lỗi trong Word, hoặc dùng lại mẫu gốc") from exc
     out = io.BytesIO()
     doc.save(out)
     return out.getvalue()

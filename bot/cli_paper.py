@@ -183,7 +183,7 @@ async def cmd_forum_record(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_documents(settings: Settings, args: argparse.Namespace) -> int:
     """xtt documents [--round ID] --out DIR [--office NAME] [--place NAME] [--templates DIR]."""
     from analytics.document_set import steps, write_documents
-    from analytics.documents import Letterhead
+    from analytics.documents import DocumentError, Letterhead
     from analytics.progress import Progress
     from conversations.forum import load_forum
 
@@ -196,9 +196,13 @@ async def cmd_documents(settings: Settings, args: argparse.Namespace) -> int:
         now = datetime.now(UTC)
         count = len(await communes.listing(parts.db))
         head = Letterhead(args.office, args.place, local(now).date())
-        paths = await write_documents(parts.db, round_id, rubric, criteria, flows.questionnaires, args.out, head,
-                                      now=now, answer_days=load_forum().answer_days, templates=args.templates,
-                                      progress=Progress(steps(count), f"Văn bản đợt {round_id}"))
+        try:
+            paths = await write_documents(parts.db, round_id, rubric, criteria, flows.questionnaires, args.out,
+                                          head, now=now, answer_days=load_forum().answer_days,
+                                          templates=args.templates,
+                                          progress=Progress(steps(count), f"Văn bản đợt {round_id}"))
+        except DocumentError as exc:
+            raise UsageError(str(exc)) from exc
         print("\n".join(str(p) for p in paths))
         return 0
 

@@ -157,4 +157,8 @@ def test_documents_of_an_empty_round_and_the_offices_own_templates(xtt, tmp_path
     summary = text_of(Document(tmp_path / "docs" / "bao-cao-tong-hop-2024.docx"))
     assert "Chưa nhập điểm tiêu chí 1–12" in summary
     assert recognition_table(Document(tmp_path / "docs" / "bao-cao-tong-hop-2024.docx")) == []
+    (own / "bao-cao-tong-hop.docx").write_bytes((own / "bao-cao-dien-dan.docx").read_bytes())
+    code, _, err = xtt("documents", "--out", str(tmp_path / "docs"), "--templates", str(own))
+    last = err.splitlines()[-1]
+    assert code == 2 and last.startswith("xtt: ") and "bao-cao-tong-hop.docx: không điền được mẫu" in last
     assert "no such folder" in xtt("documents", "--out", "x", "--templates", str(tmp_path / "nope"))[2]

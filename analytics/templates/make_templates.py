@@ -72,7 +72,7 @@ def new_document() -> object:
     heading = doc.add_table(rows=1, cols=2)
     heading.alignment = WD_TABLE_ALIGNMENT.CENTER
     borderless(heading)
-    fix_widths(heading, (62, 103))
+    fix_widths(heading, (56, 109))
     left, right = heading.rows[0].cells
     cell_text(left, [("{{ parent }}", {"size": 12}), ("{{ issuer }}", {"bold": True, "size": 12}),
                      ("Số:        /{{ symbol }}", {"size": 13})])
