@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from analytics.formcode import FormCodeError, decode, normalise
-from conversations.model import Flows, Questionnaire
+from conversations.model import Flows, Option, Questionnaire
 from storage.paper import PaperForm, PrintRun
 
 GROUP_NAMES = {"child": "Trẻ em", "resident": "Người dân"}
@@ -18,8 +17,6 @@ COMMENT = "Ghi chú"
 ALIASES = {"commune": "Mã xã", "form_code": "Mã phiếu", "code": "Mã phiếu", "group": "Nhóm", "age_band": "Độ tuổi",
            "comment": COMMENT}
 LISTS = "Danh mục"
-GUIDE = "Hướng dẫn"
-MAX_ROWS = 2000
 
 
 class SheetError(ValueError):
@@ -58,81 +55,6 @@ def columns(questionnaires: Mapping[str, Questionnaire]) -> list[str]:
     return [*FIXED, *(f"Q{n}" for n in range(1, width(questionnaires) + 1)), COMMENT]
 
 
-def template(flows: Flows, communes: Sequence[tuple[str, str]], rows: int = 500) -> bytes:
-    """The data-entry workbook as XLSX bytes: one row per form, dropdowns for every closed answer."""
-    from openpyxl import Workbook
-    from openpyxl.worksheet.datavalidation import DataValidation
-
-    from analytics.workbook import header, widths
-
-    qs = flows.questionnaires
-    titles = columns(qs)
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "Phiếu giấy"
-    header(sheet, 1, titles)
-    sheet.freeze_panes = "A2"
-    widths(sheet, [16, 12, 11, 10, *[5] * width(qs), 40])
-    lists = book.create_sheet(LISTS)
-    bands = sorted({value for group in age_bands(flows).values() for value, _ in group})
-    scale = max((len(q.scale) for q in qs.values()), default=0)
-    for r, (code, name) in enumerate(communes, 1):
-        lists.cell(r, 1, code)
-        lists.cell(r, 2, name)
-    for r, band in enumerate(bands, 1):
-        lists.cell(r, 3, band)
-    lists.sheet_state = "hidden"
-    last = rows + 1
-
-    def dropdown(formula: str, column: int, prompt: str) -> None:
-        from openpyxl.utils import get_column_letter
-
-        rule = DataValidation(type="list", formula1=formula, allow_blank=True, showErrorMessage=True,
-                              errorTitle="Giá trị không hợp lệ", error="Chọn một giá trị trong danh sách.",
-                              promptTitle=titles[column - 1], prompt=prompt[:255], showInputMessage=True)
-        letter = get_column_letter(column)
-        rule.add(f"{letter}2:{letter}{last}")
-        sheet.add_data_validation(rule)
-
-    dropdown(f"'{LISTS}'!$A$1:$A${max(len(communes), 1)}", 1, "Mã xã, như trong danh sách xã (xtt communes list).")
-    dropdown('"' + ",".join(GROUP_NAMES.values()) + '"', 3, "Trẻ em hoặc Người dân, như trên đầu phiếu.")
-    dropdown(f"'{LISTS}'!$C$1:$C${max(len(bands), 1)}", 4, "Ô độ tuổi được đánh dấu trên phiếu.")
-    meaning = "; ".join(f"{n} = {o.label.vi}" for n, o in enumerate(next(iter(qs.values())).scale, 1)) if qs else ""
-    for n in range(1, width(qs) + 1):
-        dropdown('"' + ",".join(str(k) for k in range(1, scale + 1)) + '"', len(FIXED) + n,
-                 f"Số của ô được đánh dấu ở câu {n}: {meaning}. Để trống nếu không đánh dấu.")
-    code_rule = DataValidation(type="textLength", operator="between", formula1="7", formula2="9", allow_blank=True,
-                               promptTitle="Mã phiếu", prompt="7 ký tự in ở góc phiếu, ví dụ K7QX-M3B.",
-                               showInputMessage=True)
-    code_rule.add(f"B2:B{last}")
-    sheet.add_data_validation(code_rule)
-    _guide(book.create_sheet(GUIDE), flows)
-    buf = io.BytesIO()
-    book.save(buf)
-    return buf.getvalue()
-
-
-def _guide(sheet: object, flows: Flows) -> None:
-    """The guide sheet: what each question column and answer number means, per group."""
-    from analytics.workbook import bold
-
-    sheet["A1"] = "Mỗi dòng là một phiếu giấy. Ghi số của ô được đánh dấu (1, 2, …); bỏ trống nếu không đánh dấu."
-    bold(sheet["A1"])
-    row = 3
-    for group, q in flows.questionnaires.items():
-        sheet.cell(row, 1, f"{GROUP_NAMES.get(group, group)} — {q.title.vi} (phiên bản {q.version})")
-        bold(sheet.cell(row, 1))
-        row += 1
-        sheet.cell(row, 1, "Các lựa chọn: " + "; ".join(f"{n} = {o.label.vi}" for n, o in enumerate(q.scale, 1)))
-        row += 1
-        for n, item in enumerate(q.items, 1):
-            sheet.cell(row, 1, f"Q{n}")
-            sheet.cell(row, 2, item.text.vi)
-            row += 1
-        row += 1
-    sheet.column_dimensions["B"].width = 110
-
-
 def _plain(text: str) -> str:
     """Lower case without Vietnamese marks, for matching typed labels."""
     base = unicodedata.normalize("NFD", text.casefold().replace("đ", "d"))
@@ -151,17 +73,14 @@ def read_rows(path: Path) -> list[list[object]]:
 
 def check(rows: Sequence[Sequence[object]], flows: Flows, communes: Mapping[str, str],
           runs: Sequence[PrintRun]) -> Checked:
-    """Check every row: commune known, form code valid, printed for that commune and group and used once in the
-    file, group and age band known, answers in range; errors name the row and the column."""
+    """Check every row of a filled sheet; errors name the row and the column, rows with errors are refused."""
     titles = columns(flows.questionnaires)
     head = [_title(cell) for cell in rows[0]] if rows else []
     missing = [t for t in titles if t not in head]
     if missing:
         raise SheetError(f"thiếu cột {', '.join(missing)} ở dòng 1. Cách sửa: dùng tệp mẫu của xtt forms template")
     at = {t: head.index(t) for t in titles}
-    names = {_plain(name): code for code, name in communes.items()}
-    bands = age_bands(flows)
-    seen: dict[str, int] = {}
+    rule = _Rules(flows, communes, runs)
     forms: list[tuple[int, PaperForm]] = []
     errors: list[str] = []
     refused = 0
@@ -169,72 +88,109 @@ def check(rows: Sequence[Sequence[object]], flows: Flows, communes: Mapping[str,
         cells = {t: _text(raw[i]) if i < len(raw) else "" for t, i in at.items()}
         if not any(cells.values()):
             continue
-        wrong: list[str] = []
-
-        def fail(column: str, problem: str, wrong: list[str] = wrong, line: int = line) -> None:
-            wrong.append(f"Dòng {line}, cột {column}: {problem}")
-
-        commune = cells["Mã xã"].lower()
-        commune = commune if commune in communes else names.get(_plain(cells["Mã xã"]), commune)
-        if not commune:
-            fail("Mã xã", "trống — ghi mã xã như trong danh sách xã")
-        elif commune not in communes:
-            fail("Mã xã", f"không có xã '{cells['Mã xã']}' trong danh sách xã (xem: xtt communes list)")
-        group = _group(cells["Nhóm"])
-        if group is None or group not in flows.questionnaires:
-            fail("Nhóm", f"'{cells['Nhóm']}' không phải Trẻ em hoặc Người dân" if cells["Nhóm"] else "trống")
-        code = normalise(cells["Mã phiếu"])
-        if not code:
-            fail("Mã phiếu", "trống — ghi mã in ở góc phiếu")
+        form, wrong = rule.row(line, cells)
+        if form is None:
+            errors += [f"Dòng {line}, cột {column}: {problem}" for column, problem in wrong]
+            refused += 1
         else:
-            try:
-                serial = decode(code)
-            except FormCodeError as exc:
-                fail("Mã phiếu", f"'{cells['Mã phiếu']}': {exc}")
-            else:
-                run = next((r for r in runs if r.holds(serial)), None)
-                if run is None:
-                    fail("Mã phiếu", f"'{cells['Mã phiếu']}' không thuộc đợt in phiếu nào của xtt")
-                elif commune in communes and run.commune != commune:
-                    fail("Mã phiếu", f"phiếu này được in cho xã {communes.get(run.commune, run.commune)}")
-                elif group is not None and run.group != group:
-                    fail("Mã phiếu", f"phiếu này được in cho nhóm {GROUP_NAMES.get(run.group, run.group)}")
-                if code in seen:
-                    fail("Mã phiếu", f"mã phiếu {code} trùng với dòng {seen[code]}")
-                else:
-                    seen[code] = line
-        q = flows.questionnaires.get(group or "")
-        band = cells["Độ tuổi"].replace("–", "-").replace(" ", "")
-        allowed = [value for value, _ in bands.get(group or "", [])]
-        if q is not None and band not in allowed:
-            fail("Độ tuổi", f"'{cells['Độ tuổi']}' không phải độ tuổi của nhóm này ({', '.join(allowed)})"
-                 if cells["Độ tuổi"] else f"trống — chọn một trong {', '.join(allowed)}")
-        answers: list[tuple[str, str, bool | None]] = []
-        for n in range(1, width(flows.questionnaires) + 1):
+            forms.append((line, form))
+    return Checked(tuple(forms), tuple(errors), refused)
+
+
+class _Rules:
+    """The checks of one row, with what they need: flows, communes, print runs and the codes seen so far."""
+
+    def __init__(self, flows: Flows, communes: Mapping[str, str], runs: Sequence[PrintRun]) -> None:
+        self.flows, self.communes, self.runs = flows, communes, runs
+        self.names = {_plain(name): code for code, name in communes.items()}
+        self.bands = age_bands(flows)
+        self.seen: dict[str, int] = {}
+
+    def row(self, line: int, cells: Mapping[str, str]) -> tuple[PaperForm | None, list[tuple[str, str]]]:
+        """The form a row holds, or None and its problems as (column, problem)."""
+        wrong: list[tuple[str, str]] = []
+        commune = self.commune(cells["Mã xã"], wrong)
+        group = _group(cells["Nhóm"])
+        if group is None or group not in self.flows.questionnaires:
+            wrong.append(("Nhóm", f"'{cells['Nhóm']}' không phải Trẻ em hoặc Người dân" if cells["Nhóm"] else "trống"))
+            group = None
+        code = self.code(line, cells["Mã phiếu"], commune, group, wrong)
+        q = self.flows.questionnaires.get(group or "")
+        if q is None:
+            return None, wrong
+        band = self.band(cells["Độ tuổi"], q.group, wrong)
+        answers = self.answers(cells, q, wrong)
+        comment = cells[COMMENT]
+        if comment and q.comment is not None and len(comment) > q.comment.max_length:
+            wrong.append((COMMENT, f"dài {len(comment)} ký tự, tối đa {q.comment.max_length}"))
+        if wrong:
+            return None, wrong
+        note = (q.comment.id, comment) if comment and q.comment is not None else None
+        return PaperForm(code, commune, q.group, band, q.version, tuple(answers), note), wrong
+
+    def commune(self, text: str, wrong: list[tuple[str, str]]) -> str:
+        """A commune code from its code or its name."""
+        code = text.lower() if text.lower() in self.communes else self.names.get(_plain(text), text.lower())
+        if not code:
+            wrong.append(("Mã xã", "trống — ghi mã xã như trong danh sách xã"))
+        elif code not in self.communes:
+            wrong.append(("Mã xã", f"không có xã '{text}' trong danh sách xã (xem: xtt communes list)"))
+        return code
+
+    def code(self, line: int, text: str, commune: str, group: str | None, wrong: list[tuple[str, str]]) -> str:
+        """A form code: valid, printed by xtt for this commune and group, and not on an earlier row."""
+        code = normalise(text)
+        if not code:
+            wrong.append(("Mã phiếu", "trống — ghi mã in ở góc phiếu"))
+            return code
+        try:
+            serial = decode(code)
+        except FormCodeError as exc:
+            wrong.append(("Mã phiếu", f"'{text}': {exc}"))
+            return code
+        run = next((r for r in self.runs if r.holds(serial)), None)
+        if run is None:
+            wrong.append(("Mã phiếu", f"'{text}' không thuộc đợt in phiếu nào của xtt"))
+        elif commune in self.communes and run.commune != commune:
+            wrong.append(("Mã phiếu", f"phiếu này được in cho xã {self.communes.get(run.commune, run.commune)}"))
+        elif group is not None and run.group != group:
+            wrong.append(("Mã phiếu", f"phiếu này được in cho nhóm {GROUP_NAMES.get(run.group, run.group)}"))
+        if code in self.seen:
+            wrong.append(("Mã phiếu", f"mã phiếu {code} trùng với dòng {self.seen[code]}"))
+        else:
+            self.seen[code] = line
+        return code
+
+    def band(self, text: str, group: str, wrong: list[tuple[str, str]]) -> str:
+        """An age band of the group, as stored ('10-12')."""
+        band = text.replace("–", "-").replace(" ", "")
+        allowed = [value for value, _ in self.bands.get(group, [])]
+        if band not in allowed:
+            wrong.append(("Độ tuổi", f"'{text}' không phải độ tuổi của nhóm này ({', '.join(allowed)})" if text
+                          else f"trống — chọn một trong {', '.join(allowed)}"))
+        return band
+
+    def answers(self, cells: Mapping[str, str], q: Questionnaire,
+                wrong: list[tuple[str, str]]) -> list[tuple[str, str, bool | None]]:
+        """The ticked answers as (question, option, satisfied or None if unscored); blank cells are skipped."""
+        found: list[tuple[str, str, bool | None]] = []
+        before = len(wrong)
+        for n in range(1, width(self.flows.questionnaires) + 1):
             value = cells[f"Q{n}"]
-            if not value or q is None:
+            if not value:
                 continue
             if n > len(q.items):
-                fail(f"Q{n}", f"phiếu {GROUP_NAMES[q.group].lower()} chỉ có {len(q.items)} câu — để trống cột này")
+                wrong.append((f"Q{n}", f"phiếu {GROUP_NAMES[q.group].lower()} chỉ có {len(q.items)} câu — "
+                                       "để trống cột này"))
                 continue
             option = _option(value, q)
             if option is None:
-                fail(f"Q{n}", f"'{value}' không phải lựa chọn — ghi số từ 1 đến {len(q.scale)}")
+                wrong.append((f"Q{n}", f"'{value}' không phải lựa chọn — ghi số từ 1 đến {len(q.scale)}"))
                 continue
-            answers.append((q.items[n - 1].id, option.id, option.satisfied if option.scored else None))
-        comment = cells[COMMENT]
-        if q is not None and comment and q.comment is not None and len(comment) > q.comment.max_length:
-            fail(COMMENT, f"dài {len(comment)} ký tự, tối đa {q.comment.max_length}")
-        if q is not None and not answers and not any(", cột Q" in w for w in wrong):
-            fail("Q1", "phiếu không có câu trả lời nào")
-        if wrong:
-            errors += wrong
-            refused += 1
-            continue
-        assert q is not None
-        note = (q.comment.id, comment) if comment and q.comment is not None else None
-        forms.append((line, PaperForm(code, commune, q.group, band, q.version, tuple(answers), note)))
-    return Checked(tuple(forms), tuple(errors), refused)
+            found.append((q.items[n - 1].id, option.id, option.satisfied if option.scored else None))
+        if not found and len(wrong) == before:
+            wrong.append(("Q1", "phiếu không có câu trả lời nào"))
+        return found
 
 
 def _title(cell: object) -> str:
@@ -266,7 +222,7 @@ def _group(text: str) -> str | None:
     return None
 
 
-def _option(value: str, q: Questionnaire) -> object | None:
+def _option(value: str, q: Questionnaire) -> Option | None:
     """An option of the scale from its number, id or label (marks optional)."""
     if value.isdigit():
         n = int(value)

@@ -31,7 +31,7 @@ async def cmd_forms(settings: Settings, args: argparse.Namespace) -> int:
         if args.action == "print":
             return await _print(parts, args, flows, known)
         if args.action == "template":
-            from analytics.paper_sheet import template
+            from analytics.paper_template import template
 
             data = await asyncio.to_thread(template, flows, list(known.items()))
             args.out.parent.mkdir(parents=True, exist_ok=True)

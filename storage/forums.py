@@ -42,8 +42,7 @@ class Held:
 async def hold(engine: AsyncEngine, *, commune: str, held_on: date, children: int, topics: Sequence[str],
                report_due: date, raised: Sequence[Raised], created_at: datetime, round_id: str | None,
                now: datetime) -> tuple[int, list[str]]:
-    """Record a forum and its proposals (source=forum, no author, status received, a received event) in one
-    transaction; references are the next KN-YYYY-NNNN of the forum's year. Returns (forum id, references)."""
+    """Record a forum and its proposals (source forum, no author, received) in one transaction; (id, references)."""
     for _ in range(5):
         try:
             async with engine.begin() as conn:

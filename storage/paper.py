@@ -83,8 +83,7 @@ async def used(engine: AsyncEngine, codes: Iterable[str]) -> set[str]:
 
 
 async def store(engine: AsyncEngine, forms: Sequence[PaperForm], round_id: str, day: str) -> list[str]:
-    """Store forms as submitted responses (source=paper) with totals fixed as chat does; returns codes refused
-    because a stored response already has them. The rest are stored in one transaction."""
+    """Store forms in one transaction as submitted paper responses (totals as chat's); return codes already used."""
     async with engine.begin() as conn:
         taken = await _taken(conn, (f.code for f in forms))
         fresh = [f for f in forms if f.code not in taken]

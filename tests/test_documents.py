@@ -13,7 +13,7 @@ from docx import Document
 
 from analytics.documents import share, span
 from bot.cli import main
-from tests.test_paper_cli import fill, paper_rows, pdf_codes
+from tests.support.paper import fill, paper_rows, pdf_codes
 
 HEADING = ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc", "Số:", "/BC")
 

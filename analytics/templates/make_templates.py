@@ -104,8 +104,7 @@ def ending(doc: object) -> None:
 
 def loop_table(doc: object, headers: Sequence[str], fields: Sequence[str], rows: str,
                total: str | None = None, first: float = 34, widths: Sequence[float] | None = None) -> None:
-    """A table: a header row, one row per item of `rows` (a docxtpl row loop), and an optional total row;
-    the first column `first` mm wide and the others sharing the rest of the 165 mm, unless `widths` are given."""
+    """A table with a header, a docxtpl row loop over `rows`, an optional total row, and fixed widths in mm."""
     size = 11 if len(headers) <= 6 else 10
     table = doc.add_table(rows=4 if total else 3, cols=len(headers))
     table.style = "Table Grid"
