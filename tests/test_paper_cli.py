@@ -172,3 +172,18 @@ def test_the_report_workbook_splits_respondents_by_source(xtt, tmp_path: Path) -
     assert mine["Trẻ em: trò chuyện (telegram/zalo)"] == 1 and mine["Trẻ em: phiếu giấy"] == 2
     assert mine["Người dân: phiếu giấy"] == 1 and mine["Trẻ em: tổng"] == 3 and mine["Người dân: tổng"] == 1
     assert found[None]["Trẻ em: tổng"] == 3 and found["phu-dien"]["Trẻ em: tổng"] == 0
+
+
+def test_forum_proposals_from_an_xlsx_sheet(xtt, tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["topic", "text", "publish"])
+    book.active.append(["online", "Chúng em muốn học cách an toàn trên mạng", "có"])
+    book.active.append([None, None, None])
+    book.active.append(["Tảo hôn", "Tuyên truyền để các bạn không bỏ học lấy chồng sớm", None])
+    book.save(tmp_path / "kn.xlsx")
+    code, out, _ = xtt("forum", "held", "--commune", "phu-dien", "--date", "2025-03-02", "--children", "30",
+                       "--topics", "online,child_marriage", "--proposals", str(tmp_path / "kn.xlsx"))
+    assert code == 0 and "KN-2025-0001 … KN-2025-0002" in out and "báo cáo hạn 17/03/2025" in out
+    assert "Xã Phú Điền" in xtt("forum", "list")[1]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
 from analytics import compute, load_rubric
+from analytics.forum_record import forum_record, outcome
 from storage import forum, forums, paper, rounds
 from storage.models import Proposal, ProposalEvent, Response
 
@@ -65,3 +67,40 @@ async def test_forum_proposals_continue_the_years_references(db) -> None:
     held = await forums.listing(db)
     assert [(h.commune, h.held_on, h.children, h.topics, h.report_due, h.proposals) for h in held] == [
         ("my-an", "2025-06-01", 40, ("drowning", "play"), "2025-06-16", 2)]
+
+
+@pytest.mark.parametrize(("answered", "resolved", "age", "expected"), [
+    (3, None, 40, "answered_in_time"),
+    (15, 20, 40, "answered_in_time"),
+    (16, None, 40, "answered_late"),
+    (None, 2, 40, "resolved_no_answer"),
+    (None, None, 16, "open_late"),
+    (None, None, 10, "open_in_time"),
+    (50, None, 10, "open_in_time"),  # an answer dated after `now` does not count yet
+])
+def test_only_a_real_answer_counts_as_answered(answered: int | None, resolved: int | None, age: int,
+                                               expected: str) -> None:
+    created = NOW - timedelta(days=age)
+    at = {k: None if v is None else created + timedelta(days=v) for k, v in (("a", answered), ("r", resolved))}
+    assert outcome(created, at["a"], at["r"], NOW, timedelta(days=15)) == expected
+
+
+async def test_forum_record_counts_sources_and_outcomes_per_commune(db) -> None:
+    old = NOW - timedelta(days=30)
+    raised = [forums.Raised("play", f"Kiến nghị số {n}") for n in range(4)]
+    await forums.hold(db, commune="my-an", held_on=date(2025, 5, 21), children=35, topics=["play"],
+                      report_due=date(2025, 6, 5), raised=raised, created_at=old, round_id=None, now=NOW)
+    await forum.create(db, author="k", fingerprint="f", commune="my-an", topic="play", text="Cần sân chơi",
+                       publish=False, round_id=None, now=NOW - timedelta(days=2))
+    async with db.begin() as conn:
+        refs = {ref: pid for pid, ref in await conn.execute(select(Proposal.id, Proposal.ref))}
+        changes = {"KN-2025-0001": {"first_answer_at": old + timedelta(days=5), "status": "answered"},
+                   "KN-2025-0002": {"first_answer_at": old + timedelta(days=20), "status": "answered"},
+                   "KN-2025-0003": {"resolved_at": old + timedelta(days=3), "status": "resolved"}}
+        for ref, values in changes.items():
+            await conn.execute(update(Proposal).where(Proposal.id == refs[ref]).values(**values))
+    record = await forum_record(db, NOW, 15)
+    mine = next(c for c in record.communes if c.code == "my-an")
+    assert mine.counts == {"total": 5, "forum": 4, "chat": 1, "answered_in_time": 1, "answered_late": 1,
+                           "resolved_no_answer": 1, "open_late": 1, "open_in_time": 1}
+    assert record.total("total") == 5 and len(record.communes) == 13 and len(record.forums) == 1
