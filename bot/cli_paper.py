@@ -113,14 +113,13 @@ async def _screen(parts: app.Parts, forms: list, known: dict[str, str]) -> None:
     if not forms:
         return
     from conversations.safety import Screen
-    from storage import forum
+    from storage import paper
 
     screen, now = Screen.load(), datetime.now(UTC)
     for f in forms:
         found = screen.categories(f.comment[1])
         if found:
-            alert = await forum.raise_alert(parts.db, source="paper", commune=f.commune, text=f.comment[1],
-                                            categories=found, author=None, now=now)
+            alert = await paper.flag(parts.db, commune=f.commune, text=f.comment[1], categories=found, now=now)
             print(f"CẢNH BÁO #{alert}: phiếu {f.code} ({known.get(f.commune, f.commune)}) có lời nhắn với dấu hiệu "
                   f"{', '.join(found)} — cán bộ bảo vệ trẻ em cần xem ngay (đường dây 111).")
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.models import Answer, FormPrint, Response
+from storage.models import Alert, Answer, FormPrint, Response
 from storage.writes import shape
 
 SOURCE = "paper"
@@ -103,3 +103,11 @@ async def store(engine: AsyncEngine, forms: Sequence[PaperForm], round_id: str, 
             await conn.execute(Answer.__table__.insert(), answers)
         await conn.execute(shape(conn.dialect.name, "submit"), [{"rid": ids[f.code], "day": day} for f in fresh])
     return sorted(taken)
+
+
+async def flag(engine: AsyncEngine, *, commune: str, text: str, categories: Sequence[str], now: datetime) -> int:
+    """Store an alert for a paper comment that signals abuse or danger (no author: paper forms are anonymous)."""
+    async with engine.begin() as conn:
+        result = await conn.execute(Alert.__table__.insert().values(
+            source=SOURCE, commune=commune, categories=",".join(categories), text=text, author=None, created_at=now))
+        return int(result.inserted_primary_key[0])

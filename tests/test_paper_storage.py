@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from analytics import compute, load_rubric
 from analytics.forum_record import forum_record, outcome
-from storage import forum, forums, paper, rounds
+from storage import forums, paper, rounds
 from storage.models import Proposal, ProposalEvent, Response
 
 NOW = datetime(2025, 6, 20, 3, 0, tzinfo=UTC)
@@ -20,6 +20,16 @@ def form(code: str, answers: tuple[tuple[str, str, bool | None], ...], comment: 
     """A checked paper form of Mỹ An's children."""
     return paper.PaperForm(code, "my-an", "child", "10-12", "2024.1", answers,
                            ("comment", comment) if comment else None)
+
+
+async def chat_proposal(db, author: str, topic: str, at: datetime) -> None:
+    """A proposal a child filed in chat: the year's next reference, as the forum desk gives it."""
+    async with db.begin() as conn:
+        seq = (await conn.execute(select(func.coalesce(func.max(Proposal.seq), 0) + 1)
+                                  .where(Proposal.year == at.year))).scalar_one()
+        await conn.execute(Proposal.__table__.insert().values(
+            ref=f"KN-{at.year}-{seq:04d}", year=at.year, seq=seq, commune="my-an", topic=topic, text="Kiến nghị",
+            publish=False, author=author, status="received", created_at=at))
 
 
 async def test_print_runs_never_share_a_serial(db) -> None:
@@ -49,9 +59,7 @@ async def test_paper_forms_are_submitted_with_totals_and_counted_once(db) -> Non
 
 
 async def test_forum_proposals_continue_the_years_references(db) -> None:
-    ref, _ = await forum.create(db, author="child-key", fingerprint="f1", commune="my-an", topic="traffic",
-                                text="Cổng trường đông xe", publish=False, round_id=None, now=NOW)
-    assert ref == "KN-2025-0001"
+    await chat_proposal(db, "child-key", "traffic", NOW)
     raised = [forums.Raised("drowning", "Chúng em muốn học bơi"), forums.Raised("play", "Cần sân chơi", True)]
     forum_id, refs = await forums.hold(db, commune="my-an", held_on=date(2025, 6, 1), children=40,
                                        topics=["drowning", "play"], report_due=date(2025, 6, 16), raised=raised,
@@ -61,9 +69,9 @@ async def test_forum_proposals_continue_the_years_references(db) -> None:
         made = list(await conn.execute(select(Proposal.ref, Proposal.source, Proposal.author, Proposal.status,
                                               Proposal.forum_id).order_by(Proposal.seq)))
         kinds = list(await conn.execute(select(ProposalEvent.kind, ProposalEvent.actor).order_by(ProposalEvent.id)))
-    assert made[0][1:] == ("chat", "child-key", "received", None)
+    assert made[0] == ("KN-2025-0001", "chat", "child-key", "received", None)
     assert [m[1:] for m in made[1:]] == [("forum", None, "received", forum_id)] * 2
-    assert kinds[1:] == [("received", "forum")] * 2
+    assert kinds == [("received", "forum")] * 2
     held = await forums.listing(db)
     assert [(h.commune, h.held_on, h.children, h.topics, h.report_due, h.proposals) for h in held] == [
         ("my-an", "2025-06-01", 40, ("drowning", "play"), "2025-06-16", 2)]
@@ -90,8 +98,7 @@ async def test_forum_record_counts_sources_and_outcomes_per_commune(db) -> None:
     raised = [forums.Raised("play", f"Kiến nghị số {n}") for n in range(4)]
     await forums.hold(db, commune="my-an", held_on=date(2025, 5, 21), children=35, topics=["play"],
                       report_due=date(2025, 6, 5), raised=raised, created_at=old, round_id=None, now=NOW)
-    await forum.create(db, author="k", fingerprint="f", commune="my-an", topic="play", text="Cần sân chơi",
-                       publish=False, round_id=None, now=NOW - timedelta(days=2))
+    await chat_proposal(db, "k", "play", NOW - timedelta(days=2))
     async with db.begin() as conn:
         refs = {ref: pid for pid, ref in await conn.execute(select(Proposal.id, Proposal.ref))}
         changes = {"KN-2025-0001": {"first_answer_at": old + timedelta(days=5), "status": "answered"},
