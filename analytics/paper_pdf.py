@@ -12,7 +12,7 @@ from analytics.paper_sheet import GROUP_NAMES
 from conversations.model import Questionnaire
 
 FONT = "DejaVu"
-PAGE_WIDTH, MARGIN = 210.0, 12.0
+PAGE_WIDTH, PAGE_HEIGHT, MARGIN = 210.0, 297.0, 12.0
 INNER = PAGE_WIDTH - 2 * MARGIN
 NUMBER_WIDTH, OPTION_WIDTH = 9.0, 17.0
 BOX = 4.2
@@ -92,15 +92,18 @@ def _page(wrap: _Wrapper, sheet: Sheet, q: Questionnaire, bands: Sequence[tuple[
         pdf.set_x(pdf.get_x() + BOX + 1.5)
         pdf.cell(pdf.get_string_width(_nfc(label)) + 8, 6, _nfc(label))
     pdf.ln(8)
-    _table(wrap, q)
+    _table(wrap, q, code)
     if q.comment is not None:
         pdf.set_font(FONT, "B", 8.5)
-        top, bottom = wrap.write(MARGIN, pdf.get_y() + 2, INNER, 4, _nfc(q.comment.text.vi)) + 1, 297 - MARGIN - 8
+        if pdf.get_y() > PAGE_HEIGHT - MARGIN - 40:
+            pdf.set_y(_next_page(pdf, code))
+        top = wrap.write(MARGIN, pdf.get_y() + 2, INNER, 4, _nfc(q.comment.text.vi)) + 1
+        bottom = PAGE_HEIGHT - MARGIN - 8
         y = top + 7
         while y <= bottom:
             pdf.line(MARGIN, y, PAGE_WIDTH - MARGIN, y)
             y += 7
-    pdf.set_xy(MARGIN, 297 - MARGIN - 4)
+    pdf.set_xy(MARGIN, PAGE_HEIGHT - MARGIN - 4)
     pdf.set_font(FONT, "", 7)
     pdf.cell(INNER, 4, _nfc(f"Mã phiếu {code} · Cảm ơn bạn! Nộp phiếu cho cán bộ phát phiếu. "
                             "Trẻ em cần giúp đỡ gọi 111 (miễn phí, 24/7)."), align="C")
@@ -129,13 +132,24 @@ class _Wrapper:
         return y
 
 
+def _next_page(pdf: object, code: str) -> float:
+    """Go on with the same form on a new page headed by its code; returns where the table resumes."""
+    pdf.add_page()
+    pdf.set_xy(MARGIN, MARGIN)
+    pdf.set_font(FONT, "B", 11)
+    pdf.cell(INNER, 6, f"Mã phiếu {code} (tiếp theo)", align="R")
+    pdf.set_font(FONT, "", 8.5)
+    return MARGIN + 9
+
+
 def _box(pdf: object, x: float, y: float) -> None:
     """An empty square to tick."""
     pdf.rect(x, y, BOX, BOX)
 
 
-def _table(wrap: _Wrapper, q: Questionnaire) -> None:
-    """The questions as rows, the scale as columns of boxes numbered 1..n."""
+def _table(wrap: _Wrapper, q: Questionnaire, code: str) -> None:
+    """The questions as rows, the scale as columns of boxes numbered 1..n; a long questionnaire goes on over
+    pages that repeat the form code."""
     pdf = wrap.pdf
     scale = q.scale
     text_width = INNER - NUMBER_WIDTH - OPTION_WIDTH * len(scale)
@@ -159,6 +173,8 @@ def _table(wrap: _Wrapper, q: Questionnaire) -> None:
     for n, item in enumerate(q.items, 1):
         text = _nfc(item.text.vi)
         row = len(wrap.lines(text_width - 2, text)) * LINE + 2
+        if y + row > PAGE_HEIGHT - MARGIN - 8:
+            y = _next_page(pdf, code)
         pdf.rect(x, y, NUMBER_WIDTH, row)
         pdf.set_xy(x, y)
         pdf.cell(NUMBER_WIDTH, row, f"Q{n}", align="C")

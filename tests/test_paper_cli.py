@@ -187,3 +187,25 @@ def test_forum_proposals_from_an_xlsx_sheet(xtt, tmp_path: Path) -> None:
                        "--topics", "online,child_marriage", "--proposals", str(tmp_path / "kn.xlsx"))
     assert code == 0 and "KN-2025-0001 … KN-2025-0002" in out and "báo cáo hạn 17/03/2025" in out
     assert "Xã Phú Điền" in xtt("forum", "list")[1]
+
+
+def test_a_long_questionnaire_goes_on_over_pages_that_repeat_the_code() -> None:
+    from dataclasses import replace
+
+    from pypdf import PdfReader
+
+    from analytics.paper_pdf import Sheet, forms_pdf
+    from analytics.paper_sheet import age_bands
+    from conversations import load_flows
+
+    flows = load_flows()
+    child = flows.questionnaires["child"]
+    items = tuple(replace(item, id=f"{item.id}_{k}") for k in range(3) for item in child.items)
+    long = {"child": replace(child, items=items)}
+    sheets = [Sheet(encode(n), "Xã Mỹ An", "child") for n in (7, 8)]
+    pages = PdfReader(io.BytesIO(forms_pdf(sheets, long, age_bands(flows)))).pages
+    texts = [page.extract_text() for page in pages]
+    assert len(pages) >= 4 and "Q36" in "".join(texts)
+    first, second = (f"{code[:4]}-{code[4:]}" for code in (s.code for s in sheets))
+    split = next(n for n, text in enumerate(texts) if second in text)
+    assert all(first in text for text in texts[:split]) and all(second in text for text in texts[split:])
