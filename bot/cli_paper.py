@@ -79,8 +79,11 @@ async def _print(parts: app.Parts, args: argparse.Namespace, flows: object, know
 async def _import(parts: app.Parts, args: argparse.Namespace, flows: object, known: dict[str, str]) -> int:
     """Check every row, store the valid ones as paper responses of the round, report the rest by row and column."""
     from analytics.paper_sheet import SheetError, check, read_rows
-    from storage import paper
+    from storage import paper, rounds
 
+    if args.round_id is None and await rounds.current_round(parts.db) is None:
+        raise UsageError("no open round; open one (xtt round open ID), or give --round ID to add the forms "
+                         "to a closed round")
     round_id = await _round(parts, args.round_id)
     try:
         checked = check(read_rows(args.file), flows, known, await paper.runs(parts.db))

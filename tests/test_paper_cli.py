@@ -103,7 +103,9 @@ def test_import_of_40_rows_stores_the_valid_ones_and_names_each_error(xtt, tmp_p
     assert (doc["children"]["n"], doc["residents"]["n"]) == (len(children), len(residents)) == (15, 17)
     assert (doc["children"]["answers"], doc["children"]["satisfied"]) == expected(children)
     assert (doc["residents"]["answers"], doc["residents"]["satisfied"]) == expected(residents)
-    code, out, _ = xtt("forms", "import", str(path))
+    xtt("round", "close", "2024")
+    assert "no open round" in xtt("forms", "import", str(path))[2]
+    code, out, _ = xtt("forms", "import", str(path), "--round", "2024")
     assert code == 1 and "đã lưu 0 phiếu giấy, từ chối 40 phiếu" in out
     assert out.count("đã được nhập trước đây") == 32
     assert json.loads(xtt("score", "--json", "--commune", "my-an")[1])["communes"][0] == doc
