@@ -76,7 +76,7 @@ async def write_documents(engine: AsyncEngine, round_id: str, rubric: Rubric, cr
                   for g, q in questionnaires.items() if dists.get((s.code, g))]
         split = splits.get(s.code, SourceSplit(s.code, s.name))
         await write(f"{s.code}-ket-qua-tieu-chi-13-{round_id}.docx", COMMUNE,
-                    commune_context(head, round_id, rubric, s, split, questionnaires), {"charts": charts})
+                    commune_context(head, round_id, rubric, s, split, questionnaires, record), {"charts": charts})
         a = assessed[s.code]
         await write(f"{s.code}-bieu-cham-diem-{round_id}.docx", SCORING,
                     scoring_context(head, round_id, criteria, a, labels.get(a.type, a.type), s), {})

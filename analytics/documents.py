@@ -100,8 +100,24 @@ def flags(s: CommuneScore) -> str:
     return ", ".join(found)
 
 
+def forum_lines(record: ForumRecord, code: str) -> list[str]:
+    """What the commune's children raised at forums and in chat, and how it was answered."""
+    held = [f for f in record.forums if f.commune == code]
+    mine = next((c for c in record.communes if c.code == code), None)
+    lines = [f"Đã tổ chức {len(held)} diễn đàn trẻ em ("
+             + "; ".join(f"ngày {date.fromisoformat(f.held_on):%d/%m/%Y}, {f.children} trẻ em" for f in held) + ")."
+             if held else "Chưa ghi nhận diễn đàn trẻ em nào trong hệ thống."]
+    if mine is not None and mine.get("total"):
+        lines.append(f"Trẻ em gửi {mine.get('total')} kiến nghị ({mine.get('forum')} tại diễn đàn, "
+                     f"{mine.get('chat')} qua trò chuyện): {mine.get('answered_in_time')} được trả lời trong "
+                     f"{record.days} ngày, {mine.get('answered_late')} trả lời quá hạn, "
+                     f"{mine.get('resolved_no_answer')} giải quyết nhưng không có trả lời, "
+                     f"{mine.get('open_late') + mine.get('open_in_time')} chưa được trả lời.")
+    return lines
+
+
 def commune_context(head: Letterhead, round_id: str, rubric: Rubric, s: CommuneScore, split: SourceSplit,
-                    questionnaires: Mapping[str, Any]) -> dict[str, Any]:
+                    questionnaires: Mapping[str, Any], record: ForumRecord | None = None) -> dict[str, Any]:
     """The commune's criterion-13 results report."""
     versions = ", ".join(f"{label.lower()} phiên bản {questionnaires[g].version}" for g, label in GROUPS
                          if g in questionnaires)
@@ -130,6 +146,7 @@ def commune_context(head: Letterhead, round_id: str, rubric: Rubric, s: CommuneS
                        "(chỉ tính phiếu đã hoàn thành; câu “không biết” không tính). KTC 95%: khoảng tin cậy 95%.",
                        f"Thang điểm: {rubric.name}. {rubric.note}"],
             "groups": groups, "overall": overall, "notes": notes,
+            "forum_lines": forum_lines(record, s.code) if record is not None else [],
             "proposals_text": "(Ủy ban nhân dân xã ghi đề xuất, kiến nghị tại đây.)"}
 
 

@@ -122,6 +122,8 @@ def test_documents_hold_the_heading_tables_charts_and_the_scores_figures(xtt, tm
     split = {row[0]: row for row in table_with(mine, "Nhóm")[1:]}
     assert split["Trẻ em"][1:4] == ["1", "6", "7"] and split["Người dân"][1:4] == ["0", "6", "6"]
     assert "ỦY BAN NHÂN DÂN XÃ MỸ AN" in mine.tables[0].rows[0].cells[0].text
+    assert "Đã tổ chức 1 diễn đàn trẻ em (ngày 01/06/2025, 42 trẻ em)." in text_of(mine)
+    assert "Trẻ em gửi 2 kiến nghị (2 tại diễn đàn, 0 qua trò chuyện): 0 được trả lời trong 15 ngày" in text_of(mine)
     summary = Document(tmp_path / "docs" / "bao-cao-tong-hop-2024.docx")
     assert "UBND XÃ THỬ NGHIỆM" in summary.tables[0].rows[0].cells[0].text and len(summary.inline_shapes) == 2
     by_name = {row[0]: row for row in table_with(summary, "Xã, phường")[1:]}
