@@ -152,7 +152,7 @@ def commune_report() -> object:
     loop_table(doc, ["Nhóm", "Trò chuyện", "Phiếu giấy", "Tổng số người", "Chỉ tiêu", "Số câu được tính",
                      "Số câu hài lòng", "Chỉ số hài lòng", "KTC 95%"],
                ["name", "chat", "paper", "n", "target", "answers", "satisfied", "index", "ci"], "groups", "overall",
-               first=22)
+               widths=(20, 19, 17, 17, 14, 19, 19, 18, 22))
     para(doc, "2. Điểm tiêu chí 13: {{ points }} (thang điểm: {{ rubric }})", bold=True, italic=True)
     lines(doc, "notes")
     images(doc, "charts")
