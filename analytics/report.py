@@ -14,6 +14,7 @@ from analytics.plot import render
 from analytics.progress import Progress
 from analytics.rubric import Rubric
 from analytics.score import CommuneScore, compute
+from analytics.sources import by_source
 from analytics.stats import MIN_GROUP
 from analytics.table import interval, percent
 from analytics.workbook import workbook
@@ -52,9 +53,10 @@ async def write_report(engine: AsyncEngine, round_id: str, rubric: Rubric, quest
     step("biểu đồ theo chủ đề")
     files[PROGRESS] = await render(progress_chart, scores, round_id)
     step("biểu đồ tiến độ")
+    sources = await by_source(engine, round_id)
     files[workbook_name(round_id)] = await asyncio.to_thread(
         workbook, round_id, rubric, scores, dists, questionnaires, {s.code: s.name for s in scores},
-        PLACE.capitalize())
+        PLACE.capitalize(), sources)
     step("bảng tính Excel")
     files[SUMMARY] = summary(round_id, rubric, scores, office).encode("utf-8")
     paths = [out_dir / name for name in files]

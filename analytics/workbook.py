@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from analytics.breakdown import GROUP_LABELS, HIDDEN, TOPIC_LABELS, Distribution, district, rows
 from analytics.rubric import Rubric
 from analytics.score import CommuneScore, to_json
+from analytics.sources import SHEET as SOURCE_SHEET
+from analytics.sources import SourceSplit, add_sheet
 from analytics.stats import MIN_GROUP
 from conversations.model import Questionnaire
 
@@ -57,12 +59,14 @@ def sheet_name(name: str, taken: set[str]) -> str:
 
 def workbook(round_id: str, rubric: Rubric, scores: list[CommuneScore],
              distributions: Mapping[tuple[str, str], Distribution], questionnaires: Mapping[str, Questionnaire],
-             communes: Mapping[str, str], place: str = "Toàn địa bàn") -> bytes:
-    """The workbook as XLSX bytes: summary, one sheet per commune (code → name), district-wide answers."""
+             communes: Mapping[str, str], place: str = "Toàn địa bàn",
+             sources: Sequence[SourceSplit] | None = None) -> bytes:
+    """The workbook as XLSX bytes: summary, one sheet per commune (code → name), answers over every commune, and
+    respondents by source (chat, paper) when given."""
     from openpyxl import Workbook
 
     book = Workbook()
-    taken = {"history", SUMMARY.casefold(), BY_QUESTION.casefold()}
+    taken = {"history", SUMMARY.casefold(), BY_QUESTION.casefold(), SOURCE_SHEET.casefold()}
     _summary(book.active, round_id, rubric, scores)
     groups = [g for g in GROUP_LABELS if g in questionnaires]
     for code, name in communes.items():
@@ -75,6 +79,8 @@ def workbook(round_id: str, rubric: Rubric, scores: list[CommuneScore],
         note = f" (không tính {left_out} xã có dưới {MIN_GROUP} người trả lời)" if left_out else ""
         blocks.append((questionnaires[g], pooled, note))
     _answers(book.create_sheet(BY_QUESTION), f"{place} — đợt {round_id}: trả lời từng câu", blocks)
+    if sources is not None:
+        add_sheet(book, round_id, sources)
     buf = io.BytesIO()
     book.save(buf)
     return buf.getvalue()

@@ -13,9 +13,12 @@ from pathlib import Path
 from analytics import RubricError
 from analytics.assess import AssessError
 from analytics.dates import VN, parse_day, vn_datetime
+from analytics.documents import DEFAULT_OFFICE, DEFAULT_PLACE
 from analytics.formula import FormulaError
 from bot import app
 from bot.cli_office import UsageError, cmd_assess, cmd_forum, cmd_report, cmd_score, with_parts
+from bot.cli_paper import cmd_documents, cmd_forms, cmd_forum_record
+from bot.cli_paper import parse_day as forum_day
 from bot.cli_season import add_commands, cmd_demo, cmd_round, cmd_targets
 from bot.office import INVITE_DAYS
 from bot.settings import SettingError, Settings, ensure_secret, load
@@ -69,6 +72,31 @@ def parser() -> argparse.ArgumentParser:
     forum_report.add_argument("--to", dest="until", type=_date, help="DD/MM/YYYY or YYYY-MM-DD (not included)")
     forum_report.add_argument("--out", type=Path, required=True)
     add_commands(sub)
+    held = forum.add_parser("held", help="record a children's forum held in a commune (Circular 29/2019)")
+    held.add_argument("--commune", required=True, help="commune code")
+    held.add_argument("--date", type=forum_day, required=True, help="YYYY-MM-DD, the day it was held")
+    held.add_argument("--children", type=int, required=True, help="children who took part (at least 30)")
+    held.add_argument("--topics", required=True, help="topic ids or labels from forum.toml, comma-separated")
+    held.add_argument("--proposals", type=Path, help="CSV or XLSX with columns topic, text[, publish]")
+    held.add_argument("--round", dest="round_id", help="the survey round the proposals belong to")
+    forum.add_parser("list", help="forums held")
+    forms = sub.add_parser("forms", help="paper questionnaires").add_subparsers(dest="action", required=True)
+    printing = forms.add_parser("print", help="a printable PDF of questionnaires, each with its own code")
+    printing.add_argument("--commune", required=True, help="commune code")
+    printing.add_argument("--count", type=int, required=True, help="forms per group")
+    printing.add_argument("--group", choices=["child", "resident", "both"], default="both")
+    printing.add_argument("--out", type=Path, required=True, help="the PDF file to write")
+    forms.add_parser("template", help="the XLSX sheet to enter paper forms").add_argument(
+        "--out", type=Path, default=Path("phieu-giay.xlsx"))
+    importing = forms.add_parser("import", help="store the forms entered in the sheet (source=paper)")
+    importing.add_argument("file", type=Path)
+    importing.add_argument("--round", dest="round_id", help="default: the open round")
+    documents = sub.add_parser("documents", help="the office's Word documents of a round (Decree 30/2020 layout)")
+    documents.add_argument("--round", dest="round_id")
+    documents.add_argument("--out", type=Path, required=True, help="folder to write into")
+    documents.add_argument("--office", default=DEFAULT_OFFICE, help=f"issuing body (default: {DEFAULT_OFFICE})")
+    documents.add_argument("--place", default=DEFAULT_PLACE, help=f"place in the date line (default: {DEFAULT_PLACE})")
+    documents.add_argument("--templates", type=Path, help="the office's own folder of .docx templates")
     return p
 
 
@@ -197,8 +225,14 @@ async def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
     return await with_parts(settings, work)
 
 
+async def cmd_forums(settings: Settings, args: argparse.Namespace) -> int:
+    """xtt forum report | held | list."""
+    return await (cmd_forum if args.action == "report" else cmd_forum_record)(settings, args)
+
+
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
     "run": cmd_run, "chat": cmd_chat, "db": cmd_db, "communes": cmd_communes, "round": cmd_round,
-    "invite": cmd_invite, "score": cmd_score, "report": cmd_report, "assess": cmd_assess, "forum": cmd_forum,
+    "invite": cmd_invite, "score": cmd_score, "report": cmd_report, "assess": cmd_assess, "forum": cmd_forums,
     "targets": cmd_targets, "demo": cmd_demo,
+    "forms": cmd_forms, "documents": cmd_documents,
 }

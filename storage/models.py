@@ -157,6 +157,8 @@ class Response(Base):
     submitted_on: Mapped[str | None] = mapped_column(String(10))
     answers_scored: Mapped[int | None] = mapped_column(Integer)
     answers_satisfied: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(10), default="chat", server_default="chat")
+    form_code: Mapped[str | None] = mapped_column(String(12), unique=True)
     __table_args__ = (Index("ix_responses_score", "round_id", "submitted", "commune", "group",
                             "answers_scored", "answers_satisfied"),)
 
@@ -252,6 +254,8 @@ class Proposal(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     first_answer_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    source: Mapped[str] = mapped_column(String(10), default="chat", server_default="chat")
+    forum_id: Mapped[int | None] = mapped_column(ForeignKey("forums.id"))
     __table_args__ = (UniqueConstraint("year", "seq"), Index("ix_proposals_commune_status", "commune", "status"))
 
 
@@ -374,3 +378,29 @@ class OATokens(Base):
     error: Mapped[str | None] = mapped_column(String(200))
     seed: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FormPrint(Base):
+    """A run of printed paper questionnaires: the serials of its form codes are first .. first + count - 1."""
+
+    __tablename__ = "form_prints"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    commune: Mapped[str] = mapped_column(ForeignKey("communes.code"))
+    group: Mapped[str] = mapped_column(String(10))
+    first: Mapped[int] = mapped_column(Integer, unique=True)
+    count: Mapped[int] = mapped_column(Integer)
+    printed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Forum(Base):
+    """A children's forum held in a commune (Circular 29/2019): its report is due `report_due`."""
+
+    __tablename__ = "forums"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    commune: Mapped[str] = mapped_column(ForeignKey("communes.code"))
+    held_on: Mapped[str] = mapped_column(String(10))
+    children: Mapped[int] = mapped_column(Integer)
+    topics: Mapped[list] = mapped_column(JSON)
+    report_due: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_forums_commune_held", "commune", "held_on"),)

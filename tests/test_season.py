@@ -19,7 +19,7 @@ from storage.reminders import due_reminders, queue_reminders, reminder_step
 from tests.conftest import SECRET
 from tests.test_cli import xtt  # noqa: F401  (the CLI fixture)
 from tests.test_engine import CHILD_START, Talk
-from tests.test_service import CHILD, Person, make_service
+from tests.test_service import Person, make_service
 
 TEXTS = Catalogue.load()
 PLAN = calendar.load()
