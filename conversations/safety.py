@@ -1,65 +1,231 @@
-"""Screening free text for signals of abuse or danger; the signal list is a data file."""
+"""Screening free text for signals of abuse or danger, written the way children write; the patterns are a data file."""
 
 from __future__ import annotations
 
+import re
 import tomllib
-import unicodedata
+from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
 
-from conversations.matching import fold
+from conversations.spelling import BOUNDARY, Speller, bare_key, key
 
 SIGNALS = Path(__file__).parent / "data" / "safety_signals.toml"
+GAP_WORDS = 4
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+_SYNTAX = re.compile(r"\.\.\.|[()\[\]|]|@[\w]+|[^\s()\[\]|]+")
 
 
-def words(text: str) -> list[str]:
-    """Lower-case words with their accents, punctuation dropped."""
-    kept = "".join(c if c.isalnum() or unicodedata.combining(c) else " " for c in unicodedata.normalize("NFC", text))
-    return kept.lower().split()
-
-
-def same_word(typed: str, wanted: str) -> bool:
-    """A word typed without accents matches any accents; one typed with accents must match exactly."""
-    return typed == wanted or (typed.isascii() and typed == fold(wanted))
+class SignalFileError(ValueError):
+    """The signal file cannot be read; the message names the file, the entry and the fix."""
 
 
 @dataclass(frozen=True, slots=True)
-class Signal:
-    """One phrase to look for, as words, and its category."""
+class Check:
+    """What the screen found in one message: the categories and the patterns that fired."""
+
+    categories: tuple[str, ...]
+    matched: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """One compiled pattern: its category (empty for a negative context), its source and where it may start."""
 
     category: str
-    words: tuple[str, ...]
+    source: str
+    regex: re.Pattern[str]
+    firsts: frozenset[str]
+    owner: int
 
-    def within(self, text: list[str]) -> bool:
-        """Whether the phrase stands in the text's words."""
-        size = len(self.words)
-        return any(all(same_word(t, w) for t, w in zip(text[i:i + size], self.words, strict=True))
-                   for i in range(len(text) - size + 1))
+
+class _Compiler:
+    """Turns the pattern syntax into a regular expression over word keys."""
+
+    def __init__(self, sets: dict[str, list[str]], where: str) -> None:
+        self.sets, self.where = sets, where
+
+    def fail(self, source: str, problem: str) -> SignalFileError:
+        return SignalFileError(f"{self.where}, pattern {source!r}: {problem}")
+
+    def compile(self, source: str) -> tuple[str, frozenset[str]]:
+        """The regex text and the keys a match can start with."""
+        parts = _SYNTAX.findall(source)
+        if not parts:
+            raise self.fail(source, "it is empty; write at least one word or remove it")
+        if parts[0] == "..." or parts[-1] == "...":
+            raise self.fail(source, "'...' stands between words; it cannot start or end a pattern")
+        regex, firsts, optional, pos = self._alternatives(source, parts, 0)
+        if pos != len(parts):
+            raise self.fail(source, f"unexpected {parts[pos]!r}; every ')' or ']' needs its '(' or '['")
+        if optional or not firsts:
+            raise self.fail(source, "the first word cannot be optional; start with a word that must be there")
+        return regex, frozenset(firsts)
+
+    def _alternatives(self, source: str, parts: list[str], pos: int) -> tuple[str, set[str], bool, int]:
+        options, firsts, optional = [], set(), False
+        while True:
+            regex, first, empty, pos = self._sequence(source, parts, pos)
+            options.append(regex)
+            firsts |= first
+            optional |= empty
+            if pos < len(parts) and parts[pos] == "|":
+                pos += 1
+                continue
+            return "(?:" + "|".join(options) + ")", firsts, optional, pos
+
+    def _sequence(self, source: str, parts: list[str], pos: int) -> tuple[str, set[str], bool, int]:
+        regex, firsts, empty = "", set(), True
+        while pos < len(parts) and parts[pos] not in ("|", ")", "]"):
+            part = parts[pos]
+            if part in ("(", "["):
+                inner, first, opt, pos = self._alternatives(source, parts, pos + 1)
+                closing = ")" if part == "(" else "]"
+                if pos >= len(parts) or parts[pos] != closing:
+                    raise self.fail(source, f"{part!r} is not closed; add {closing!r}")
+                pos += 1
+                opt = opt or part == "["
+                item = inner + ("?" if part == "[" else "")
+            elif part == "...":
+                item, first, opt = f"(?:[^ {BOUNDARY}]+ ){{0,{GAP_WORDS}}}", set(), True
+                pos += 1
+            elif part.startswith("@"):
+                words = self.sets.get(part[1:])
+                if words is None:
+                    raise self.fail(source, f"unknown word set {part!r}; define it under [sets] or fix the name")
+                item, first = self._words(words)
+                opt, pos = False, pos + 1
+            else:
+                item, first = self._words([part])
+                opt, pos = False, pos + 1
+            regex += item
+            if empty:
+                firsts |= first
+            empty = empty and opt
+        return regex, firsts, empty, pos
+
+    @staticmethod
+    def _words(phrases: list[str]) -> tuple[str, set[str]]:
+        """Alternatives of whole phrases, each word with or without its accents."""
+        options, firsts = [], set()
+        for phrase in phrases:
+            words = phrase.split()
+            forms = [sorted({key(w), bare_key(w)}) for w in words]
+            options.append("".join("(?:" + "|".join(map(re.escape, f)) + ") " for f in forms))
+            firsts |= set(forms[0])
+        return "(?:" + "|".join(options) + ")", firsts
 
 
 class Screen:
-    """Finds signal phrases in a text, as whole words, regardless of case and accents."""
+    """Finds signal patterns in a text, unless a negative context covers them."""
 
-    def __init__(self, signals: tuple[Signal, ...]) -> None:
-        self.signals = signals
+    def __init__(self, speller: Speller, patterns: tuple[Pattern, ...], negatives: tuple[Pattern, ...],
+                 order: tuple[str, ...]) -> None:
+        self.speller, self.order = speller, order
+        self.patterns, self.negatives = patterns, negatives
+        self._index = self._by_first(patterns)
+        self._negative_index = self._by_first(negatives)
+
+    @staticmethod
+    def _by_first(patterns: tuple[Pattern, ...]) -> dict[str, tuple[Pattern, ...]]:
+        index: dict[str, list[Pattern]] = {}
+        for p in patterns:
+            for first in p.firsts:
+                index.setdefault(first, []).append(p)
+        return {k: tuple(v) for k, v in index.items()}
 
     @classmethod
     def load(cls, path: Path = SIGNALS) -> Screen:
-        """Read the signal list."""
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        signals = []
-        for entry in doc.get("signals", []):
-            for phrase in entry.get("phrases", []):
-                if not words(phrase):
-                    raise ValueError(f"{path.name}: empty phrase in category {entry.get('category')!r}")
-                signals.append(Signal(str(entry["category"]), tuple(words(phrase))))
-        return cls(tuple(signals))
+        """Read and compile the signal file."""
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise SignalFileError(f"{path.name}: not valid TOML ({exc}); check quotes, commas and brackets") from exc
+        return cls.from_document(doc, path.name)
+
+    @classmethod
+    def from_document(cls, doc: dict, name: str = "signals") -> Screen:
+        """Compile a parsed signal document."""
+        spelling = doc.get("spelling", {})
+        sets = doc.get("sets", {})
+        for label, table in (("spelling", spelling), ("sets", sets)):
+            for entry, value in table.items():
+                if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+                    raise SignalFileError(f"{name}: [{label}] {entry!r} must be a list of non-empty texts in quotes")
+        patterns: list[Pattern] = []
+        negatives: list[Pattern] = []
+        order: list[str] = []
+        common = doc.get("common", {}).get("unless", [])
+        entries = doc.get("categories")
+        if not isinstance(entries, list) or not entries:
+            raise SignalFileError(f"{name}: no [[categories]]; add at least one with id and patterns")
+        for n, entry in enumerate(entries, 1):
+            cid = entry.get("id")
+            if not isinstance(cid, str) or not _ID.match(cid):
+                raise SignalFileError(f"{name}: category {n} needs an id in lower-case English, e.g. id = \"violence\"")
+            if cid in order:
+                raise SignalFileError(f"{name}: category {cid!r} appears twice; merge its patterns into one entry")
+            order.append(cid)
+            for field in ("patterns", "unless"):
+                value = entry.get(field, [])
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise SignalFileError(f"{name}: category {cid!r}: {field} must be a list of texts in quotes")
+            if not entry.get("patterns"):
+                raise SignalFileError(f"{name}: category {cid!r} has no patterns; add patterns = [\"...\"]")
+            compiler = _Compiler(sets, f"{name}: category {cid!r}")
+            patterns += [_pattern(compiler, cid, s, n) for s in entry["patterns"]]
+            negatives += [_pattern(compiler, "", s, n) for s in entry.get("unless", [])]
+        compiler = _Compiler(sets, f"{name}: [common] unless")
+        negatives += [_pattern(compiler, "", s, 0) for s in common]
+        return cls(Speller({k: tuple(v) for k, v in spelling.items()}), tuple(patterns), tuple(negatives),
+                   tuple(order))
+
+    def check(self, text: str) -> Check:
+        """The categories that fire in the text, in file order, and the patterns that made them fire."""
+        keys = self.speller.keys(text)
+        if not keys:
+            return Check((), ())
+        line, starts = _line(keys)
+        hits = _hits(self._index, keys, line, starts)
+        if not hits:
+            return Check((), ())
+        quiet = _hits(self._negative_index, keys, line, starts)
+        fired: dict[str, list[str]] = {}
+        for p, begin, end in hits:
+            if any((q.owner in (0, p.owner)) and b < end and begin < e for q, b, e in quiet):
+                continue
+            sources = fired.setdefault(p.category, [])
+            if p.source not in sources:
+                sources.append(p.source)
+        categories = tuple(c for c in self.order if c in fired)
+        return Check(categories, tuple(s for c in categories for s in fired[c]))
 
     def categories(self, text: str) -> tuple[str, ...]:
-        """The categories whose phrases occur in the text, in file order, without repeats."""
-        typed = words(text)
-        found: list[str] = []
-        for signal in self.signals:
-            if signal.category not in found and signal.within(typed):
-                found.append(signal.category)
-        return tuple(found)
+        """The categories whose patterns occur in the text, in file order, without repeats."""
+        return self.check(text).categories
+
+
+def _pattern(compiler: _Compiler, category: str, source: str, owner: int) -> Pattern:
+    regex, firsts = compiler.compile(source)
+    return Pattern(category, source, re.compile(regex), firsts, owner)
+
+
+def _line(keys: list[str]) -> tuple[str, list[int]]:
+    """The keys as one line, each followed by a space, and where each key starts."""
+    starts, at = [], 0
+    for k in keys:
+        starts.append(at)
+        at += len(k) + 1
+    return " ".join(keys) + " ", starts
+
+
+def _hits(index: dict[str, tuple[Pattern, ...]], keys: list[str], line: str,
+          starts: list[int]) -> list[tuple[Pattern, int, int]]:
+    """Every pattern matching at some word, with the words it covers as [begin, end)."""
+    found = []
+    for i, k in enumerate(keys):
+        for p in index.get(k, ()):
+            m = p.regex.match(line, starts[i])
+            if m:
+                found.append((p, i, bisect_right(starts, m.end() - 1)))
+    return found
