@@ -34,16 +34,16 @@ class Pattern:
 
     category: str
     source: str
-    regex: re.Pattern[str]
-    firsts: frozenset[str]
     owner: int
+    accented: tuple[re.Pattern[str], frozenset[str]]
+    bare: tuple[re.Pattern[str], frozenset[str]]
 
 
 class _Compiler:
     """Turns the pattern syntax into a regular expression over word keys."""
 
-    def __init__(self, sets: dict[str, list[str]], where: str) -> None:
-        self.sets, self.where = sets, where
+    def __init__(self, sets: dict[str, list[str]], where: str, bare: bool = False) -> None:
+        self.sets, self.where, self.bare = sets, where, bare
 
     def fail(self, source: str, problem: str) -> SignalFileError:
         return SignalFileError(f"{self.where}, pattern {source!r}: {problem}")
@@ -104,13 +104,12 @@ class _Compiler:
             empty = empty and opt
         return regex, firsts, empty, pos
 
-    @staticmethod
-    def _words(phrases: list[str]) -> tuple[str, set[str]]:
-        """Alternatives of whole phrases, each word with or without its accents."""
+    def _words(self, phrases: list[str]) -> tuple[str, set[str]]:
+        """Alternatives of whole phrases, each word with its accents or, when reading bare text, without."""
         options, firsts = [], set()
         for phrase in phrases:
             words = phrase.split()
-            forms = [sorted({key(w), bare_key(w)}) for w in words]
+            forms = [sorted({key(w), bare_key(w)} if self.bare else {key(w)}) for w in words]
             options.append("".join("(?:" + "|".join(map(re.escape, f)) + ") " for f in forms))
             firsts |= set(forms[0])
         return "(?:" + "|".join(options) + ")", firsts
@@ -123,16 +122,8 @@ class Screen:
                  order: tuple[str, ...]) -> None:
         self.speller, self.order = speller, order
         self.patterns, self.negatives = patterns, negatives
-        self._index = self._by_first(patterns)
-        self._negative_index = self._by_first(negatives)
-
-    @staticmethod
-    def _by_first(patterns: tuple[Pattern, ...]) -> dict[str, tuple[Pattern, ...]]:
-        index: dict[str, list[Pattern]] = {}
-        for p in patterns:
-            for first in p.firsts:
-                index.setdefault(first, []).append(p)
-        return {k: tuple(v) for k, v in index.items()}
+        self._index = {bare: _by_first(patterns, bare) for bare in (False, True)}
+        self._negative_index = {bare: _by_first(negatives, bare) for bare in (False, True)}
 
     @classmethod
     def load(cls, path: Path = SIGNALS) -> Screen:
@@ -172,24 +163,23 @@ class Screen:
                     raise SignalFileError(f"{name}: category {cid!r}: {field} must be a list of texts in quotes")
             if not entry.get("patterns"):
                 raise SignalFileError(f"{name}: category {cid!r} has no patterns; add patterns = [\"...\"]")
-            compiler = _Compiler(sets, f"{name}: category {cid!r}")
-            patterns += [_pattern(compiler, cid, s, n) for s in entry["patterns"]]
-            negatives += [_pattern(compiler, "", s, n) for s in entry.get("unless", [])]
-        compiler = _Compiler(sets, f"{name}: [common] unless")
-        negatives += [_pattern(compiler, "", s, 0) for s in common]
+            where = f"{name}: category {cid!r}"
+            patterns += [_pattern(sets, where, cid, s, n) for s in entry["patterns"]]
+            negatives += [_pattern(sets, where, "", s, n) for s in entry.get("unless", [])]
+        negatives += [_pattern(sets, f"{name}: [common] unless", "", s, 0) for s in common]
         return cls(Speller({k: tuple(v) for k, v in spelling.items()}), tuple(patterns), tuple(negatives),
                    tuple(order))
 
     def check(self, text: str) -> Check:
         """The categories that fire in the text, in file order, and the patterns that made them fire."""
-        keys = self.speller.keys(text)
+        keys, accented = self.speller.read(text)
         if not keys:
             return Check((), ())
         line, starts = _line(keys)
-        hits = _hits(self._index, keys, line, starts)
+        hits = _hits(self._index[not accented], keys, line, starts)
         if not hits:
             return Check((), ())
-        quiet = _hits(self._negative_index, keys, line, starts)
+        quiet = _hits(self._negative_index[not accented], keys, line, starts)
         fired: dict[str, list[str]] = {}
         for p, begin, end in hits:
             if any((q.owner in (0, p.owner)) and b < end and begin < e for q, b, e in quiet):
@@ -205,9 +195,23 @@ class Screen:
         return self.check(text).categories
 
 
-def _pattern(compiler: _Compiler, category: str, source: str, owner: int) -> Pattern:
-    regex, firsts = compiler.compile(source)
-    return Pattern(category, source, re.compile(regex), firsts, owner)
+def _pattern(sets: dict[str, list[str]], where: str, category: str, source: str, owner: int) -> Pattern:
+    """Compile one pattern for accented text and for text typed without accents."""
+    forms = []
+    for bare in (False, True):
+        regex, firsts = _Compiler(sets, where, bare).compile(source)
+        forms.append((re.compile(regex), firsts))
+    return Pattern(category, source, owner, forms[0], forms[1])
+
+
+def _by_first(patterns: tuple[Pattern, ...], bare: bool) -> dict[str, tuple[tuple[Pattern, re.Pattern[str]], ...]]:
+    """The patterns, each with its regex for the mode, under every word a match can start with."""
+    index: dict[str, list[tuple[Pattern, re.Pattern[str]]]] = {}
+    for p in patterns:
+        regex, firsts = p.bare if bare else p.accented
+        for first in firsts:
+            index.setdefault(first, []).append((p, regex))
+    return {k: tuple(v) for k, v in index.items()}
 
 
 def _line(keys: list[str]) -> tuple[str, list[int]]:
@@ -219,13 +223,13 @@ def _line(keys: list[str]) -> tuple[str, list[int]]:
     return " ".join(keys) + " ", starts
 
 
-def _hits(index: dict[str, tuple[Pattern, ...]], keys: list[str], line: str,
+def _hits(index: dict[str, tuple[tuple[Pattern, re.Pattern[str]], ...]], keys: list[str], line: str,
           starts: list[int]) -> list[tuple[Pattern, int, int]]:
     """Every pattern matching at some word, with the words it covers as [begin, end)."""
     found = []
     for i, k in enumerate(keys):
-        for p in index.get(k, ()):
-            m = p.regex.match(line, starts[i])
+        for p, regex in index.get(k, ()):
+            m = regex.match(line, starts[i])
             if m:
                 found.append((p, i, bisect_right(starts, m.end() - 1)))
     return found

@@ -78,16 +78,23 @@ class Speller:
             self._cache[word] = found
         return found
 
-    def keys(self, text: str) -> list[str]:
-        """The message's word keys in order, with a boundary key where a sentence or clause ends."""
+    def read(self, text: str) -> tuple[list[str], bool]:
+        """The message's word keys in order (a boundary key where a sentence ends) and whether it is accented.
+
+        A message is accented when at least half its words carry a diacritic: then a word typed without
+        accents is that very word ("cho" is not "chó"); otherwise any word may have lost its accents.
+        """
         out: list[str] = []
+        words = marked = 0
         for piece in _PIECES.findall(unicodedata.normalize("NFC", text)):
             if piece[0].isalnum():
                 out.extend(self.word(piece))
-            elif out and out[-1] != BOUNDARY:
+                words += 1
+                marked += not piece.isascii()
+            elif piece.strip(",:") and out and out[-1] != BOUNDARY:
                 out.append(BOUNDARY)
-        return out
+        return out, 2 * marked >= words > 0
 
-    def normal(self, text: str) -> str:
-        """The message as the screen reads it, for people: keys joined by spaces."""
-        return " ".join(self.keys(text))
+    def keys(self, text: str) -> list[str]:
+        """The message's word keys in order."""
+        return self.read(text)[0]
