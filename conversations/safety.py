@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +13,10 @@ from conversations.spelling import BOUNDARY, Speller, bare_key, key
 SIGNALS = Path(__file__).parent / "data" / "safety_signals.toml"
 GAP_WORDS = 4
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
+# Words in most messages: a pattern is indexed under a rarer word it needs, when it has one.
+COMMON = frozenset(key(w) for w in ("em", "con", "tôi", "tui", "mình", "bị", "không", "có", "là", "và", "thì", "mà",
+                                    "được", "cho", "của", "với", "đi", "ba", "mẹ", "má", "bố", "anh", "chị", "nó",
+                                    "người", "rồi", "lắm", "quá", "ở", "nhà", "trong", "vào", "ra", "bạn", "tụi"))
 _SYNTAX = re.compile(r"\.\.\.|[()\[\]|]|@[\w]+|[^\s()\[\]|]+")
 
 
@@ -49,24 +53,27 @@ class _Compiler:
         return SignalFileError(f"{self.where}, pattern {source!r}: {problem}")
 
     def compile(self, source: str) -> tuple[str, frozenset[str]]:
-        """The regex text and the keys a match can start with."""
+        """The regex text and words one of which every match contains (rare ones when the pattern allows)."""
         parts = _SYNTAX.findall(source)
         if not parts:
             raise self.fail(source, "it is empty; write at least one word or remove it")
         if parts[0] == "..." or parts[-1] == "...":
             raise self.fail(source, "'...' stands between words; it cannot start or end a pattern")
+        self._depth, self._required, self._split = 0, [], False
         regex, firsts, optional, pos = self._alternatives(source, parts, 0)
         if pos != len(parts):
             raise self.fail(source, f"unexpected {parts[pos]!r}; every ')' or ']' needs its '(' or '['")
         if optional or not firsts:
             raise self.fail(source, "the first word cannot be optional; start with a word that must be there")
-        return regex, frozenset(firsts)
+        needed = [firsts] if self._split else self._required or [firsts]
+        return regex, frozenset(min(needed, key=lambda keys: sum(50 if k in COMMON else 1 for k in keys)))
 
     def _alternatives(self, source: str, parts: list[str], pos: int) -> tuple[str, set[str], bool, int]:
         options, firsts, optional = [], set(), False
         while True:
             regex, first, empty, pos = self._sequence(source, parts, pos)
             options.append(regex)
+            self._split |= len(options) > 1 and self._depth == 0
             firsts |= first
             optional |= empty
             if pos < len(parts) and parts[pos] == "|":
@@ -79,7 +86,9 @@ class _Compiler:
         while pos < len(parts) and parts[pos] not in ("|", ")", "]"):
             part = parts[pos]
             if part in ("(", "["):
+                self._depth += 1
                 inner, first, opt, pos = self._alternatives(source, parts, pos + 1)
+                self._depth -= 1
                 closing = ")" if part == "(" else "]"
                 if pos >= len(parts) or parts[pos] != closing:
                     raise self.fail(source, f"{part!r} is not closed; add {closing!r}")
@@ -99,6 +108,8 @@ class _Compiler:
                 item, first = self._words([part])
                 opt, pos = False, pos + 1
             regex += item
+            if self._depth == 0 and not opt:
+                self._required.append(first)
             if empty:
                 firsts |= first
             empty = empty and opt
@@ -122,8 +133,8 @@ class Screen:
                  order: tuple[str, ...]) -> None:
         self.speller, self.order = speller, order
         self.patterns, self.negatives = patterns, negatives
-        self._index = {bare: _by_first(patterns, bare) for bare in (False, True)}
-        self._negative_index = {bare: _by_first(negatives, bare) for bare in (False, True)}
+        self._index = {bare: _by_anchor(patterns, bare) for bare in (False, True)}
+        self._negative_index = {bare: _by_anchor(negatives, bare) for bare in (False, True)}
 
     @classmethod
     def load(cls, path: Path = SIGNALS) -> Screen:
@@ -199,18 +210,21 @@ def _pattern(sets: dict[str, list[str]], where: str, category: str, source: str,
     """Compile one pattern for accented text and for text typed without accents."""
     forms = []
     for bare in (False, True):
-        regex, firsts = _Compiler(sets, where, bare).compile(source)
-        forms.append((re.compile(regex), firsts))
+        regex, anchor = _Compiler(sets, where, bare).compile(source)
+        forms.append((re.compile("(?<![^ ])" + regex), anchor))
     return Pattern(category, source, owner, forms[0], forms[1])
 
 
-def _by_first(patterns: tuple[Pattern, ...], bare: bool) -> dict[str, tuple[tuple[Pattern, re.Pattern[str]], ...]]:
-    """The patterns, each with its regex for the mode, under every word a match can start with."""
-    index: dict[str, list[tuple[Pattern, re.Pattern[str]]]] = {}
+Candidate = tuple[Pattern, re.Pattern[str]]
+
+
+def _by_anchor(patterns: tuple[Pattern, ...], bare: bool) -> dict[str, tuple[Candidate, ...]]:
+    """The patterns, each with its regex and first words for the mode, under each word one of which it needs."""
+    index: dict[str, list[Candidate]] = {}
     for p in patterns:
-        regex, firsts = p.bare if bare else p.accented
-        for first in firsts:
-            index.setdefault(first, []).append((p, regex))
+        regex, anchor = p.bare if bare else p.accented
+        for word in anchor:
+            index.setdefault(word, []).append((p, regex))
     return {k: tuple(v) for k, v in index.items()}
 
 
@@ -223,13 +237,12 @@ def _line(keys: list[str]) -> tuple[str, list[int]]:
     return " ".join(keys) + " ", starts
 
 
-def _hits(index: dict[str, tuple[tuple[Pattern, re.Pattern[str]], ...]], keys: list[str], line: str,
+def _hits(index: dict[str, tuple[Candidate, ...]], keys: list[str], line: str,
           starts: list[int]) -> list[tuple[Pattern, int, int]]:
-    """Every pattern matching at some word, with the words it covers as [begin, end)."""
+    """Every match of a pattern whose needed word is in the text, with the words it covers as [begin, end)."""
     found = []
-    for i, k in enumerate(keys):
-        for p, regex in index.get(k, ()):
-            m = regex.match(line, starts[i])
-            if m:
-                found.append((p, i, bisect_right(starts, m.end() - 1)))
+    for k in {k for k in keys if k in index}:
+        for p, regex in index[k]:
+            for m in regex.finditer(line):
+                found.append((p, bisect_left(starts, m.start()), bisect_right(starts, m.end() - 1)))
     return found
