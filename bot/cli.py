@@ -12,7 +12,7 @@ from pathlib import Path
 
 from analytics import RubricError
 from analytics.assess import AssessError
-from bot import app
+from bot import app, cli_safety
 from bot.cli_office import UsageError, cmd_assess, cmd_forum, cmd_report, cmd_score, with_parts
 from bot.settings import Settings, ensure_secret, load
 from conversations import FlowError
@@ -66,6 +66,9 @@ def parser() -> argparse.ArgumentParser:
     forum_report.add_argument("--from", dest="since", type=_date, help="YYYY-MM-DD")
     forum_report.add_argument("--to", dest="until", type=_date, help="YYYY-MM-DD (not included)")
     forum_report.add_argument("--out", type=Path, required=True)
+    safety = sub.add_parser("safety", help="the safety screen").add_subparsers(dest="action", required=True)
+    safety.add_parser("check", help="screen stdin, one message per line; print JSON lines").add_argument(
+        "--signals", type=Path, help="signal file to try (default: the shipped one)")
     return p
 
 
@@ -80,6 +83,8 @@ def _date(text: str) -> datetime:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     args = parser().parse_args(argv)
+    if args.command == "safety":
+        return cli_safety.main(args)
     quiet = args.command != "run" or not _has_channel()
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
