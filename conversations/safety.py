@@ -11,7 +11,7 @@ from pathlib import Path
 from conversations.spelling import BOUNDARY, Speller, bare_key, key
 
 SIGNALS = Path(__file__).parent / "data" / "safety_signals.toml"
-GAP_WORDS = 4
+GAP_WORDS = 6
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 # Words in most messages: a pattern is indexed under a rarer word it needs, when it has one.
 COMMON = frozenset(key(w) for w in ("em", "con", "tôi", "tui", "mình", "bị", "không", "có", "là", "và", "thì", "mà",
@@ -105,6 +105,8 @@ class _Compiler:
                 item, first = self._words(words)
                 opt, pos = False, pos + 1
             else:
+                if not all(c.isalnum() for c in part):
+                    raise self.fail(source, f"{part!r} is not a word; use letters, ( | ), [ ], ... and @set only")
                 item, first = self._words([part])
                 opt, pos = False, pos + 1
             regex += item
@@ -193,7 +195,7 @@ class Screen:
         quiet = _hits(self._negative_index[not accented], keys, line, starts)
         fired: dict[str, list[str]] = {}
         for p, begin, end in hits:
-            if any((q.owner in (0, p.owner)) and b < end and begin < e for q, b, e in quiet):
+            if any(q.owner in (0, p.owner) and b <= begin and end <= e for q, b, e in quiet):
                 continue
             sources = fired.setdefault(p.category, [])
             if p.source not in sources:
