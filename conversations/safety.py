@@ -8,7 +8,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from pathlib import Path
 
-from conversations.spelling import BOUNDARY, Speller, bare_key, key
+from conversations.spelling import BOUNDARY, Speller, bare_of, key
 
 SIGNALS = Path(__file__).parent / "data" / "safety_signals.toml"
 GAP_WORDS = 6
@@ -46,8 +46,9 @@ class Pattern:
 class _Compiler:
     """Turns the pattern syntax into a regular expression over word keys."""
 
-    def __init__(self, sets: dict[str, list[str]], where: str, bare: bool = False) -> None:
-        self.sets, self.where, self.bare = sets, where, bare
+    def __init__(self, sets: dict[str, list[str]], where: str, bare: bool = False,
+                 spelling: dict[str, tuple[str, ...]] | None = None) -> None:
+        self.sets, self.where, self.bare, self.spelling = sets, where, bare, spelling or {}
 
     def fail(self, source: str, problem: str) -> SignalFileError:
         return SignalFileError(f"{self.where}, pattern {source!r}: {problem}")
@@ -121,11 +122,20 @@ class _Compiler:
         """Alternatives of whole phrases, each word with its accents or, when reading bare text, without."""
         options, firsts = [], set()
         for phrase in phrases:
-            words = phrase.split()
-            forms = [sorted({key(w), bare_key(w)} if self.bare else {key(w)}) for w in words]
-            options.append("".join("(?:" + "|".join(map(re.escape, f)) + ") " for f in forms))
-            firsts |= set(forms[0])
+            forms = [self._forms(w) for w in phrase.split()]
+            options.append("".join("(?:" + "|".join(sorted("".join(re.escape(k) + " " for k in seq) for seq in f)) + ")"
+                                   for f in forms))
+            firsts |= {seq[0] for seq in forms[0]}
         return "(?:" + "|".join(options) + ")", firsts
+
+    def _forms(self, word: str) -> set[tuple[str, ...]]:
+        """The key sequences a pattern word matches: itself, as the screen spells it, and bare if reading bare."""
+        forms = {(key(word),)}
+        if key(word) in self.spelling:
+            forms.add(self.spelling[key(word)])
+        if self.bare:
+            forms |= {tuple(bare_of(k) for k in seq) for seq in forms}
+        return forms
 
 
 class Screen:
@@ -156,6 +166,7 @@ class Screen:
             for entry, value in table.items():
                 if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
                     raise SignalFileError(f"{name}: [{label}] {entry!r} must be a list of non-empty texts in quotes")
+        speller = Speller({k: tuple(v) for k, v in spelling.items()})
         patterns: list[Pattern] = []
         negatives: list[Pattern] = []
         order: list[str] = []
@@ -177,11 +188,10 @@ class Screen:
             if not entry.get("patterns"):
                 raise SignalFileError(f"{name}: category {cid!r} has no patterns; add patterns = [\"...\"]")
             where = f"{name}: category {cid!r}"
-            patterns += [_pattern(sets, where, cid, s, n) for s in entry["patterns"]]
-            negatives += [_pattern(sets, where, "", s, n) for s in entry.get("unless", [])]
-        negatives += [_pattern(sets, f"{name}: [common] unless", "", s, 0) for s in common]
-        return cls(Speller({k: tuple(v) for k, v in spelling.items()}), tuple(patterns), tuple(negatives),
-                   tuple(order))
+            patterns += [_pattern(sets, speller.expand, where, cid, s, n) for s in entry["patterns"]]
+            negatives += [_pattern(sets, speller.expand, where, "", s, n) for s in entry.get("unless", [])]
+        negatives += [_pattern(sets, speller.expand, f"{name}: [common] unless", "", s, 0) for s in common]
+        return cls(speller, tuple(patterns), tuple(negatives), tuple(order))
 
     def check(self, text: str) -> Check:
         """The categories that fire in the text, in file order, and the patterns that made them fire."""
@@ -208,11 +218,12 @@ class Screen:
         return self.check(text).categories
 
 
-def _pattern(sets: dict[str, list[str]], where: str, category: str, source: str, owner: int) -> Pattern:
+def _pattern(sets: dict[str, list[str]], spelling: dict[str, tuple[str, ...]], where: str, category: str, source: str,
+             owner: int) -> Pattern:
     """Compile one pattern for accented text and for text typed without accents."""
     forms = []
     for bare in (False, True):
-        regex, anchor = _Compiler(sets, where, bare).compile(source)
+        regex, anchor = _Compiler(sets, where, bare, spelling).compile(source)
         forms.append((re.compile("(?<![^ ])" + regex), anchor))
     return Pattern(category, source, owner, forms[0], forms[1])
 

@@ -30,7 +30,7 @@ def collapse(word: str) -> str:
     """Drop letters typed again without a mark of their own: 'chếttt' -> 'chết', 'cứuuu' -> 'cứu'."""
     kept: list[str] = []
     for char in word:
-        if kept and (char == kept[-1] or char == toneless(kept[-1])):
+        if kept and char.isalpha() and (char == kept[-1] or char == toneless(kept[-1])):
             continue
         kept.append(char)
     return "".join(kept)
@@ -54,6 +54,13 @@ def key(word: str) -> str:
 def bare_key(word: str) -> str:
     """The comparable form of a word typed without accents."""
     return key(fold(word))
+
+
+def bare_of(typed: str) -> str:
+    """The key a word would have typed without accents, from its key: 'đanh1' -> 'danh'."""
+    if len(typed) > 1 and typed[-1] in "12345" and typed[-2].isalpha():
+        typed = typed[:-1]
+    return key(fold(typed))
 
 
 class Speller:
