@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,7 +97,7 @@ class _Compiler:
                 opt = opt or part == "["
                 item = inner + ("?" if part == "[" else "")
             elif part == "...":
-                item, first, opt = f"(?:[^ {BOUNDARY}]+ ){{0,{GAP_WORDS}}}", set(), True
+                item, first, opt = f"(?: [^ {BOUNDARY}]+){{0,{GAP_WORDS}}}", set(), True
                 pos += 1
             elif part.startswith("@"):
                 words = self.sets.get(part[1:])
@@ -123,7 +123,7 @@ class _Compiler:
         options, firsts = [], set()
         for phrase in phrases:
             forms = [self._forms(w) for w in phrase.split()]
-            options.append("".join("(?:" + "|".join(sorted("".join(re.escape(k) + " " for k in seq) for seq in f)) + ")"
+            options.append("".join("(?:" + "|".join(sorted("".join(" " + re.escape(k) for k in seq) for seq in f)) + ")"
                                    for f in forms))
             firsts |= {seq[0] for seq in forms[0]}
         return "(?:" + "|".join(options) + ")", firsts
@@ -224,7 +224,7 @@ def _pattern(sets: dict[str, list[str]], spelling: dict[str, tuple[str, ...]], w
     forms = []
     for bare in (False, True):
         regex, anchor = _Compiler(sets, where, bare, spelling).compile(source)
-        forms.append((re.compile("(?<![^ ])" + regex), anchor))
+        forms.append((re.compile(regex + "(?= )"), anchor))
     return Pattern(category, source, owner, forms[0], forms[1])
 
 
@@ -242,12 +242,12 @@ def _by_anchor(patterns: tuple[Pattern, ...], bare: bool) -> dict[str, tuple[Can
 
 
 def _line(keys: list[str]) -> tuple[str, list[int]]:
-    """The keys as one line, each followed by a space, and where each key starts."""
+    """The keys as one line, each after a space and the last before one, and where each key's space is."""
     starts, at = [], 0
     for k in keys:
         starts.append(at)
         at += len(k) + 1
-    return " ".join(keys) + " ", starts
+    return " " + " ".join(keys) + " ", starts
 
 
 def _hits(index: dict[str, tuple[Candidate, ...]], keys: list[str], line: str,
@@ -257,5 +257,5 @@ def _hits(index: dict[str, tuple[Candidate, ...]], keys: list[str], line: str,
     for k in {k for k in keys if k in index}:
         for p, regex in index[k]:
             for m in regex.finditer(line):
-                found.append((p, bisect_left(starts, m.start()), bisect_right(starts, m.end() - 1)))
+                found.append((p, bisect_left(starts, m.start()), bisect_left(starts, m.end())))
     return found
