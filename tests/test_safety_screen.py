@@ -143,9 +143,10 @@ def test_file_errors_name_the_file_the_entry_and_the_fix(tmp_path: Path, body: s
 def test_an_officer_can_add_a_pattern_a_set_and_a_negative_context(tmp_path: Path) -> None:
     screen = Screen.load(write(tmp_path, '[sets]\nkin = ["dượng", "cậu"]\n[spelling]\n"dượng" = ["dg"]\n'
                                          '[[categories]]\nid = "violence"\npatterns = ["(@kin) ... đánh [@kin] em"]\n'
-                                         'unless = ["dạy em đánh"]\n'))
+                                         'unless = ["(@kin) dạy em đánh em"]\n'))
     assert screen.categories("dg hay danh em") == ("violence",)
     assert screen.categories("cậu dạy em đánh em") == ()
+    assert screen.categories("cậu dạy em đánh em. dượng đánh em") == ("violence",)
 
 
 def test_cli_check_reads_lines_and_prints_json_lines(tmp_path: Path) -> None:
