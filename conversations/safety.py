@@ -231,14 +231,17 @@ def _pattern(sets: dict[str, list[str]], spelling: dict[str, tuple[str, ...]], w
 Candidate = tuple[Pattern, re.Pattern[str]]
 
 
-def _by_anchor(patterns: tuple[Pattern, ...], bare: bool) -> dict[str, tuple[Candidate, ...]]:
-    """The patterns, each with its regex and first words for the mode, under each word one of which it needs."""
+Group = tuple[re.Pattern[str], tuple[Candidate, ...]]
+
+
+def _by_anchor(patterns: tuple[Pattern, ...], bare: bool) -> dict[str, Group]:
+    """Under each word one of which they need, the patterns with their regex for the mode, and all of them as one."""
     index: dict[str, list[Candidate]] = {}
     for p in patterns:
         regex, anchor = p.bare if bare else p.accented
         for word in anchor:
             index.setdefault(word, []).append((p, regex))
-    return {k: tuple(v) for k, v in index.items()}
+    return {k: (re.compile("|".join(r.pattern for _, r in v)), tuple(v)) for k, v in index.items()}
 
 
 def _line(keys: list[str]) -> tuple[str, list[int]]:
@@ -250,12 +253,14 @@ def _line(keys: list[str]) -> tuple[str, list[int]]:
     return " " + " ".join(keys) + " ", starts
 
 
-def _hits(index: dict[str, tuple[Candidate, ...]], keys: list[str], line: str,
-          starts: list[int]) -> list[tuple[Pattern, int, int]]:
+def _hits(index: dict[str, Group], keys: list[str], line: str, starts: list[int]) -> list[tuple[Pattern, int, int]]:
     """Every match of a pattern whose needed word is in the text, with the words it covers as [begin, end)."""
     found = []
     for k in {k for k in keys if k in index}:
-        for p, regex in index[k]:
+        any_of, candidates = index[k]
+        if any_of.search(line) is None:
+            continue
+        for p, regex in candidates:
             for m in regex.finditer(line):
                 found.append((p, bisect_left(starts, m.start()), bisect_left(starts, m.end())))
     return found
