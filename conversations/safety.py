@@ -205,7 +205,9 @@ class Screen:
         quiet = _hits(self._negative_index[not accented], keys, line, starts)
         fired: dict[str, list[str]] = {}
         for p, begin, end in hits:
-            if any(q.owner in (0, p.owner) and b <= begin and end <= e for q, b, e in quiet):
+            needed = (p.bare if not accented else p.accented)[1]
+            words = [i for i in range(begin, end) if keys[i] in needed] or [begin]
+            if any(q.owner in (0, p.owner) and any(b <= i < e for i in words) for q, b, e in quiet):
                 continue
             sources = fired.setdefault(p.category, [])
             if p.source not in sources:
