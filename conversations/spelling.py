@@ -88,8 +88,7 @@ class Speller:
     def read(self, text: str) -> tuple[list[str], bool]:
         """The message's word keys in order (a boundary key where a sentence ends) and whether it is accented.
 
-        A message is accented when at least a third of its words carry a diacritic (many Vietnamese words have
-        none: em, con, ba, cho): then a word typed without
+        A message is accented when at least half its words carry a diacritic: then a word typed without
         accents is that very word ("cho" is not "chó"); otherwise any word may have lost its accents.
         """
         out: list[str] = []
@@ -101,7 +100,7 @@ class Speller:
                 marked += not piece.isascii()
             elif piece.strip(",:") and out and out[-1] != BOUNDARY:
                 out.append(BOUNDARY)
-        return out, 3 * marked >= words > 0
+        return out, 2 * marked >= words > 0
 
     def keys(self, text: str) -> list[str]:
         """The message's word keys in order."""
