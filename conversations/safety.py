@@ -34,7 +34,8 @@ class Check:
 
 @dataclass(frozen=True, slots=True)
 class Pattern:
-    """One compiled pattern: its category (empty for a negative context), its source and where it may start."""
+    """A compiled pattern: category ('' for a negative context), source, entry (0: [common]), and per reading
+    (accented text, bare text) its regex and the words one of which every match has (its key words)."""
 
     category: str
     source: str
@@ -51,6 +52,7 @@ class _Compiler:
         self.sets, self.where, self.bare, self.spelling = sets, where, bare, spelling or {}
 
     def fail(self, source: str, problem: str) -> SignalFileError:
+        """An error naming the file, the entry, the pattern and the fix."""
         return SignalFileError(f"{self.where}, pattern {source!r}: {problem}")
 
     def compile(self, source: str) -> tuple[str, frozenset[str]]:
@@ -231,8 +233,6 @@ def _pattern(sets: dict[str, list[str]], spelling: dict[str, tuple[str, ...]], w
 
 
 Candidate = tuple[Pattern, re.Pattern[str]]
-
-
 Group = tuple[re.Pattern[str], tuple[Candidate, ...]]
 
 
