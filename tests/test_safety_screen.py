@@ -20,8 +20,8 @@ SCREEN = Screen.load()
 ROWS = read()
 
 
-HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 85% recall and 6% false alarms, short of the 95%/5% "
-                                      "target; see bench/README.md", strict=False)
+HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 84.5% recall (target 95%) and 4.9% false alarms; "
+                                      "see bench/README.md", strict=False)
 
 
 def table(half: str) -> tuple[dict, str]:
@@ -41,7 +41,7 @@ def test_corpus_half_recall_and_false_alarms(half: str) -> None:
 def test_held_half_does_not_fall_below_what_was_measured() -> None:
     scores, shown = table("held")
     assert scores["disclosures"].rate >= 0.83, shown
-    assert scores["harmless"].rate <= 0.08, shown
+    assert scores["harmless"].rate <= 0.06, shown
 
 
 def test_corpus_is_big_varied_and_split() -> None:
