@@ -173,3 +173,11 @@ def test_cli_check_reads_lines_and_prints_json_lines(tmp_path: Path) -> None:
     assert first["text"] == "em bi ba danh" and first["categories"] == ["violence"] and first["matched"]
     assert second == {"text": "Em đánh răng", "categories": [], "matched": []}
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_cli_names_a_broken_signal_file_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    bad = write(tmp_path, '[[categories]]\nid = "violence"\npatterns = ["(đánh"]\n')
+    assert main(["safety", "check", "--signals", str(bad)]) == 2
+    assert "signals.toml" in capsys.readouterr().err
