@@ -15,7 +15,7 @@ from analytics.assess import AssessError
 from analytics.dates import VN, parse_day, vn_datetime
 from analytics.documents import DEFAULT_OFFICE, DEFAULT_PLACE
 from analytics.formula import FormulaError
-from bot import app
+from bot import app, cli_safety
 from bot.cli_office import UsageError, cmd_assess, cmd_forum, cmd_report, cmd_score, with_parts
 from bot.cli_paper import cmd_documents, cmd_forms, cmd_forum_record
 from bot.cli_paper import parse_day as forum_day
@@ -97,6 +97,9 @@ def parser() -> argparse.ArgumentParser:
     documents.add_argument("--office", default=DEFAULT_OFFICE, help=f"issuing body (default: {DEFAULT_OFFICE})")
     documents.add_argument("--place", default=DEFAULT_PLACE, help=f"place in the date line (default: {DEFAULT_PLACE})")
     documents.add_argument("--templates", type=Path, help="the office's own folder of .docx templates")
+    safety = sub.add_parser("safety", help="the safety screen").add_subparsers(dest="action", required=True)
+    safety.add_parser("check", help="screen stdin, one message per line; print JSON lines").add_argument(
+        "--signals", type=Path, help="signal file to try (default: the shipped one)")
     return p
 
 
@@ -111,6 +114,8 @@ def _date(text: str) -> datetime:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     args = parser().parse_args(argv)
+    if args.command == "safety":
+        return cli_safety.main(args)
     quiet = args.command != "run" or not _has_channel()
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

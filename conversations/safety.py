@@ -1,65 +1,268 @@
-"""Screening free text for signals of abuse or danger; the signal list is a data file."""
+"""Screening free text for signals of abuse or danger, written the way children write; the patterns are a data file."""
 
 from __future__ import annotations
 
+import re
 import tomllib
-import unicodedata
+from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
 
-from conversations.matching import fold
+from conversations.spelling import BOUNDARY, Speller, bare_of, key
 
 SIGNALS = Path(__file__).parent / "data" / "safety_signals.toml"
+GAP_WORDS = 6
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+# Words in most messages: a pattern is indexed under a rarer word it needs, when it has one.
+COMMON = frozenset(key(w) for w in ("em", "con", "tôi", "tui", "mình", "bị", "không", "có", "là", "và", "thì", "mà",
+                                    "được", "cho", "của", "với", "đi", "ba", "mẹ", "má", "bố", "anh", "chị", "nó",
+                                    "người", "rồi", "lắm", "quá", "ở", "nhà", "trong", "vào", "ra", "bạn", "tụi"))
+_SYNTAX = re.compile(r"\.\.\.|[()\[\]|]|@[\w]+|[^\s()\[\]|]+")
 
 
-def words(text: str) -> list[str]:
-    """Lower-case words with their accents, punctuation dropped."""
-    kept = "".join(c if c.isalnum() or unicodedata.combining(c) else " " for c in unicodedata.normalize("NFC", text))
-    return kept.lower().split()
-
-
-def same_word(typed: str, wanted: str) -> bool:
-    """A word typed without accents matches any accents; one typed with accents must match exactly."""
-    return typed == wanted or (typed.isascii() and typed == fold(wanted))
+class SignalFileError(ValueError):
+    """The signal file cannot be read; the message names the file, the entry and the fix."""
 
 
 @dataclass(frozen=True, slots=True)
-class Signal:
-    """One phrase to look for, as words, and its category."""
+class Check:
+    """What the screen found in one message: the categories and the patterns that fired."""
+
+    categories: tuple[str, ...]
+    matched: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """A compiled pattern: category ('' for a negative context), source, entry (0: [common]), and per reading
+    (accented text, bare text) its regex and the words one of which every match has (its key words)."""
 
     category: str
-    words: tuple[str, ...]
+    source: str
+    owner: int
+    accented: tuple[re.Pattern[str], frozenset[str]]
+    bare: tuple[re.Pattern[str], frozenset[str]]
 
-    def within(self, text: list[str]) -> bool:
-        """Whether the phrase stands in the text's words."""
-        size = len(self.words)
-        return any(all(same_word(t, w) for t, w in zip(text[i:i + size], self.words, strict=True))
-                   for i in range(len(text) - size + 1))
+
+class _Compiler:
+    """Turns the pattern syntax into a regular expression over word keys."""
+
+    def __init__(self, sets: dict[str, list[str]], where: str, bare: bool = False,
+                 spelling: dict[str, tuple[str, ...]] | None = None) -> None:
+        self.sets, self.where, self.bare, self.spelling = sets, where, bare, spelling or {}
+
+    def fail(self, source: str, problem: str) -> SignalFileError:
+        """An error naming the file, the entry, the pattern and the fix."""
+        return SignalFileError(f"{self.where}, pattern {source!r}: {problem}")
+
+    def compile(self, source: str) -> tuple[str, frozenset[str]]:
+        """The regex text and words one of which every match contains (rare ones when the pattern allows)."""
+        parts = _SYNTAX.findall(source)
+        if not parts:
+            raise self.fail(source, "it is empty; write at least one word or remove it")
+        if parts[0] == "..." or parts[-1] == "...":
+            raise self.fail(source, "'...' stands between words; it cannot start or end a pattern")
+        self._depth, self._required, self._split = 0, [], False
+        regex, firsts, optional, pos = self._alternatives(source, parts, 0)
+        if pos != len(parts):
+            raise self.fail(source, f"unexpected {parts[pos]!r}; every ')' or ']' needs its '(' or '['")
+        if optional or not firsts:
+            raise self.fail(source, "the first word cannot be optional; start with a word that must be there")
+        needed = [firsts] if self._split else self._required or [firsts]
+        return regex, frozenset(min(needed, key=lambda keys: sum(50 if k in COMMON else 1 for k in keys)))
+
+    def _alternatives(self, source: str, parts: list[str], pos: int) -> tuple[str, set[str], bool, int]:
+        options, firsts, optional = [], set(), False
+        while True:
+            regex, first, empty, pos = self._sequence(source, parts, pos)
+            options.append(regex)
+            self._split |= len(options) > 1 and self._depth == 0
+            firsts |= first
+            optional |= empty
+            if pos < len(parts) and parts[pos] == "|":
+                pos += 1
+                continue
+            return "(?:" + "|".join(options) + ")", firsts, optional, pos
+
+    def _sequence(self, source: str, parts: list[str], pos: int) -> tuple[str, set[str], bool, int]:
+        regex, firsts, empty = "", set(), True
+        while pos < len(parts) and parts[pos] not in ("|", ")", "]"):
+            part = parts[pos]
+            if part in ("(", "["):
+                self._depth += 1
+                inner, first, opt, pos = self._alternatives(source, parts, pos + 1)
+                self._depth -= 1
+                closing = ")" if part == "(" else "]"
+                if pos >= len(parts) or parts[pos] != closing:
+                    raise self.fail(source, f"{part!r} is not closed; add {closing!r}")
+                pos += 1
+                opt = opt or part == "["
+                item = inner + ("?" if part == "[" else "")
+            elif part == "...":
+                item, first, opt = f"(?: [^ {BOUNDARY}]+){{0,{GAP_WORDS}}}", set(), True
+                pos += 1
+            elif part.startswith("@"):
+                words = self.sets.get(part[1:])
+                if words is None:
+                    raise self.fail(source, f"unknown word set {part!r}; define it under [sets] or fix the name")
+                item, first = self._words(words)
+                opt, pos = False, pos + 1
+            else:
+                if not all(c.isalnum() for c in part):
+                    raise self.fail(source, f"{part!r} is not a word; use letters, ( | ), [ ], ... and @set only")
+                item, first = self._words([part])
+                opt, pos = False, pos + 1
+            regex += item
+            if self._depth == 0 and not opt:
+                self._required.append(first)
+            if empty:
+                firsts |= first
+            empty = empty and opt
+        return regex, firsts, empty, pos
+
+    def _words(self, phrases: list[str]) -> tuple[str, set[str]]:
+        """Alternatives of whole phrases, each word with its accents or, when reading bare text, without."""
+        options, firsts = [], set()
+        for phrase in phrases:
+            forms = [self._forms(w) for w in phrase.split()]
+            options.append("".join("(?:" + "|".join(sorted("".join(" " + re.escape(k) for k in seq) for seq in f)) + ")"
+                                   for f in forms))
+            firsts |= {seq[0] for seq in forms[0]}
+        return "(?:" + "|".join(options) + ")", firsts
+
+    def _forms(self, word: str) -> set[tuple[str, ...]]:
+        """The key sequences a pattern word matches: itself, as the screen spells it, and bare if reading bare."""
+        forms = {(key(word),)}
+        if key(word) in self.spelling:
+            forms.add(self.spelling[key(word)])
+        if self.bare:
+            forms |= {tuple(bare_of(k) for k in seq) for seq in forms}
+        return forms
 
 
 class Screen:
-    """Finds signal phrases in a text, as whole words, regardless of case and accents."""
+    """Finds signal patterns in a text, unless a negative context covers them."""
 
-    def __init__(self, signals: tuple[Signal, ...]) -> None:
-        self.signals = signals
+    def __init__(self, speller: Speller, patterns: tuple[Pattern, ...], negatives: tuple[Pattern, ...],
+                 order: tuple[str, ...]) -> None:
+        self.speller, self.order = speller, order
+        self.patterns, self.negatives = patterns, negatives
+        self._index = {bare: _by_anchor(patterns, bare) for bare in (False, True)}
+        self._negative_index = {bare: _by_anchor(negatives, bare) for bare in (False, True)}
 
     @classmethod
     def load(cls, path: Path = SIGNALS) -> Screen:
-        """Read the signal list."""
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        signals = []
-        for entry in doc.get("signals", []):
-            for phrase in entry.get("phrases", []):
-                if not words(phrase):
-                    raise ValueError(f"{path.name}: empty phrase in category {entry.get('category')!r}")
-                signals.append(Signal(str(entry["category"]), tuple(words(phrase))))
-        return cls(tuple(signals))
+        """Read and compile the signal file."""
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise SignalFileError(f"{path.name}: not valid TOML ({exc}); check quotes, commas and brackets") from exc
+        return cls.from_document(doc, path.name)
+
+    @classmethod
+    def from_document(cls, doc: dict, name: str = "signals") -> Screen:
+        """Compile a parsed signal document."""
+        spelling = doc.get("spelling", {})
+        sets = doc.get("sets", {})
+        for label, table in (("spelling", spelling), ("sets", sets)):
+            for entry, value in table.items():
+                if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+                    raise SignalFileError(f"{name}: [{label}] {entry!r} must be a list of non-empty texts in quotes")
+        speller = Speller({k: tuple(v) for k, v in spelling.items()})
+        patterns: list[Pattern] = []
+        negatives: list[Pattern] = []
+        order: list[str] = []
+        common = doc.get("common", {}).get("unless", [])
+        entries = doc.get("categories")
+        if not isinstance(entries, list) or not entries:
+            raise SignalFileError(f"{name}: no [[categories]]; add at least one with id and patterns")
+        for n, entry in enumerate(entries, 1):
+            cid = entry.get("id")
+            if not isinstance(cid, str) or not _ID.match(cid):
+                raise SignalFileError(f"{name}: category {n} needs an id in lower-case English, e.g. id = \"violence\"")
+            if cid in order:
+                raise SignalFileError(f"{name}: category {cid!r} appears twice; merge its patterns into one entry")
+            order.append(cid)
+            for field in ("patterns", "unless"):
+                value = entry.get(field, [])
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise SignalFileError(f"{name}: category {cid!r}: {field} must be a list of texts in quotes")
+            if not entry.get("patterns"):
+                raise SignalFileError(f"{name}: category {cid!r} has no patterns; add patterns = [\"...\"]")
+            where = f"{name}: category {cid!r}"
+            patterns += [_pattern(sets, speller.expand, where, cid, s, n) for s in entry["patterns"]]
+            negatives += [_pattern(sets, speller.expand, where, "", s, n) for s in entry.get("unless", [])]
+        negatives += [_pattern(sets, speller.expand, f"{name}: [common] unless", "", s, 0) for s in common]
+        return cls(speller, tuple(patterns), tuple(negatives), tuple(order))
+
+    def check(self, text: str) -> Check:
+        """The categories that fire in the text, in file order, and the patterns that made them fire."""
+        keys, accented = self.speller.read(text)
+        if not keys:
+            return Check((), ())
+        line, starts = _line(keys)
+        hits = _hits(self._index[not accented], keys, line, starts)
+        if not hits:
+            return Check((), ())
+        quiet = _hits(self._negative_index[not accented], keys, line, starts)
+        fired: dict[str, list[str]] = {}
+        for p, begin, end in hits:
+            needed = (p.bare if not accented else p.accented)[1]
+            words = [i for i in range(begin, end) if keys[i] in needed] or [begin]
+            if any(q.owner in (0, p.owner) and any(b <= i < e for i in words) for q, b, e in quiet):
+                continue
+            sources = fired.setdefault(p.category, [])
+            if p.source not in sources:
+                sources.append(p.source)
+        categories = tuple(c for c in self.order if c in fired)
+        return Check(categories, tuple(s for c in categories for s in fired[c]))
 
     def categories(self, text: str) -> tuple[str, ...]:
-        """The categories whose phrases occur in the text, in file order, without repeats."""
-        typed = words(text)
-        found: list[str] = []
-        for signal in self.signals:
-            if signal.category not in found and signal.within(typed):
-                found.append(signal.category)
-        return tuple(found)
+        """The categories whose patterns occur in the text, in file order, without repeats."""
+        return self.check(text).categories
+
+
+def _pattern(sets: dict[str, list[str]], spelling: dict[str, tuple[str, ...]], where: str, category: str, source: str,
+             owner: int) -> Pattern:
+    """Compile one pattern for accented text and for text typed without accents."""
+    forms = []
+    for bare in (False, True):
+        regex, anchor = _Compiler(sets, where, bare, spelling).compile(source)
+        forms.append((re.compile(regex + "(?= )"), anchor))
+    return Pattern(category, source, owner, forms[0], forms[1])
+
+
+Candidate = tuple[Pattern, re.Pattern[str]]
+Group = tuple[re.Pattern[str], tuple[Candidate, ...]]
+
+
+def _by_anchor(patterns: tuple[Pattern, ...], bare: bool) -> dict[str, Group]:
+    """Under each word one of which they need, the patterns with their regex for the mode, and all of them as one."""
+    index: dict[str, list[Candidate]] = {}
+    for p in patterns:
+        regex, anchor = p.bare if bare else p.accented
+        for word in anchor:
+            index.setdefault(word, []).append((p, regex))
+    return {k: (re.compile("|".join(r.pattern for _, r in v)), tuple(v)) for k, v in index.items()}
+
+
+def _line(keys: list[str]) -> tuple[str, list[int]]:
+    """The keys as one line, each after a space and the last before one, and where each key's space is."""
+    starts, at = [], 0
+    for k in keys:
+        starts.append(at)
+        at += len(k) + 1
+    return " " + " ".join(keys) + " ", starts
+
+
+def _hits(index: dict[str, Group], keys: list[str], line: str, starts: list[int]) -> list[tuple[Pattern, int, int]]:
+    """Every match of a pattern whose needed word is in the text, with the words it covers as [begin, end)."""
+    found = []
+    for k in {k for k in keys if k in index}:
+        any_of, candidates = index[k]
+        if any_of.search(line) is None:
+            continue
+        for p, regex in candidates:
+            for m in regex.finditer(line):
+                found.append((p, bisect_left(starts, m.start()), bisect_left(starts, m.end())))
+    return found

@@ -11,11 +11,11 @@ SCREEN = Screen.load()
 
 @pytest.mark.parametrize(("text", "category"), [
     ("Em bị đánh ở nhà", "violence"), ("em bi danh o nha", "violence"), ("EM BỊ ĐÁNH", "violence"),
-    ("em bi đánh", "violence"), ("Dượng hay đánh em", "violence"), ("em bị bắt nạt ở lớp", "violence"),
-    ("có người sờ mó em", "abuse"), ("co nguoi so mo em", "abuse"), ("em bị xâm hại", "abuse"),
+    ("em bi đánh", "violence"), ("Dượng hay đánh em", "violence"), ("em bị bắt nạt ở lớp", "threat"),
+    ("có người sờ mó em", "sexual_abuse"), ("co nguoi so mo em", "sexual_abuse"), ("em bị xâm hại", "sexual_abuse"),
     ("em muốn tự tử", "self_harm"), ("em muon tu tu", "self_harm"), ("Em không muốn sống nữa", "self_harm"),
-    ("em sắp bị ép lấy chồng", "trafficking"), ("ban em bi bat coc", "trafficking"),
-    ("cứu em với!!!", "danger"), ("Em đang bị nhốt trong nhà", "danger"), ("help me please", "danger"),
+    ("em sắp bị ép lấy chồng", "child_marriage"), ("ban em bi bat coc", "trafficking"),
+    ("cứu em với!!!", "danger"), ("Em đang bị nhốt trong nhà", "confinement"), ("help me please", "danger"),
 ])
 def test_true_signals_match(text: str, category: str) -> None:
     assert category in SCREEN.categories(text)
