@@ -263,17 +263,22 @@ class Sender:
                 return
 
     async def _claim(self, limit: int) -> list[Any]:
-        """Take due rows for this worker, in id order, with a lease that runs out if the worker dies."""
+        """Take due rows for this worker, answers first, each in id order, with a lease that runs out if it dies."""
         now = self.clock()
         free = or_(Outbox.claimed_until.is_(None), Outbox.claimed_until <= now, Outbox.claimed_by == self.worker)
-        due = (select(Outbox.id).outerjoin(Contact, Contact.id == Outbox.contact_id)
-               .where(Outbox.status == "queued", Outbox.next_at <= now, free, CHANNEL.in_(list(self.channels)),
-                      CHAT.not_in([chat for _, chat in self._busy]))
-               .order_by(Outbox.status, Outbox.id).limit(limit))
-        if self.db.dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True, of=Outbox)
         async with self.db.begin() as conn:
-            ids = [i for (i,) in await conn.execute(due)]
+            ids: list[int] = []
+            for answers in (True, False):  # answers to what people just sent go before broadcasts
+                kind = Outbox.kind == "answer" if answers else Outbox.kind != "answer"
+                due = (select(Outbox.id).outerjoin(Contact, Contact.id == Outbox.contact_id)
+                       .where(Outbox.status == "queued", kind, Outbox.next_at <= now, free,
+                              CHANNEL.in_(list(self.channels)), CHAT.not_in([chat for _, chat in self._busy]))
+                       .order_by(Outbox.status, Outbox.kind, Outbox.id).limit(limit - len(ids)))
+                if self.db.dialect.name == "postgresql":
+                    due = due.with_for_update(skip_locked=True, of=Outbox)
+                ids += [i for (i,) in await conn.execute(due)]
+                if len(ids) >= limit:
+                    break
             if not ids:
                 return []
             await conn.execute(update(Outbox).where(Outbox.id.in_(ids)).values(

@@ -306,7 +306,7 @@ class Outbox(Base):
     error: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (Index("ix_outbox_due", "status", "id"), Index("ix_outbox_sent_at", "sent_at"))
+    __table_args__ = (Index("ix_outbox_due", "status", "kind", "id"), Index("ix_outbox_sent_at", "sent_at"))
 
 
 class Inbox(Base):

@@ -44,7 +44,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("claimed_by", sa.String(length=40), nullable=True))
         batch.add_column(sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True))
         batch.drop_index("ix_outbox_due")
-        batch.create_index("ix_outbox_due", ["status", "id"])
+        batch.create_index("ix_outbox_due", ["status", "kind", "id"])
         batch.create_index("ix_outbox_sent_at", ["sent_at"])
     op.create_table(
         "leases",
