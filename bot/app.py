@@ -62,18 +62,20 @@ def build_service(parts: Parts, extra_admins: tuple[tuple[str, str], ...] = ()) 
     s = parts.settings
     admins = frozenset(parts.identity.pseudonym(c, u) for c, u in (*s.admins, *extra_admins))
     return assemble(Engine(flows(s), parts.texts), parts.db, parts.identity, parts.texts, admins=admins,
-                    lang=s.xtt_locale, rubric=rubric(s), criteria=criteria(s), remind_days=s.xtt_remind_days)
+                    lang=s.xtt_locale, rubric=rubric(s), criteria=criteria(s), remind_days=s.xtt_remind_days,
+                    office_name=s.xtt_office_name, leader_live_index=s.leader_live_index)
 
 
 def assemble(engine: Engine, db: AsyncEngine, identity: Identity, texts: Catalogue, *,
              admins: frozenset[str] = frozenset(), lang: str = "vi", clock: Callable[[], datetime] | None = None,
              rubric: Rubric | None = None, criteria: Criteria | None = None, remind_days: int = 3,
-             extra: tuple[Router, ...] = ()) -> Service:
+             office_name: str = "", leader_live_index: bool = False, extra: tuple[Router, ...] = ()) -> Service:
     """The service with every feature's router; `extra` adds routers (a new feature, or a test's)."""
     communes = Communes(db)
     commune_names = communes.names
-    reports = Reports(db, texts, rubric or load_rubric(), criteria or load_criteria(), engine.flows.questionnaires)
-    office = Office(db, identity, texts, {}, reports, commune_names)
+    reports = Reports(db, texts, rubric or load_rubric(), criteria or load_criteria(), engine.flows.questionnaires,
+                      office=office_name)
+    office = Office(db, identity, texts, {}, reports, commune_names, leader_live_index)
     routers = (Desk(db, texts, engine.proposals.forum, commune_names).router(),
                Outreach(db, texts, commune_names, reports, remind_days).router(),
                office.router(), office.reports_router(), *extra)

@@ -7,8 +7,10 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from analytics.dates import vn_datetime
 from bot import access
 from bot.access import LEADER, OFFICIAL
+from bot.calendar import calendar_reply
 from bot.identity import Identity
 from bot.reports import Reports
 from bot.router import Call, Command, Outcome, Results, Router, say
@@ -25,8 +27,9 @@ class Office:
     """Invites, rounds and the reports the office asks for in chat."""
 
     def __init__(self, db: AsyncEngine, identity: Identity, texts: Catalogue, links: dict[str, str],
-                 reports: Reports, names: Names) -> None:
+                 reports: Reports, names: Names, leader_live_index: bool = False) -> None:
         self.db = db
+        self.leader_live_index = leader_live_index
         self.reports = reports
         self.identity = identity
         self.texts = texts
@@ -38,6 +41,7 @@ class Office:
         return Router("office", commands=(
             Command("invite", OFFICIAL, "menu.invite", self.on_invite, vi="moi", takes_argument=True),
             Command("round", OFFICIAL, "menu.round", self.on_round, vi="dot"),
+            Command("calendar", LEADER, "menu.calendar", self.on_calendar, vi="lich"),
         ))
 
     def reports_router(self) -> Router:
@@ -65,7 +69,14 @@ class Office:
         if denied:
             return say(self.texts, call.lang, denied)
         covered = access.scope(call.person, commune)
-        return Outcome(tuple(await self.reports.score(None if covered is None else list(covered), call.lang)))
+        live = call.person.official or self.leader_live_index  # leaders see progress until the round closes
+        return Outcome(tuple(await self.reports.score(None if covered is None else list(covered), call.lang,
+                                                      live_index=live, now=call.now)))
+
+    async def on_calendar(self, call: Call) -> Outcome:
+        """The round's calendar: what is due and what is late."""
+        return Outcome(tuple(await calendar_reply(self.db, access.scope(call.person, None), call.lang, call.now,
+                                                  self.texts)))
 
     async def on_report(self, call: Call) -> Outcome:
         """The round's report as charts and files."""
@@ -93,7 +104,7 @@ class Office:
         link = self.links.get("telegram", "").format(code=code) or f"/start {code}"
         names = await self.names()
         reply = say(self.texts, call.lang, "invite.created", commune=names[commune], code=code,
-                    expires=expires.strftime("%d/%m/%Y %H:%M UTC"), link=link)
+                    expires=vn_datetime(expires), link=link)
         return Outcome(reply.replies, (invites.create(invite_id, LEADER, commune, call.now, expires),))
 
     def redeem(self, call: Call, code: str, menu: Menu) -> Outcome:

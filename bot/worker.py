@@ -15,7 +15,7 @@ from bot.sender import Item, Sender
 from bot.service import Service
 from bot.web import WebServer
 from conversations import Reply
-from storage import leases, retention
+from storage import leases, reminders, retention
 
 log = logging.getLogger("xtt")
 LEASE = "sqlite-worker"
@@ -48,6 +48,7 @@ class Worker:
             await self.sender.release_claims()  # claims left by a process that died
             self._chores.append(asyncio.create_task(self._renew(), name="lease"))
         self._chores.append(asyncio.create_task(self._prune(), name="retention"))
+        self._chores.append(asyncio.create_task(self._milestones(), name="milestones"))
         if self.web:
             await self.web.start()
         started = []
@@ -118,6 +119,19 @@ class Worker:
                     log.info("retention: deleted %d old rows", gone)
             except Exception:
                 log.warning("retention: pruning failed", exc_info=True)
+            await asyncio.sleep(PRUNE_EVERY)
+
+
+    async def _milestones(self) -> None:
+        """Every hour, remind leaders and officials of the round's milestones that come near."""
+        while True:
+            try:
+                added = await reminders.queue_reminders(self.service.db, _now(), self.service.texts,
+                                                        self.service.lang, officials=sorted(self.service.admins))
+                if added:
+                    self.sender.wake()
+            except Exception:
+                log.warning("milestones: queueing reminders failed", exc_info=True)
             await asyncio.sleep(PRUNE_EVERY)
 
 
