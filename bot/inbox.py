@@ -98,9 +98,10 @@ class Inbox:
     async def accept(self, received: Sequence[Incoming], bad: Sequence[tuple[str, str]] = ()) -> None:
         """Store updates (and the keys of unreadable ones) durably; the platform may be told once this returns."""
         now = self.clock()
-        unit: list[Item] = [inbox.stored(i.update_key or f"{i.channel}:{uuid.uuid4().hex}",
-                                         self.identity.pseudonym(i.channel, i.user_id), _data(i), now)
-                            for i in received]
+        unit: list[Item] = []
+        for i in received:  # an update without a key gets one: the service finishes its row and dedupes by it
+            key = i.update_key or f"{i.channel}:{uuid.uuid4().hex}"
+            unit.append(inbox.stored(key, self.identity.pseudonym(i.channel, i.user_id), _data(i, key), now))
         unit += [inbox.stored(key, "-", {"error": reason[:200]}, now, status="bad") for key, reason in bad]
         if unit:
             await self.committer.write(unit)
@@ -139,6 +140,9 @@ class Inbox:
 
     async def _run(self) -> None:
         """Claim stored updates in order and process them, as many at a time as allowed."""
+        if self.db.dialect.name == "sqlite":  # one worker per SQLite file (its lease): a dead one's claims are free
+            with contextlib.suppress(Exception):
+                await inbox.unclaim(self.db)
         while not self._stopping:
             self._event.clear()
             room = self.concurrency - len(self._flight)
@@ -214,9 +218,9 @@ class Inbox:
         return outbox.answer(f"{key}:{row.key}", str(data.get("channel")), str(data.get("chat_id")), reply, now)
 
 
-def _data(incoming: Incoming) -> dict[str, Any]:
-    """What is kept of an update: the neutral message, not the platform's whole body."""
-    return {name: getattr(incoming, name) for name in FIELDS}
+def _data(incoming: Incoming, key: str) -> dict[str, Any]:
+    """What is kept of an update: the neutral message under its stored key, not the platform's whole body."""
+    return {**{name: getattr(incoming, name) for name in FIELDS}, "update_key": key}
 
 
 def _incoming(data: dict[str, Any]) -> Incoming:

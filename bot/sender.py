@@ -14,8 +14,8 @@ commit (the answer's way back plus one short transaction: a few ms) sends it aga
 has no idempotency key, so that window is kept short, not closed. `stop()` (SIGTERM) lets sends in flight
 finish and be recorded, so only a crash opens it; a crash repeats at most `concurrency` messages, and no send
 starts while `unrecorded` answered ones wait for the database, so a slow disk pauses sending instead of
-widening the window. A text split into several Telegram messages is repeated whole on a retry. One sender
-runs per database.
+widening the window. A text split into several Telegram messages is repeated whole on a retry. On PostgreSQL
+several workers' senders share the table: a chat's message waits while another worker holds an earlier one.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Executable
 
 from bot.channels.base import Channel
@@ -274,8 +275,9 @@ class Sender:
                        .where(Outbox.status == "queued", kind, Outbox.next_at <= now, free,
                               CHANNEL.in_(list(self.channels)), CHAT.not_in([chat for _, chat in self._busy]))
                        .order_by(Outbox.status, Outbox.kind, Outbox.id).limit(limit - len(ids)))
-                if self.db.dialect.name == "postgresql":
-                    due = due.with_for_update(skip_locked=True, of=Outbox)
+                if self.db.dialect.name == "postgresql":  # several workers: a chat's order holds across them
+                    due = due.where(~self._held_elsewhere(answers, now), func.pg_try_advisory_xact_lock(
+                        2, func.hashtext(CHAT))).with_for_update(skip_locked=True, of=Outbox)
                 ids += [i for (i,) in await conn.execute(due)]
                 if len(ids) >= limit:
                     break
@@ -289,6 +291,14 @@ class Sender:
                        Contact.lang).outerjoin(Contact, Contact.id == Outbox.contact_id)
                 .where(Outbox.id.in_(ids)).order_by(Outbox.id))
             return list(rows)
+
+    def _held_elsewhere(self, answers: bool, now: datetime) -> Any:
+        """Whether another worker holds an earlier message to the row's chat (answers by chat, others by contact)."""
+        earlier = aliased(Outbox)
+        same = (and_(earlier.kind == "answer", earlier.channel == Outbox.channel, earlier.chat_id == Outbox.chat_id)
+                if answers else earlier.contact_id == Outbox.contact_id)
+        return exists().where(same, earlier.status == "queued", earlier.id < Outbox.id,
+                              earlier.claimed_by != self.worker, earlier.claimed_until > now)
 
     async def release_claims(self, mine: bool = False) -> None:
         """Free this worker's claims, or every claim (the one worker of a SQLite database, at start)."""

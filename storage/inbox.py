@@ -76,6 +76,13 @@ def release(ids: Sequence[int], after: datetime) -> Executable:
         claimed_by=None, claimed_until=after)
 
 
+async def unclaim(engine: AsyncEngine) -> None:
+    """Free every claim: the one worker of a SQLite database, at start, takes over what a dead process held."""
+    async with engine.begin() as conn:
+        await conn.execute(update(Inbox).where(Inbox.status == QUEUED, Inbox.claimed_by.is_not(None))
+                           .values(claimed_by=None, claimed_until=None))
+
+
 async def waiting(engine: AsyncEngine) -> int:
     """How many updates wait to be processed."""
     async with engine.connect() as conn:
