@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from analytics import Rubric, load_rubric
 from analytics.assess import Criteria, load_criteria
 from bot import access
+from bot.alerts import Alerts
 from bot.cache import Communes
 from bot.channels.base import Accept, Channel
 from bot.channels.console import ConsoleChannel
@@ -76,12 +77,13 @@ def assemble(engine: Engine, db: AsyncEngine, identity: Identity, texts: Catalog
     reports = Reports(db, texts, rubric or load_rubric(), criteria or load_criteria(), engine.flows.questionnaires,
                       office=office_name)
     office = Office(db, identity, texts, {}, reports, commune_names, leader_live_index)
-    routers = (Desk(db, texts, engine.proposals.forum, commune_names).router(),
+    alerts = Alerts(db, texts, engine.screen, commune_names, admins, lang)
+    routers = (Desk(db, texts, engine.proposals.forum, commune_names).router(), alerts.router(),
                Outreach(db, texts, commune_names, reports, remind_days).router(),
                office.router(), office.reports_router(), *extra)
-    writer = Writer(identity, texts, engine.proposals.forum, lang, admins)
+    writer = Writer(identity, texts, engine.proposals.forum, lang, admins, engine.screen)
     service = Service(engine, db, identity, texts, routers=routers, office=office, writer=writer,
-                      tracker=Tracker(db, texts), communes=communes, admins=admins, lang=lang,
+                      tracker=Tracker(db, texts), communes=communes, alerts=alerts, admins=admins, lang=lang,
                       **({"clock": clock} if clock else {}))
     return service
 

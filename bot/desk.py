@@ -10,7 +10,7 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import access
-from bot.access import EVERYONE, LEADER, OFFICER
+from bot.access import EVERYONE, LEADER
 from bot.router import Buttons, Call, Command, Outcome, Results, Router, say
 from conversations import Catalogue, Choice, Reply
 from conversations.forum import Forum
@@ -45,8 +45,7 @@ class Desk:
         return Router("forum", commands=(
             Command("proposals", LEADER, "menu.proposals", self.on_list, vi="xemkiennghi"),
             Command("myproposals", EVERYONE, "menu.myproposals", self.on_mine, aliases=("kiennghicuatoi",)),
-        ), taps={"f": Buttons(LEADER, self.on_tap), "a": Buttons(OFFICER, self.on_alert, screened=False)},
-            pending="desk", typed=self.on_typed)
+        ), taps={"f": Buttons(LEADER, self.on_tap)}, pending="desk", typed=self.on_typed)
 
     def _t(self, lang: str, key: str, **values: object) -> str:
         """A catalogue text."""
@@ -220,18 +219,6 @@ class Desk:
             return list((await self.view(fresh, call.lang)).replies) if fresh else []
 
         return Outcome(self._say(call.lang, done, ref=item.ref, **shown).replies, tuple(writes), after=again)
-
-    async def on_alert(self, call: Call) -> Outcome:
-        """A child-protection officer or leader of the alert's commune, or an official, clears a false alarm."""
-        alert_id = call.tap.number() if call.tap and call.tap.verb == "c" else None
-        commune = await store.alert_commune(self.db, alert_id) if alert_id is not None else None
-        if alert_id is None or commune is None:
-            return self._say(call.lang, "desk.invalid")
-        denied = access.check(call.person, OFFICER, commune)
-        if denied:
-            return self._say(call.lang, denied)
-        return Outcome(self._say(call.lang, "desk.alert_cleared", id=alert_id).replies,
-                       (store.clear_alert(alert_id, call.person.role, call.now),))
 
 
 def _in(values: dict[str, Any], lang: str) -> dict[str, Any]:

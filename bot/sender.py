@@ -43,7 +43,7 @@ from storage.committer import Committer
 from storage.models import Contact, Outbox
 
 log = logging.getLogger(__name__)
-ALWAYS = frozenset({"answer"})  # kinds delivered even to people who opted out
+ALWAYS = frozenset({"answer", "alert"})  # kinds delivered even to people who opted out
 SLACK = 0.02  # seconds a late loop may catch up on its channel's pace (a burst of a few messages)
 STALE = 5.0  # seconds a row may wait in the window before it is read again (opt-out, reachability)
 CHANNEL = func.coalesce(Outbox.channel, Contact.channel)  # an answer names its chat; other messages their contact

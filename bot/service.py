@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import access
 from bot.access import EVERYONE
+from bot.alerts import Alerts
 from bot.cache import Communes, StateCache
 from bot.identity import Identity, looks_like_invite
 from bot.office import Office
@@ -87,6 +88,7 @@ class Service:
 
     def __init__(self, engine: Engine, db: AsyncEngine, identity: Identity, texts: Catalogue, *,
                  routers: tuple[Router, ...], office: Office, writer: Writer, tracker: Tracker, communes: Communes,
+                 alerts: Alerts,
                  admins: frozenset[str] = frozenset(), lang: str = "vi",
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
@@ -98,6 +100,7 @@ class Service:
         self.clock = clock
         self.routes = Routes((SURVEY, *routers), texts)
         self.office = office
+        self.alerts = alerts
         self.writer = writer
         self.tracker = tracker
         self.committer = Committer(db)
@@ -166,6 +169,7 @@ class Service:
                 return "seen", []
             now = self.clock()
             decision = await self._decide(person, incoming, state, now)
+            decision = await self._screened(person, incoming, state.session, decision, now)
             base: list[Item] = [repo.reachable(incoming.channel, incoming.chat_id)]
             if incoming.update_key:
                 base += [repo.mark_processed(incoming.update_key, now), inbox.finished(incoming.update_key, now)]
@@ -206,6 +210,23 @@ class Service:
                 self.wake()  # answers or messages were queued in the outbox: let the sender look now
             return "done", after if durable else [*replies, *after]
         return "failed", []
+
+    async def _screened(self, person: str, incoming: Incoming, session: dict[str, Any] | None, decision: Decision,
+                        now: datetime) -> Decision:
+        """Screen what a person typed, wherever they are: a sign of danger answers with 111 first and alerts the
+        people who protect children, and the flow goes on as if nothing stopped it."""
+        text = incoming.text
+        typed_by_staff = any((session or {}).get(k) for k in self.routes.pending)
+        if not text or text.startswith("/") or typed_by_staff:
+            return decision
+        lang = (session or {}).get("lang", self.lang)
+        flagged = await self.alerts.screened(person, text, session, lang, now)
+        if flagged is None:
+            return decision
+        reply, step = flagged
+        outcome = dataclasses.replace(decision.outcome, replies=(reply, *decision.outcome.replies),
+                                      writes=(*decision.outcome.writes, step))
+        return dataclasses.replace(decision, outcome=outcome)
 
     def _answers(self, incoming: Incoming, replies: list[Reply], now: datetime, first: int = 0) -> list[Item]:
         """Replies as answers in the outbox, keyed by the update so a redelivery queues nothing twice."""

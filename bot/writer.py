@@ -12,7 +12,6 @@ from conversations import Catalogue, Incoming, Reply, Result
 from conversations.effects import (
     CreateProposal,
     Forget,
-    RaiseAlert,
     RecordConsent,
     SaveAnswer,
     SaveProfile,
@@ -22,6 +21,7 @@ from conversations.effects import (
 from conversations.forum import Forum
 from conversations.matching import fold
 from conversations.model import LANGS
+from conversations.safety import Screen
 from storage import forum, outbox, repo
 from storage.writes import Item
 
@@ -30,7 +30,8 @@ class Writer:
     """Knows how each effect is stored; the engine only names them."""
 
     def __init__(self, identity: Identity, texts: Catalogue, forum_rules: Forum, lang: str,
-                 admins: frozenset[str]) -> None:
+                 admins: frozenset[str], screen: Screen) -> None:
+        self.screen = screen
         self.identity = identity
         self.texts = texts
         self.forum = forum_rules
@@ -89,8 +90,6 @@ class Writer:
                 writes.extend(repo.forget(person, survey.get("response")))
             elif isinstance(effect, CreateProposal):
                 writes.append(self._proposal(person, effect, round_id, names, now))
-            elif isinstance(effect, RaiseAlert):
-                writes.append(self._alert(person, effect, names, now))
         return writes
 
     def _labels(self, key: str, fallback: str) -> dict[str, str]:
@@ -112,25 +111,8 @@ class Writer:
 
         return forum.file(author=person, fingerprint=self.identity.derived(f"proposal:{person}:{fold(effect.text)}"),
                           commune=effect.commune, topic=effect.topic, text=effect.text, publish=effect.publish,
-                          round_id=round_id, now=now, notice=notice)
-
-    def _alert(self, person: str, effect: RaiseAlert, names: dict[str, str], now: datetime) -> Item:
-        """Store the alert and tell everyone responsible, each in their language, with no identity."""
-        categories = {g: ", ".join(self._labels(f"alert.category.{c}", c)[g] for c in effect.categories)
-                      for g in LANGS}
-        values: dict[str, Any] = {"categories": categories, "commune": names.get(effect.commune, effect.commune),
-                                  "source": self._labels(f"alert.source.{effect.source}", effect.source),
-                                  "text": effect.text}
-
-        def notice(alert_id: str) -> dict[str, Any]:
-            shown = {k: v[self.lang] if isinstance(v, dict) else v for k, v in values.items()}
-            clear = {g: self.texts.get(g, "desk.choice.clear") for g in LANGS}
-            return outbox.payload(self.texts.get(self.lang, "notify.alert", id=alert_id, **shown),
-                                  [(f"a:c:{alert_id}", clear)], "notify.alert", values={**values, "id": alert_id})
-
-        return forum.alert(source=effect.source, commune=effect.commune, text=effect.text,
-                           categories=effect.categories, author=person, now=now, notice=notice,
-                           admins=sorted(self.admins))
+                          round_id=round_id, now=now, notice=notice,
+                          sensitive=bool(self.screen.categories(effect.text)))  # filed, never published
 
 
 def _receipt(reply: Reply, ref: str, created: bool, texts: Catalogue, lang: str) -> Reply:

@@ -80,15 +80,4 @@ class CreateProposal:
     at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class RaiseAlert:
-    """Flag free text that signals abuse or danger to the commune's leader and the officials."""
-
-    source: str
-    commune: str
-    text: str
-    categories: tuple[str, ...]
-    at: datetime
-
-
-Effect = SaveProfile | StartResponse | SaveAnswer | Submit | Forget | RecordConsent | CreateProposal | RaiseAlert
+Effect = SaveProfile | StartResponse | SaveAnswer | Submit | Forget | RecordConsent | CreateProposal

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conversations.effects import CreateProposal, RaiseAlert, RecordConsent
+from conversations.effects import CreateProposal, RecordConsent
 from conversations.forum import Forum
 from conversations.matching import clean
 from conversations.safety import Screen
@@ -111,13 +111,6 @@ class Proposals:
         raw = inp.text or ""
         text = clean(raw, self.forum.max_length)
         draft = turn.s["proposal"]
-        signals = self.screen.categories(text) if text else ()
-        if signals:
-            turn.effects.append(RaiseAlert("proposal", draft["commune"], text[: self.forum.max_length], signals,
-                                           turn.ctx.now))
-            turn.s.update(flow="idle", step=None, proposal=None)
-            turn.say("safety")
-            return
         letters = sum(c.isalnum() for c in text)
         if inp.text is None or letters == 0:
             self._reask(turn, "reask_other" if inp.other else "forum.text_empty")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from conversations.effects import RaiseAlert, SaveAnswer, StartResponse, Submit
+from conversations.effects import SaveAnswer, StartResponse, Submit
 from conversations.matching import clean
 from conversations.messages import Reply
 from conversations.model import Questionnaire
@@ -151,10 +151,6 @@ class Survey:
                 turn.say("comment_too_long", length=len((inp.text or "").strip()), limit=q.comment.max_length)
                 self.ask(turn, new=False)
                 return
-        signals = self.screen.categories(text) if text else ()
-        if signals:
-            turn.effects.append(RaiseAlert("comment", turn.s["profile"]["commune"], text, signals, turn.ctx.now))
-            turn.say("safety")
         if text or current["answers"].get(q.comment.id):
             turn.effects.append(SaveAnswer(current["response"], q.comment.id, None, None, text or None))
         current["answers"][q.comment.id] = text

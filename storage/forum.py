@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
 from storage import outbox
-from storage.models import Alert, Proposal, ProposalEvent, RoleGrant
+from storage.models import Proposal, ProposalEvent, RoleGrant
 from storage.writes import Guard, Step
 
 CLOSED = ("resolved", "merged")
@@ -48,17 +48,11 @@ def leaders(commune: str) -> Select:
     return select(RoleGrant.person).where(RoleGrant.role == "leader", RoleGrant.commune == commune)
 
 
-def responsible(commune: str) -> Select:
-    """Who hears of an alert: the commune's leaders and child-protection officers, and the officials."""
-    return select(RoleGrant.person).where(or_(
-        RoleGrant.role == "official", RoleGrant.role.in_(("leader", "officer")) & (RoleGrant.commune == commune)))
-
-
 Notice = Callable[[str], dict[str, Any]]
 
 
 def file(*, author: str | None, fingerprint: str | None, commune: str, topic: str, text: str, publish: bool,
-         round_id: str | None, now: datetime, notice: Notice | None = None, source: str = "chat") -> Step:
+         round_id: str | None, now: datetime, notice: Notice | None = None, sensitive: bool = False) -> Step:
     """File a proposal with the next reference of the year; the step gives (ref, created), or the twin's ref."""
     async def run(conn: AsyncConnection) -> tuple[str, bool]:
         if fingerprint:
@@ -70,40 +64,14 @@ def file(*, author: str | None, fingerprint: str | None, commune: str, topic: st
         ref = f"KN-{now.year}-{seq:04d}"
         result = await conn.execute(Proposal.__table__.insert().values(
             ref=ref, year=now.year, seq=seq, round_id=round_id, commune=commune, topic=topic, text=text,
-            publish=publish, author=author, fingerprint=fingerprint, status="received", created_at=now))
+            publish=publish and not sensitive, author=author, fingerprint=fingerprint, status="received",
+            created_at=now, sensitive=sensitive))
         await _event(conn, result.inserted_primary_key[0], now, "child", "received", None)
         if notice is not None:
             await conn.execute(outbox.enqueue(conn, f"new:{ref}", leaders(commune), "notice", notice(ref), now))
         return ref, True
 
     return Step("proposal", run)
-
-
-def alert(*, source: str, commune: str, text: str, categories: Sequence[str], author: str | None, now: datetime,
-          notice: Notice, admins: Sequence[str] = ()) -> Step:
-    """Store an alert and queue it to everyone responsible; the step gives the alert's id."""
-    async def run(conn: AsyncConnection) -> int:
-        result = await conn.execute(Alert.__table__.insert().values(
-            source=source, commune=commune, categories=",".join(categories), text=text, author=author,
-            created_at=now))
-        alert_id = int(result.inserted_primary_key[0])
-        persons = sorted({p for (p,) in await conn.execute(responsible(commune))} | set(admins))
-        await conn.execute(outbox.enqueue(conn, f"alert:{alert_id}", persons, "alert", notice(str(alert_id)), now))
-        return alert_id
-
-    return Step("alert", run)
-
-
-def clear_alert(alert_id: int, role: str, now: datetime) -> Guard:
-    """Mark an open alert a false alarm; refused when it is not open any more."""
-    return Guard(update(Alert).where(Alert.id == alert_id, Alert.cleared_at.is_(None))
-                 .values(cleared_at=now, cleared_by=role), "desk.alert_gone", values={"id": alert_id})
-
-
-async def alert_commune(engine: AsyncEngine, alert_id: int) -> str | None:
-    """The commune of an alert."""
-    async with engine.connect() as conn:
-        return (await conn.execute(select(Alert.commune).where(Alert.id == alert_id))).scalar()
 
 
 async def sent_today(engine: AsyncEngine, author: str, now: datetime) -> int:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -250,6 +251,7 @@ class Proposal(Base):
     author: Mapped[str | None] = mapped_column(String(64), index=True)
     fingerprint: Mapped[str | None] = mapped_column(String(64), unique=True)
     status: Mapped[str] = mapped_column(String(12), default="received")
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # never published
     merged_into: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     first_answer_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -277,13 +279,28 @@ class Alert(Base):
     __tablename__ = "alerts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(12))
-    commune: Mapped[str] = mapped_column(ForeignKey("communes.code"))
+    commune: Mapped[str | None] = mapped_column(ForeignKey("communes.code"))  # None: the person has no commune yet
     categories: Mapped[str] = mapped_column(String(120))
     text: Mapped[str] = mapped_column(Text)
     author: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cleared_by: Mapped[str | None] = mapped_column(String(12))
+    status: Mapped[str] = mapped_column(String(12), default="open", server_default="open")  # open, acknowledged,
+    acted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # false_alarm, handed_on
+    escalated: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class AlertEvent(Base):
+    """One action on an alert, with time and the actor's role (never the actor's identity)."""
+
+    __tablename__ = "alert_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(12))
+    kind: Mapped[str] = mapped_column(String(12))
+    detail: Mapped[str | None] = mapped_column(Text)
 
 
 class Outbox(Base):

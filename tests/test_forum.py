@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 from bot.identity import Identity
 from conversations import Incoming
 from storage import repo, rounds
-from storage.models import Alert, Consent, Outbox, Proposal, ProposalEvent
+from storage.models import Alert, AlertEvent, Consent, Outbox, Proposal, ProposalEvent
 from tests.conftest import SECRET
 from tests.test_service import CHILD, NOW, Person, count, make_service
 
@@ -213,32 +213,41 @@ async def test_leader_messages_never_carry_the_childs_identity(db, forum) -> Non
     assert ref in " ".join(r.text for r in leader.replies)
 
 
-async def test_danger_in_a_proposal_alerts_at_once_and_files_no_proposal(db, forum) -> None:
+async def test_danger_in_a_proposal_alerts_at_once_and_the_proposal_is_still_filed(db, forum) -> None:
     _, people = forum
     kid, leader, other = people[KID], people[LEADER_A], people[LEADER_B]
     await kid.run([*PROPOSE[:3], "my-an", "abuse"])
     replies = await kid.say("=Dượng hay danh em moi toi, em so lam")
-    assert [r.key for r in replies] == ["safety"] and "111" in replies[0].text
-    assert await count(db, Proposal) == 0 and await count(db, Alert) == 1
+    assert [r.key for r in replies] == ["safety.child.told", "forum.publish"] and "111" in replies[0].text
+    assert "113" in replies[0].text and await count(db, Alert) == 1, "the flow goes on: asked about publishing"
+    await kid.say("yes")
+    receipt = (await kid.say("send"))[-1]
+    assert receipt.key == "forum.receipt", "a flagged proposal is still filed, with its receipt"
     async with db.connect() as conn:
+        filed = (await conn.execute(select(Proposal.sensitive, Proposal.publish))).one()
         alerts = [p for (p,) in await conn.execute(select(Outbox.payload).where(Outbox.kind == "alert"))]
         alert_id = (await conn.execute(select(Alert.id))).scalar_one()
+    assert tuple(filed) == (True, False), "marked sensitive and never published"
+    assert "KN-" in (await kid.say("/myproposals"))[0].text
     assert len(alerts) == 2, "the leader of my-an and the official (not the leader of my-hoa)"
-    assert "Dượng hay danh em" in alerts[0]["text"] and alerts[0]["choices"][0][0] == f"a:c:{alert_id}"
-    assert (await other.press(f"a:c:{alert_id}"))[0].key == "access.other_commune"
-    assert (await leader.press(f"a:c:{alert_id}"))[0].key == "desk.alert_cleared"
+    assert "Dượng hay danh em" in alerts[0]["text"]
+    assert [c[0] for c in alerts[0]["choices"]] == [f"a:{v}:{alert_id}" for v in "kchr"]
+    assert (await other.press(f"a:k:{alert_id}"))[0].key == "access.other_commune"
+    assert (await leader.press(f"a:c:{alert_id}"))[0].key == "alerts.ask_reason"
+    assert (await leader.say("=Em kể chuyện trong phim"))[0].key == "alerts.false_done"
     async with db.connect() as conn:
-        cleared = (await conn.execute(select(Alert.cleared_by, Alert.cleared_at))).one()
-    assert cleared.cleared_by == "leader" and cleared.cleared_at is not None
+        status = (await conn.execute(select(Alert.status))).scalar_one()
+        actions = [(a, k) for a, k in await conn.execute(select(AlertEvent.actor, AlertEvent.kind))]
+    assert status == "false_alarm" and actions == [("leader", "false_alarm")]
 
 
-async def test_danger_in_a_survey_comment_alerts_too(db, forum) -> None:
+async def test_danger_in_a_survey_comment_alerts_too_and_the_comment_is_kept(db, forum) -> None:
     _, people = forum
     kid = people[KID]
     await kid.run([*CHILD, *["satisfied"] * 12])
     replies = await kid.say("=Em bị đánh ở nhà nhiều lắm")
-    assert [r.key for r in replies] == ["safety", "survey.review"]
-    assert await count(db, Alert) == 1
+    assert [r.key for r in replies] == ["safety.child.told", "survey.review"]
+    assert "Em bị đánh ở nhà" in replies[1].text and await count(db, Alert) == 1
 
 
 async def test_forget_unlinks_proposals(db, forum) -> None:
@@ -287,7 +296,8 @@ async def test_a_failed_commit_then_the_redelivery_gives_one_alert_that_reaches_
     assert await count(db, Alert) == 0 and await count(db, Outbox, Outbox.kind == "alert") == 0
     await service.handle(danger, kid.send)  # the platform delivers it again
     await service.handle(danger, kid.send)  # and once more: already done
-    assert kid.replies[-1].key == "safety" and [r.key for r in kid.replies].count("safety") == 1
+    keys = [r.key for r in kid.replies]
+    assert keys[-2] == "safety.child.told" and keys.count("safety.child.told") == 1
     assert await count(db, Alert) == 1
     channel = Recorder()
     sender = Sender(db, {"telegram": channel}, rate=100, per_chat=100)

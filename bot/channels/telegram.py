@@ -16,7 +16,7 @@ import json
 import logging
 import warnings
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -34,6 +34,7 @@ ALLOWED_UPDATES = ["message", "callback_query"]
 TEXT_LIMIT = 4096
 SHORT_LABEL = 18
 POOL = 64  # HTTP connections for sending; the benchmark's bare bot uses the same
+T = TypeVar("T")
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -72,6 +73,13 @@ def send_failure(exc: TelegramError) -> SendFailure:
     if isinstance(exc, BadRequest | ChatMigrated):  # BadRequest is a NetworkError: test it first
         return SendFailure("invalid", exc.message)
     return SendFailure("retry", exc.message)  # TimedOut, NetworkError (5xx, connection), others
+
+
+def _check(value: Any, kind: type[T], field: str) -> T:
+    """The value when it has the type the Bot API documents; ValueError (the update is recorded as bad) if not."""
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ValueError(f"{field} is a {type(value).__name__}, not a {kind.__name__}")
+    return value
 
 
 class TelegramChannel:
@@ -193,17 +201,20 @@ class TelegramChannel:
         if chat is None or user is None or chat.type != ChatType.PRIVATE:
             log.info("ignored update %s: not from a private chat", update.update_id)
             return None
+        _check(chat.id, int, "chat.id")  # PTB does not check types: a forged update may carry anything
+        _check(user.id, int, "from.id")
         key = f"telegram:{update.update_id}"
         base = {"channel": self.name, "chat_id": str(chat.id), "user_id": str(user.id), "update_key": key}
         if update.callback_query is not None:
-            return Incoming(**base, choice_id=(update.callback_query.data or "")[:64])
+            data = _check(update.callback_query.data or "", str, "callback_query.data")
+            return Incoming(**base, choice_id=data[:64])
         message = update.message
         if message is None:
             log.info("ignored update %s: an edit or another kind", update.update_id)
             return None
         base["sent_at"] = message.date.timestamp() if message.date else None
         if message.text is not None:
-            return Incoming(**base, text=message.text[:TEXT_LIMIT])
+            return Incoming(**base, text=_check(message.text, str, "message.text")[:TEXT_LIMIT])
         return Incoming(**base, other="sticker" if message.sticker else "media")
 
     async def _answer(self, query_id: str) -> None:
@@ -223,9 +234,10 @@ class TelegramChannel:
             return web.Response(status=403)
         try:
             body = json.loads(await request.read())
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
             body = None
-        if not isinstance(body, dict) or not isinstance(body.get("update_id"), int):
+        update_id = body.get("update_id") if isinstance(body, dict) else None
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
             log.warning("rejected a malformed telegram webhook body")
             return web.Response(status=400)
         await self.take([body])

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -135,7 +136,7 @@ class ZalobotChannel:
         mid = str(message.get("message_id") or "")
         chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
         sender = message.get("from") if isinstance(message.get("from"), dict) else {}
-        chat_id = str(chat.get("id") or sender.get("id") or "")
+        chat_id = str(_id(chat.get("id")) or _id(sender.get("id")) or "")
         if not mid or not chat_id:
             log.warning("ignored a message without message_id or chat id (keys: %s)", sorted(message))
             return None
@@ -145,7 +146,7 @@ class ZalobotChannel:
         if len(mid) > 64:  # the stored key has room for 100 characters
             mid = hashlib.sha256(mid.encode()).hexdigest()
         sent = _millis(message.get("date"))
-        base = {"channel": self.name, "chat_id": chat_id[:64], "user_id": str(sender.get("id") or chat_id)[:64],
+        base = {"channel": self.name, "chat_id": chat_id[:64], "user_id": str(_id(sender.get("id")) or chat_id)[:64],
                 "update_key": f"{self.name}:{mid}", "sent_at": None if sent is None else sent / 1000}
         text = message.get("text")
         if isinstance(text, str) and text.strip():
@@ -217,7 +218,7 @@ class ZalobotChannel:
             return web.Response(status=403)
         try:
             body = json.loads(await request.read())
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
             body = None
         update = body.get("result", body) if isinstance(body, dict) else None
         if not isinstance(update, dict) or not isinstance(update.get("message"), dict):
@@ -231,9 +232,14 @@ def _millis(value: Any) -> int | None:
     """A message date in milliseconds (seconds are accepted too), or None."""
     if isinstance(value, str) and value.isdigit():
         value = int(value)
-    if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
         return None
     return int(value if value >= 1e11 else value * 1000)
+
+
+def _id(value: Any) -> str | int | None:
+    """An id as the platform writes it (text or a number); None for anything else (a list, an object)."""
+    return value if isinstance(value, str | int) and not isinstance(value, bool) else None
 
 
 def _join(text: str, note: str) -> str:

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -63,6 +64,8 @@ def seconds(stamp: str) -> float | None:
     try:
         value = float(stamp)
     except ValueError:
+        return None
+    if not math.isfinite(value):  # "NaN" would never be stale
         return None
     return value / 1000 if value > 1e11 else value
 
@@ -138,7 +141,7 @@ class ZaloOAChannel:
             return web.Response(status=401)
         try:
             event = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
             event = None
         stamps = [request.headers.get(TIMESTAMP, "")]
         if isinstance(event, dict):
@@ -168,7 +171,8 @@ class ZaloOAChannel:
             log.info("zalo_oa: a person used %s", name)
             return None
         sender, message = event.get("sender"), event.get("message")
-        user = str(sender.get("id") or "") if isinstance(sender, dict) else ""
+        user = sender.get("id") if isinstance(sender, dict) else None
+        user = str(user) if isinstance(user, str | int) and not isinstance(user, bool) and user != "" else ""
         message = message if isinstance(message, dict) else {}
         if not name.startswith("user_send_") or not user:
             log.info("ignored a zalo_oa %s event", name or "unnamed")

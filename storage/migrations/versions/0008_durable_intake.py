@@ -54,11 +54,37 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", name=op.f("pk_leases")),
     )
     op.create_index("ix_processed_updates_seen_at", "processed_updates", ["seen_at"])
+    with op.batch_alter_table("alerts") as batch:
+        batch.alter_column("commune", existing_type=sa.String(length=40), nullable=True)
+        batch.add_column(sa.Column("status", sa.String(length=12), nullable=False, server_default="open"))
+        batch.add_column(sa.Column("acted_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("escalated", sa.Integer(), nullable=False, server_default="0"))
+    op.create_table(
+        "alert_events",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("alert_id", sa.Integer(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=12), nullable=False),
+        sa.Column("kind", sa.String(length=12), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(["alert_id"], ["alerts.id"], name=op.f("fk_alert_events_alert_id_alerts"),
+                                ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_events")),
+    )
+    op.create_index("ix_alert_events_alert_id", "alert_events", ["alert_id"])
+    with op.batch_alter_table("proposals") as batch:
+        batch.add_column(sa.Column("sensitive", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.create_index("ix_votes_poll_option", "votes", ["poll_id", "option"])
 
 
 def downgrade() -> None:
     """Drop them."""
+    with op.batch_alter_table("proposals") as batch:
+        batch.drop_column("sensitive")
+    op.drop_table("alert_events")
+    with op.batch_alter_table("alerts") as batch:
+        for column in ("escalated", "acted_at", "status"):
+            batch.drop_column(column)
     op.drop_index("ix_votes_poll_option", "votes")
     op.drop_index("ix_processed_updates_seen_at", "processed_updates")
     op.drop_table("leases")
