@@ -183,7 +183,7 @@ async def serve(parts: Parts, service: Service, inbox: Inbox, channels: list[Cha
     sender = make_sender(parts, service, channels)
     inbox.wake_sender = sender.wake
     worker = Worker(service, inbox, sender, channels, web, stop_seconds=s.xtt_stop_seconds,
-                    retention_days=s.xtt_retention_days)
+                    retention_days=s.xtt_retention_days, alert_hours=s.xtt_alert_hours)
     started = await worker.start()
     if not started:
         await worker.stop()

@@ -16,6 +16,7 @@ from analytics.dates import VN, parse_day, vn_datetime
 from analytics.documents import DEFAULT_OFFICE, DEFAULT_PLACE
 from analytics.formula import FormulaError
 from bot import app, cli_safety
+from bot.cli_alerts import cmd_alerts
 from bot.cli_office import UsageError, cmd_assess, cmd_forum, cmd_report, cmd_score, with_parts
 from bot.cli_paper import cmd_documents, cmd_forms, cmd_forum_record
 from bot.cli_paper import parse_day as forum_day
@@ -97,6 +98,8 @@ def parser() -> argparse.ArgumentParser:
     documents.add_argument("--office", default=DEFAULT_OFFICE, help=f"issuing body (default: {DEFAULT_OFFICE})")
     documents.add_argument("--place", default=DEFAULT_PLACE, help=f"place in the date line (default: {DEFAULT_PLACE})")
     documents.add_argument("--templates", type=Path, help="the office's own folder of .docx templates")
+    sub.add_parser("alerts", help="safety alerts with their age against the escalation deadline").add_argument(
+        "--all", action="store_true", help="also those already handled")
     safety = sub.add_parser("safety", help="the safety screen").add_subparsers(dest="action", required=True)
     safety.add_parser("check", help="screen stdin, one message per line; print JSON lines").add_argument(
         "--signals", type=Path, help="signal file to try (default: the shipped one)")
@@ -239,5 +242,5 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = 
     "run": cmd_run, "chat": cmd_chat, "db": cmd_db, "communes": cmd_communes, "round": cmd_round,
     "invite": cmd_invite, "score": cmd_score, "report": cmd_report, "assess": cmd_assess, "forum": cmd_forums,
     "targets": cmd_targets, "demo": cmd_demo,
-    "forms": cmd_forms, "documents": cmd_documents,
+    "forms": cmd_forms, "documents": cmd_documents, "alerts": cmd_alerts,
 }

@@ -153,6 +153,9 @@ class Settings:
         "XTT_CALENDAR", "", "Milestones file copied into a round when it opens; empty uses the shipped one.")
     xtt_targets: str = setting(
         "XTT_TARGETS", "", "Target formulas of children_count per group; empty uses the shipped targets.toml.")
+    xtt_alert_hours: float = setting(
+        "XTT_ALERT_HOURS", "12", "A safety alert nobody acknowledged within this many hours goes to every official, "
+        "again every as many hours until someone does.", positive)
     xtt_stop_seconds: float = setting(
         "XTT_STOP_SECONDS", "20", "On SIGTERM, the longest a stop may take to finish the updates in hand.", positive)
     xtt_late_hours: float = setting(

@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot.channels.base import Channel
 from bot.inbox import Inbox
@@ -15,12 +16,13 @@ from bot.sender import Item, Sender
 from bot.service import Service
 from bot.web import WebServer
 from conversations import Reply
-from storage import leases, reminders, retention
+from storage import alerts, leases, outbox, reminders, retention
 
 log = logging.getLogger("xtt")
 LEASE = "sqlite-worker"
 LEASE_SECONDS = 30.0
 PRUNE_EVERY = 3600.0
+ESCALATE_EVERY = 300.0
 
 
 class AnotherWorker(RuntimeError):
@@ -31,9 +33,10 @@ class Worker:
     """Starts the parts in order and stops them in the reverse order, within a bounded time."""
 
     def __init__(self, service: Service, inbox: Inbox, sender: Sender, channels: list[Channel],
-                 web: WebServer | None, *, stop_seconds: float, retention_days: int) -> None:
+                 web: WebServer | None, *, stop_seconds: float, retention_days: int, alert_hours: float = 12.0
+                 ) -> None:
         self.service, self.inbox, self.sender, self.channels, self.web = service, inbox, sender, channels, web
-        self.stop_seconds, self.retention_days = stop_seconds, retention_days
+        self.stop_seconds, self.retention_days, self.alert_hours = stop_seconds, retention_days, alert_hours
         self.owner = leases.owner_name()
         self.sqlite = service.db.dialect.name == "sqlite"
         self._chores: list[asyncio.Task[None]] = []
@@ -49,6 +52,10 @@ class Worker:
             self._chores.append(asyncio.create_task(self._renew(), name="lease"))
         self._chores.append(asyncio.create_task(self._prune(), name="retention"))
         self._chores.append(asyncio.create_task(self._milestones(), name="milestones"))
+        self._chores.append(asyncio.create_task(self._escalate(), name="escalation"))
+        if not await alerts.anyone_to_tell(self.service.db, sorted(self.service.admins)):
+            log.error("NO ONE CAN RECEIVE SAFETY ALERTS: there is no official and no child-protection officer. "
+                      "Set XTT_ADMINS, or invite one: xtt invite official / xtt invite officer --commune CODE")
         if self.web:
             await self.web.start()
         started = []
@@ -133,6 +140,33 @@ class Worker:
             except Exception:
                 log.warning("milestones: queueing reminders failed", exc_info=True)
             await asyncio.sleep(PRUNE_EVERY)
+
+
+    async def _escalate(self) -> None:
+        """Every few minutes, send alerts nobody acknowledged in time to every official, again and again."""
+        while True:
+            try:
+                if await escalate(self.service, _now(), self.alert_hours):
+                    self.sender.wake()
+            except Exception:
+                log.warning("alerts: escalating failed", exc_info=True)
+            await asyncio.sleep(ESCALATE_EVERY)
+
+
+async def escalate(service: Service, now: datetime, hours: float) -> int:
+    """Queue every overdue alert to the officials; how many."""
+    texts, lang, names = service.texts, service.lang, await service.communes.names()
+
+    def notice(alert: alerts.AlertInfo) -> dict[str, Any]:
+        shown = ", ".join(texts.get(lang, f"alert.category.{c}") if texts.has(lang, f"alert.category.{c}") else c
+                          for c in alert.categories)
+        where = names.get(alert.commune or "", alert.commune or texts.get(lang, "alerts.no_commune"))
+        hours_waited = f"{(now - alert.created_at).total_seconds() / 3600:.0f}"
+        return outbox.payload(texts.get(lang, "alerts.escalated", id=alert.id, categories=shown, commune=where,
+                                        hours=hours_waited, text=alert.text[:500]),
+                              [(f"a:k:{alert.id}", texts.get(lang, "alerts.choice.ack"))], "alerts.escalated")
+
+    return await alerts.escalate(service.db, now, hours, sorted(service.admins), notice)
 
 
 def tracking(service: Service, channels: dict[str, Channel]) -> Callable[[Item, str | None], None]:

@@ -86,7 +86,8 @@ def act(alert_id: int, *, kind: str, status: str | None, actor: str, detail: str
     """Record an action; one that closes the alert is refused when someone closed it already."""
     items: list[Executable | Guard] = []
     if status is not None:
-        items.append(Guard(update(Alert).where(Alert.id == alert_id, Alert.status.in_((OPEN, "acknowledged")))
+        before = (OPEN,) if status == "acknowledged" else (OPEN, "acknowledged")
+        items.append(Guard(update(Alert).where(Alert.id == alert_id, Alert.status.in_(before))
                            .values(status=status, acted_at=now), "alerts.gone", values={"id": alert_id}))
     items.append(AlertEvent.__table__.insert().values(alert_id=alert_id, at=now, actor=actor, kind=kind,
                                                       detail=detail))
