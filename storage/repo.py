@@ -26,6 +26,7 @@ from storage.models import (
     RoleGrant,
     Round,
     Session,
+    Vote,
 )
 from storage.rounds import window_state
 from storage.writes import Write
@@ -191,6 +192,7 @@ def forget(person: str, open_response: str | None) -> list[Executable | Write]:
         update(Alert).where(Alert.author == person).values(author=None),
         delete(Contact).where(Contact.person == person),
         delete(RoleGrant).where(RoleGrant.person == person),
+        delete(Vote).where(Vote.person == person),
         delete_session(person),
     ]
     if open_response:

@@ -112,7 +112,7 @@ def test_child_consent_records_both_agreements_then_starts_the_survey() -> None:
     profile, start = talk.effects
     assert isinstance(profile, SaveProfile) and profile.consent == ("self", "parent")
     assert (profile.group, profile.commune, profile.age_band) == ("child", "my-an", "10-12")
-    assert profile.version == "2025.1" and profile.purpose == "criterion13_survey"
+    assert profile.version == "2025.2" and profile.purpose == "criterion13_survey"
     assert isinstance(start, StartResponse) and start.round_id == "2024" and start.commune == "my-an"
     assert "Câu 1/12" in talk.last.replies[-1].text
 
