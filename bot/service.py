@@ -277,7 +277,7 @@ class Service:
                 who = await self.person(person)
                 if who.staff:  # staff who type something the bot does not know get their own help
                     command = routes.commands["help"]
-            return await self._engine(person, incoming, state, now, command, who)
+            return await self._engine(person, incoming, state, now, command, who, arg)
         who = await self.person(person)
         call = Call(who, lang, now, incoming, round_id, arg=arg)
         router, outcome = None, None
@@ -324,11 +324,11 @@ class Service:
         return Decision(outcome, after or None, save=True)
 
     async def _engine(self, person: str, incoming: Incoming, state: repo.State, now: datetime,
-                      command: Command | None, who: access.Person | None) -> Decision:
+                      command: Command | None, who: access.Person | None, arg: str = "") -> Decision:
         """Run the conversation engine and turn its effects into writes."""
         session, round_id = state.session, state.round_id
         opt_in = [repo.opt_in(person)] if command is not None and command.name == "start" else []
-        result = await self._advance(person, state, incoming, command, now, who)
+        result = await self._advance(person, state, incoming, command, now, who, arg)
         outcome = self.writer.outcome(person, incoming, session, result, round_id, await self.communes.names(), now)
         if any(r.key == "forget.done" for r in outcome.replies):  # a forgotten person's menu is the default again
             outcome = dataclasses.replace(outcome, replies=tuple(
@@ -336,9 +336,16 @@ class Service:
         return Decision(dataclasses.replace(outcome, writes=(*opt_in, *outcome.writes)), result.session)
 
     async def _advance(self, person: str, state: repo.State, incoming: Incoming, command: Command | None,
-                       now: datetime, who: access.Person | None) -> Result:
-        """Call the engine with what it needs to know."""
+                       now: datetime, who: access.Person | None, arg: str = "") -> Result:
+        """Call the engine with what it needs to know; `/start CODE` of a commune (a poster's link) preselects it."""
         session, round_id = state.session, state.round_id
+        preset = self.preset
+        if command is not None and command.name == "start" and arg:
+            code = arg.strip().lower()[:40]
+            if code in await self.communes.names():
+                preset = (*preset, ("commune", code))
+            else:
+                log.info("started from a link tagged %r", code[:20])  # a source tag (a poster, a page): not an error
         submitted = False
         if session is None and round_id:
             submitted = await repo.participated(self.db, round_id, self.identity.participation(round_id, person))
@@ -352,7 +359,7 @@ class Service:
                      self.texts.get(lang, voiced(self.texts, session, "help_footer")))
         today = await forum.sent_today(self.db, person, now) if name == "propose" else 0
         ctx = Context(now=now, new_id=uuid.uuid4().hex, round_id=round_id, communes=await self.communes.all(),
-                      submitted=submitted, lang=self.lang, extra_help=extra, preset=self.preset,
+                      submitted=submitted, lang=self.lang, extra_help=extra, preset=preset,
                       proposals_today=today, window=state.window)
         inp = Input(text=None if command else incoming.text, choice=incoming.choice_id, command=name,
                     other=bool(incoming.other))

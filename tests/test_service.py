@@ -196,3 +196,15 @@ async def test_a_person_who_writes_can_be_reached_again(db) -> None:
     async with db.connect() as conn:
         assert (await conn.execute(select(Contact.unreachable))).scalar_one() is False
     await service.close()
+
+
+async def test_start_with_a_poster_tag_or_a_commune_code_starts_the_survey(db) -> None:
+    await rounds.open_round(db, "2024", NOW)
+    service = make_service(db)
+    tagged, local = Person(service, "51"), Person(service, "52")
+    first = await tagged.say("/start ref_facebook")
+    assert first[-1].key == "onboarding.intro", "a non-invite argument is a source tag, not a bad invite"
+    await local.say("/start my-an")
+    await local.run(["start", "child", "agree", "agree"])
+    assert local.replies[-1].key == "onboarding.age_child", "the commune of the link is preselected"
+    await service.close()
