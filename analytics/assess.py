@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from analytics.assess_chart import (
 )
 from analytics.rubric import Rubric
 from analytics.score import CommuneScore
+from conversations.datafile import DataFileError, read_toml
 from storage.communes import TYPES
 
 __all__ = ["DEFAULT", "NOT_ASSESSABLE", "NOT_RECOGNISED", "RECOGNISED",
@@ -34,7 +34,7 @@ SLACK = 1e-9
 RECOGNISED, NOT_RECOGNISED = "Đạt", "Không đạt"
 
 
-class AssessError(ValueError):
+class AssessError(DataFileError):
     """A criteria file, points sheet or input is wrong; the message names the file, the place and the fix."""
 
 
@@ -119,12 +119,7 @@ class Assessment:
 def load_criteria(path: Path = DEFAULT) -> Criteria:
     """Read and check a criteria file."""
     where = path.name
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise AssessError(f"{path}: criteria file not found; give the path of a criteria TOML file") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise AssessError(f"{where}: not valid TOML ({exc})") from exc
+    doc = read_toml(path, "criteria file", AssessError)
     name, note = str(doc.get("name", "")).strip(), str(doc.get("note", "")).strip()
     if not name or not note:
         raise AssessError(f"{where}: name and note are required; they are printed on every output")

@@ -6,10 +6,11 @@ from __future__ import annotations
 import ast
 import math
 import operator
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from conversations.datafile import DataFileError, read_toml
 
 DEFAULT = Path(__file__).parent / "data" / "targets.toml"
 FUNCTIONS: dict[str, Callable[..., float]] = {"max": max, "min": min, "ceil": math.ceil, "floor": math.floor,
@@ -20,7 +21,7 @@ OPERATORS: dict[type, Callable[[float, float], float]] = {
 NAMES = ("children_count",)
 
 
-class FormulaError(ValueError):
+class FormulaError(DataFileError):
     """A formula is not allowed or cannot be computed; the message names it and the fix."""
 
 
@@ -86,12 +87,7 @@ def _eval(node: ast.AST, values: Mapping[str, float], text: str) -> float:
 
 def load_formulas(path: Path = DEFAULT) -> dict[str, Formula]:
     """The formula per group ('child', 'resident') from a targets file."""
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise FormulaError(f"{path}: targets file not found") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise FormulaError(f"{path.name}: not valid TOML ({exc})") from exc
+    doc = read_toml(path, "targets file", FormulaError)
     result = {}
     for group, key in (("child", "children"), ("resident", "residents")):
         text = doc.get(key)

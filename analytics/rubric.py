@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
+from conversations.datafile import DataFileError, read_toml
+
 DEFAULT = Path(__file__).parent / "data" / "rubric.toml"
 
 
-class RubricError(ValueError):
+class RubricError(DataFileError):
     """A rubric file is wrong; the message names the file, the entry and the fix."""
 
 
@@ -43,12 +44,7 @@ class Rubric:
 def load(path: Path = DEFAULT) -> Rubric:
     """Read and check a rubric file."""
     where = path.name
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise RubricError(f"{path}: rubric file not found") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise RubricError(f"{where}: not valid TOML ({exc})") from exc
+    doc = read_toml(path, "rubric file", RubricError)
     name, note = str(doc.get("name", "")).strip(), str(doc.get("note", "")).strip()
     if not name or not note:
         raise RubricError(f"{where}: name and note are required; they are printed on every output")

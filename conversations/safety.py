@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
 
+from conversations.datafile import DataFileError, read_toml
 from conversations.spelling import BOUNDARY, Speller, bare_of, key
 
 SIGNALS = Path(__file__).parent / "data" / "safety_signals.toml"
@@ -20,7 +20,7 @@ COMMON = frozenset(key(w) for w in ("em", "con", "tôi", "tui", "mình", "bị",
 _SYNTAX = re.compile(r"\.\.\.|[()\[\]|]|@[\w]+|[^\s()\[\]|]+")
 
 
-class SignalFileError(ValueError):
+class SignalFileError(DataFileError):
     """The signal file cannot be read; the message names the file, the entry and the fix."""
 
 
@@ -153,10 +153,7 @@ class Screen:
     @classmethod
     def load(cls, path: Path = SIGNALS) -> Screen:
         """Read and compile the signal file."""
-        try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise SignalFileError(f"{path.name}: not valid TOML ({exc}); check quotes, commas and brackets") from exc
+        doc = read_toml(path, "signal file", SignalFileError)
         return cls.from_document(doc, path.name)
 
     @classmethod

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -13,6 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from conversations.datafile import DataFileError, read_toml
 from storage.models import Milestone, Round
 
 DEFAULT = Path(__file__).parent / "data" / "calendar.toml"
@@ -21,7 +21,7 @@ MONTH_DAY = re.compile(r"^(\d{2})-(\d{2})$")
 ID = re.compile(r"^[a-z0-9_-]{1,40}$")
 
 
-class CalendarError(ValueError):
+class CalendarError(DataFileError):
     """A calendar file or a milestone command is wrong; the message names the file or entry and the fix."""
 
 
@@ -66,12 +66,7 @@ class Dated:
 def load(path: Path = DEFAULT) -> list[Planned]:
     """Read and check a calendar file."""
     where = path.name
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise CalendarError(f"{path}: calendar file not found") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise CalendarError(f"{where}: not valid TOML ({exc})") from exc
+    doc = read_toml(path, "calendar file", CalendarError)
     default_days = _days(doc.get("remind_days", [7, 1]), f"{where}: remind_days")
     result, seen = [], set()
     for n, entry in enumerate(doc.get("milestones", []), 1):

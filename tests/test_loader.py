@@ -67,7 +67,7 @@ def test_too_few_items(flows: Path) -> None:
 
 def test_missing_file(flows: Path) -> None:
     (flows / "resident.toml").unlink()
-    with pytest.raises(DataFileError, match=r"resident\.toml: file: the flow file is missing"):
+    with pytest.raises(DataFileError, match=r"resident\.toml: file: flow file not found"):
         load_flows(flows)
 
 
