@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from conversations.turn import Window
-from storage import repo
+from storage import communes, repo
 from storage.writes import Write
 
 
@@ -81,6 +81,8 @@ class Communes:
         self.ttl = ttl
         self._rows: tuple[tuple[str, str], ...] = ()
         self._at = 0.0
+        self._merges: dict[str, str | None] = {}
+        self._merges_at = 0.0
 
     async def all(self) -> tuple[tuple[str, str], ...]:
         """(code, name) pairs in name order."""
@@ -92,3 +94,10 @@ class Communes:
     async def names(self) -> dict[str, str]:
         """Commune names by code."""
         return dict(await self.all())
+
+    async def merges(self) -> dict[str, str | None]:
+        """Every unit's merged_into (the 2025 map), read again at most once a minute."""
+        if not self._merges or time.monotonic() - self._merges_at > self.ttl:
+            self._merges = await communes.merges(self.db)
+            self._merges_at = time.monotonic()
+        return self._merges

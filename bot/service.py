@@ -27,7 +27,7 @@ from bot.writer import Writer
 from conversations import Catalogue, Choice, Context, Engine, Incoming, Input, Reply, Result
 from conversations.matching import pick
 from conversations.turn import voiced
-from storage import forum, inbox, outbox, repo
+from storage import communes, forum, inbox, outbox, repo
 from storage.committer import Committer
 from storage.writes import Item, Refused, Write
 
@@ -168,6 +168,9 @@ class Service:
                 log.info("ignored a redelivered update %s", incoming.update_key)
                 return "seen", []
             now = self.clock()
+            moved = communes.remap_session(state.session, await self.communes.merges())
+            if moved is not None:  # the person's commune was merged (2025): they come back to the new unit
+                state = dataclasses.replace(state, session=moved)
             decision = await self._decide(person, incoming, state, now)
             decision = await self._screened(person, incoming, state.session, decision, now)
             base: list[Item] = [repo.reachable(incoming.channel, incoming.chat_id)]
@@ -178,6 +181,10 @@ class Service:
                 base.append(repo.save_contact(person, incoming.channel, incoming.chat_id, now, lang))
             replies = list(decision.outcome.replies)
             unit = [*base, *decision.outcome.writes]
+            if moved is not None:
+                unit += communes.move_person(person, moved["profile"]["commune"])
+                if not decision.save and decision.session is moved:
+                    unit.append(repo.save_session(person, moved, now))
             if decision.save:
                 unit.append(repo.save_session(person, decision.session, now) if decision.session is not None
                             else repo.delete_session(person))

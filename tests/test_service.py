@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bot.app import assemble
 from bot.identity import Identity
@@ -208,3 +208,17 @@ async def test_start_with_a_poster_tag_or_a_commune_code_starts_the_survey(db) -
     await local.run(["start", "child", "agree", "agree"])
     assert local.replies[-1].key == "onboarding.age_child", "the commune of the link is preselected"
     await service.close()
+
+
+async def test_a_person_of_a_merged_commune_comes_back_to_the_new_unit(db) -> None:
+    await rounds.open_round(db, "2024", NOW)
+    child = Person(make_service(db), "61")
+    await child.run(CHILD)  # a child of my-an
+    async with db.begin() as conn:
+        await conn.execute(text("UPDATE communes SET merged_into = 'my-hoa' WHERE code = 'my-an'"))
+    child.service = make_service(db)  # after a restart, with the 2025 map
+    await child.say("satisfied")
+    async with db.connect() as conn:
+        commune = (await conn.execute(select(Respondent.commune))).scalar_one()
+        session = (await conn.execute(select(Session.commune))).scalar_one()
+    assert commune == session == "my-hoa"
