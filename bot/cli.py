@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+
+from sqlalchemy.exc import DBAPIError
 
 from analytics import RubricError
 from analytics.assess import AssessError
@@ -130,13 +134,38 @@ def main(argv: list[str] | None = None) -> int:
             settings, secret = ensure_secret(load())
             if args.command in ("run", "chat"):
                 where(settings, secret)
-        return asyncio.run(COMMANDS[args.command](settings, args))
+        code = asyncio.run(COMMANDS[args.command](settings, args))
+        sys.stdout.flush()  # a closed pipe shows here, inside the try, not as a warning at exit
+        return code
     except (DataFileError, CommuneFileError, RoundError, RubricError, AssessError, UsageError, SettingError,
             AnotherWorker, CalendarError, TargetError, FormulaError) as exc:
         print(f"xtt: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `xtt score | head`: the reader left; that is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (DBAPIError, ConnectionError, TimeoutError, socket.gaierror) as exc:
+        print(f"xtt: cannot open the database {_where(args)} ({_reason(exc)}); check DATABASE_URL, and that the "
+              "server runs and this user may use it", file=sys.stderr)
+        return 2
+
+
+def _where(args: argparse.Namespace) -> str:
+    """The database the settings name, without a password."""
+    try:
+        settings = load()
+    except SettingError:
+        return ""
+    file = settings.sqlite_file
+    return f"SQLite {file}" if file else "PostgreSQL " + settings.database_url.split("@")[-1]
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of what went wrong, short."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:160]
 
 
 def where(settings: Settings, secret: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -15,6 +14,7 @@ from sqlalchemy.sql import Executable
 
 from storage.db import upsert
 from storage.models import Commune, Respondent, Session
+from storage.tables import read_table
 
 DEFAULT_FILE = Path(__file__).parent / "data" / "communes_thap_muoi.csv"
 TYPES = ("ward", "standard", "disadvantaged")
@@ -44,17 +44,8 @@ class CommuneRow:
 
 
 def read_file(path: Path) -> list[CommuneRow]:
-    """Read and check a CSV (UTF-8) or XLSX file with columns code, name, type."""
-    if not path.is_file():
-        raise CommuneFileError(f"{path}: file not found")
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
-
-        sheet = load_workbook(path, read_only=True, data_only=True).worksheets[0]
-        rows = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-    else:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            rows = list(csv.reader(handle))
+    """Read and check a CSV or XLSX file with columns code, name, type."""
+    rows = read_table(path)
     if not rows:
         raise CommuneFileError(f"{path.name}: the file is empty; add a header row code,name,type")
     header = [h.strip().lower() for h in rows[0]]

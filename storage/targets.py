@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from analytics.formula import Formula, FormulaError
 from conversations.matching import fold
 from storage.db import upsert
 from storage.models import Round, Target
+from storage.tables import read_table
 
 GROUPS = {"child": "child", "children": "child", "tre em": "child", "resident": "resident",
           "residents": "resident", "nguoi dan": "resident"}
@@ -34,16 +34,8 @@ class TargetRow:
 
 
 def _cells(path: Path) -> list[list[str]]:
-    """The rows of a CSV (UTF-8) or the first sheet of an XLSX file, as text."""
-    if not path.is_file():
-        raise TargetError(f"{path}: file not found")
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
-
-        sheet = load_workbook(path, read_only=True, data_only=True).worksheets[0]
-        return [["" if v is None else str(v).strip() for v in row] for row in sheet.iter_rows(values_only=True)]
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        return [[c.strip() for c in row] for row in csv.reader(handle)]
+    """The rows of a CSV or the first sheet of an XLSX file, as text."""
+    return read_table(path)
 
 
 def _whole(text: str, where: str, what: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -142,3 +143,51 @@ def test_assess_from_template_to_recognition_table(xtt, tmp_path: Path) -> None:
     bad.write_text(lines[0] + "\nmy-an,Xã Mỹ An,standard,abc\n", encoding="utf-8")
     code, _, err = xtt("assess", "--criteria", str(bad))
     assert code == 2 and "bad.csv" in err and "abc" in err
+
+
+def test_operator_mistakes_get_one_line_and_no_traceback(xtt, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = "code,name,type\nmy-an,Xã Mỹ An,standard\n"
+    (tmp_path / "w1258.csv").write_bytes(table.encode("cp1258", errors="strict")
+                                         if _encodable(table) else _cp1258(table))
+    (tmp_path / "utf16.csv").write_bytes(table.encode("utf-16"))
+    (tmp_path / "fake.xlsx").write_text(table, encoding="utf-8")
+    for name in ("w1258.csv", "utf16.csv"):
+        code, out, err = xtt("communes", "import", name)
+        assert code == 0 and "imported 1" in out, (name, err)
+        listed = xtt("communes", "list")[1]
+        assert "Xã Mỹ An" in listed, f"{name}: the Vietnamese name survives its encoding"
+    code, _, err = xtt("communes", "import", "fake.xlsx")
+    assert code == 2 and "not an Excel workbook" in err and len(err.strip().splitlines()) == 1
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://nobody@127.0.0.1:1/nowhere")
+    code, _, err = xtt("score")
+    assert code == 2 and err.startswith("xtt: cannot open the database PostgreSQL 127.0.0.1:1/nowhere")
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
+    import subprocess
+
+    env = {"PATH": "/usr/bin:/bin", "XTT_DATA_DIR": str(tmp_path)}
+    reader, writer = os.pipe()
+    os.close(reader)  # like `| head` once it has read enough: every write fails with a broken pipe
+    try:
+        done = subprocess.run([sys.executable, "-m", "bot", "communes", "list"], cwd=tmp_path, env=env,
+                              stdout=writer, stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    finally:
+        os.close(writer)
+    assert done.returncode == 0 and "Traceback" not in done.stderr and "Broken pipe" not in done.stderr
+
+
+def _encodable(text: str) -> bool:
+    """Whether Python's cp1258 codec takes the text as composed characters."""
+    try:
+        text.encode("cp1258")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _cp1258(text: str) -> bytes:
+    """Text as Vietnamese Windows saves it: base letters and combining tone marks."""
+    import unicodedata
+
+    return unicodedata.normalize("NFD", text).encode("cp1258")
