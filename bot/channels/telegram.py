@@ -203,6 +203,9 @@ class TelegramChannel:
             return None
         _check(chat.id, int, "chat.id")  # PTB does not check types: a forged update may carry anything
         _check(user.id, int, "from.id")
+        if chat.id != user.id:  # a private chat's id is its person's: anything else is forged
+            log.warning("ignored update %s: a private chat that is not the sender's", update.update_id)
+            return None
         key = f"telegram:{update.update_id}"
         base = {"channel": self.name, "chat_id": str(chat.id), "user_id": str(user.id), "update_key": key}
         if update.callback_query is not None:
