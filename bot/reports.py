@@ -6,16 +6,18 @@ import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics import Rubric, compute
 from analytics.assess import AssessError, Criteria, assess, assessment_chart, summary_lines
-from analytics.breakdown import GROUP_LABELS, Distribution, distribution
+from analytics.breakdown import GROUP_LABELS, HIDDEN, Distribution, distribution
 from analytics.charts import commune_chart, distribution_chart
 from analytics.forum import write_forum_report
 from analytics.plot import render
 from analytics.report import write_report
+from analytics.stats import MIN_GROUP
 from analytics.table import interval, percent
 from conversations import Catalogue, Reply
 from conversations.model import Questionnaire
@@ -80,26 +82,30 @@ class Reports:
             flags = (" ⚠️ " + self.texts.get(lang, "score.zero")) if s.zero else ""
             flags += (" · " + self.texts.get(lang, "score.not_assessable")) if not s.assessable else ""
             flags += (" · " + self.texts.get(lang, "score.near")) if s.near_threshold else ""
-            lines.append(self.texts.get(lang, "score.line", name=s.name, children=percent(s.children.index),
-                                        n_children=s.children.n, residents=percent(s.residents.index),
+            lines.append(self.texts.get(lang, "score.line", name=s.name, children=_shown(s.children),
+                                        n_children=s.children.n, residents=_shown(s.residents),
                                         n_residents=s.residents.n, index=percent(s.index), ci=interval(s.ci95),
                                         points=points) + flags)
         lines.append(self.texts.get(lang, "score.rubric", name=self.rubric.name))
         lines.append(self.rubric.note)
         replies = [Reply("\n".join(lines), key="score")]
         if len(scores) == 1:
-            replies += await self._distribution(round_id, scores[0].code, scores[0].name)
+            small = {g for g, group in (("child", scores[0].children), ("resident", scores[0].residents))
+                     if 0 < group.n < MIN_GROUP}  # no per-question chart of fewer than 5 people
+            replies += await self._distribution(round_id, scores[0].code, scores[0].name, small)
         else:
             chart = await render(commune_chart, scores, self.rubric, round_id)
             replies.append(Reply(self.texts.get(lang, "score.chart"), key="score.chart", image=chart,
                                  filename="chi-so-hai-long.png"))
         return replies
 
-    async def _distribution(self, round_id: str, code: str, name: str) -> list[Reply]:
-        """One commune's per-question distribution, a chart per group."""
+    async def _distribution(self, round_id: str, code: str, name: str, small: set[str]) -> list[Reply]:
+        """One commune's per-question distribution, a chart per group of at least five people."""
         dists = await distribution(self.db, round_id, [code])
         replies = []
         for group, questionnaire in self.questionnaires.items():
+            if group in small:
+                continue
             dist = dists.get((code, group), Distribution())
             chart = await render(distribution_chart, dist, questionnaire, name, round_id)
             replies.append(Reply(GROUP_LABELS.get(group, group), key="score.distribution", image=chart,
@@ -158,3 +164,8 @@ class Reports:
         chart = await render(progress_chart, scores, round_id)
         return [Reply("\n".join(lines), key="tally"), Reply("", key="tally.chart", image=chart,
                                                             filename="tien-do.png")]
+
+
+def _shown(group: Any) -> str:
+    """A group's index, or "<5" for a group of fewer than five people (one of them could be recognised)."""
+    return HIDDEN if 0 < group.n < MIN_GROUP else percent(group.index)

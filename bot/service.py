@@ -142,6 +142,8 @@ class Service:
         Returns "done" (committed, the inbox row finished with it), "seen" (handled before) or "failed".
         """
         person = self.identity.pseudonym(incoming.channel, incoming.user_id)
+        if incoming.text and "\x00" in incoming.text:  # PostgreSQL text cannot hold NUL: it carries nothing anyway
+            incoming = dataclasses.replace(incoming, text=incoming.text.replace("\x00", ""))
         async with self.locks.hold(person):
             try:
                 status, late = await self._process(person, incoming, durable=True)
