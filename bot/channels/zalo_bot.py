@@ -168,9 +168,19 @@ class ZalobotChannel:
 
     async def take(self, updates: list[JsonDict]) -> None:
         """Store what arrived in the inbox (a repeated message id is stored once); it is processed from there."""
-        received = [i for i in map(self.incoming, updates) if i is not None]
-        if received:
-            await self.accept(received, ())
+        received, bad = [], []
+        for n, update in enumerate(updates):
+            try:
+                incoming = self.incoming(update)
+            except Exception as exc:  # one unreadable update is recorded and skipped, never retried forever
+                log.warning("an update could not be read (%s); recorded as bad", type(exc).__name__)
+                bad.append((f"{self.name}:bad:{hashlib.sha256(repr(update).encode()).hexdigest()[:32]}:{n}",
+                            f"{type(exc).__name__}: {exc}"))
+                continue
+            if incoming is not None:
+                received.append(incoming)
+        if received or bad:
+            await self.accept(received, bad)
 
     async def edit(self, chat_id: str, message_id: str, text: str) -> None:
         """The Zalo Bot Platform cannot edit a sent message."""
