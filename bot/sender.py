@@ -32,7 +32,6 @@ from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Executable
 
 from bot.channels.base import Channel
@@ -276,9 +275,10 @@ class Sender:
                               CHANNEL.in_(list(self.channels)), CHAT.not_in([chat for _, chat in self._busy]))
                        .order_by(Outbox.status, Outbox.kind, Outbox.id).limit(limit - len(ids)))
                 if self.db.dialect.name == "postgresql":  # several workers: a chat's order holds across them
-                    due = due.where(~self._held_elsewhere(answers, now), func.pg_try_advisory_xact_lock(
-                        2, func.hashtext(CHAT))).with_for_update(skip_locked=True, of=Outbox)
-                ids += [i for (i,) in await conn.execute(due)]
+                    due = due.with_for_update(skip_locked=True, of=Outbox)
+                    ids += await self._lock_chats(conn, [i for (i,) in await conn.execute(due)], answers, now)
+                else:
+                    ids += [i for (i,) in await conn.execute(due)]
                 if len(ids) >= limit:
                     break
             if not ids:
@@ -292,13 +292,24 @@ class Sender:
                 .where(Outbox.id.in_(ids)).order_by(Outbox.id))
             return list(rows)
 
-    def _held_elsewhere(self, answers: bool, now: datetime) -> Any:
-        """Whether another worker holds an earlier message to the row's chat (answers by chat, others by contact)."""
-        earlier = aliased(Outbox)
-        same = (and_(earlier.kind == "answer", earlier.channel == Outbox.channel, earlier.chat_id == Outbox.chat_id)
-                if answers else earlier.contact_id == Outbox.contact_id)
-        return exists().where(same, earlier.status == "queued", earlier.id < Outbox.id,
-                              earlier.claimed_by != self.worker, earlier.claimed_until > now)
+    async def _lock_chats(self, conn: Any, ids: list[int], answers: bool, now: datetime) -> list[int]:
+        """Of the rows found, those whose chat this claim locks (advisory) and no other worker holds."""
+        if not ids:
+            return []
+        locked = (select(Outbox.id, CHAT).outerjoin(Contact, Contact.id == Outbox.contact_id)
+                  .where(Outbox.id.in_(ids), func.pg_try_advisory_xact_lock(2, func.hashtext(CHAT))))
+        rows = list(await conn.execute(locked))
+        if not rows:
+            return []
+        chats = list({chat for _, chat in rows})
+        elsewhere = and_(Outbox.status == "queued", Outbox.claimed_by != self.worker, Outbox.claimed_until > now)
+        if answers:  # queued answers are few: the due index finds them
+            held = select(Outbox.chat_id).where(elsewhere, Outbox.kind == "answer", Outbox.chat_id.in_(chats))
+        else:  # by the contacts of these chats and their outbox rows (both indexed)
+            held = select(Contact.chat_id).where(Contact.channel.in_(list(self.channels)), Contact.chat_id.in_(chats),
+                                                 exists().where(Outbox.contact_id == Contact.id, elsewhere))
+        taken = set((await conn.execute(held)).scalars())
+        return sorted(i for i, chat in rows if chat not in taken)
 
     async def release_claims(self, mine: bool = False) -> None:
         """Free this worker's claims, or every claim (the one worker of a SQLite database, at start)."""

@@ -44,8 +44,9 @@ def finished(key: str, now: datetime, status: str = "done") -> Write:
 async def claim(engine: AsyncEngine, worker: str, now: datetime, limit: int, lease: float) -> list[Row]:
     """Take due updates in order, at most `limit`; a person whose earlier update another worker holds waits.
 
-    On PostgreSQL a per-person advisory lock inside the claiming transaction keeps two workers from taking the
-    same person's updates at once; rows another worker is claiming are skipped (SKIP LOCKED).
+    On PostgreSQL rows another worker is claiming are skipped (SKIP LOCKED); then a per-person advisory lock,
+    taken only on the rows found (a lock per scanned row could fill the lock table), keeps two workers from
+    taking one person's updates at once, and a second look after the locks sees claims committed meanwhile.
     """
     earlier = aliased(Inbox)
     held_elsewhere = exists().where(
@@ -55,11 +56,16 @@ async def claim(engine: AsyncEngine, worker: str, now: datetime, limit: int, lea
     due = select(Inbox.id).where(Inbox.status == QUEUED, free, ~held_elsewhere).order_by(Inbox.id).limit(limit)
     postgres = engine.dialect.name == "postgresql"
     if postgres:
-        due = due.where(func.pg_try_advisory_xact_lock(func.hashtext(Inbox.person))).with_for_update(
-            skip_locked=True, of=Inbox)
+        due = due.with_for_update(skip_locked=True, of=Inbox)
     until = now + timedelta(seconds=lease)
     async with engine.begin() as conn:
         ids = [i for (i,) in await conn.execute(due)]
+        if postgres and ids:
+            locked = select(Inbox.id).where(Inbox.id.in_(ids), func.pg_try_advisory_xact_lock(func.hashtext(
+                Inbox.person)))
+            ids = [i for (i,) in await conn.execute(locked)]
+            if ids:
+                ids = [i for (i,) in await conn.execute(select(Inbox.id).where(Inbox.id.in_(ids), ~held_elsewhere))]
         if not ids:
             return []
         rows = await conn.execute(update(Inbox).where(Inbox.id.in_(ids)).values(claimed_by=worker, claimed_until=until,
