@@ -4,9 +4,11 @@ A broadcast to every contact is queued (notices, one contact each), then `Sender
 --reps times; after each claim its rows are marked sent, as the sender does, so the head of the queue moves on
 (--reps × window extra rows are queued so that at least --small / --big stay queued). The ratio of the medians
 (1,000,000 / 1,000) shows whether the claim's cost grows with the queue (target <= 1.2). SQLite, and
-PostgreSQL when it answers on 127.0.0.1:5432 (a fresh database each, dropped afterwards).
+PostgreSQL when it answers on 127.0.0.1:5432 (a fresh database each, dropped afterwards). --custom-plans
+connects with plan_cache_mode=force_custom_plan: after five runs of a prepared statement PostgreSQL may switch
+to a generic plan, which for this claim scans and sorts the whole queue.
 
-    python -m bench.fill [--small 1000] [--big 1000000] [--reps 30]
+    python -m bench.fill [--small 1000] [--big 1000000] [--reps 30] [--custom-plans]
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from conversations import Reply
 from storage import migrate
 from storage.db import connect
 from storage.models import Outbox
+
+CUSTOM = False
 
 
 class Idle:
@@ -50,15 +54,19 @@ async def fill(db: Any, rows: int) -> None:
         await conn.execute(text(f"INSERT INTO outbox (key, contact_id, kind, payload, status, attempts, next_at, "
                                 f"created_at) SELECT 'b:' || id, id, 'notice', '{{\"text\": \"hello\"}}', 'queued', 0, "
                                 f"'{now}', '{now}' FROM contacts"))
-    if db.dialect.name == "postgresql":
-        async with db.connect() as conn:
-            await conn.execute(text("COMMIT"))
+    if db.dialect.name == "postgresql":  # as autovacuum would soon after a big broadcast is queued
+        async with db.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
             await conn.execute(text("ANALYZE"))
 
 
 async def timed(url: str, rows: int, reps: int) -> list[float]:
     """Milliseconds per claim of a full window with at least `rows` queued messages (each claim then sent)."""
     db = connect(url)
+    if CUSTOM and db.dialect.name == "postgresql":
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        await db.dispose()
+        db = create_async_engine(url, connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}})
     try:
         await migrate.upgrade(db)
         sender = Sender(db, {"telegram": Idle()}, rate=200, per_chat=1)  # type: ignore[dict-item]
@@ -102,7 +110,10 @@ async def main() -> None:
     p.add_argument("--small", type=int, default=1000)
     p.add_argument("--big", type=int, default=1_000_000)
     p.add_argument("--reps", type=int, default=30)
+    p.add_argument("--custom-plans", action="store_true", help="PostgreSQL: plan_cache_mode=force_custom_plan")
     args = p.parse_args()
+    global CUSTOM
+    CUSTOM = args.custom_plans
     figures: dict[str, Any] = {}
     kinds = ["sqlite", *(["postgresql"] if postgres_up() else [])]
     for kind in kinds:
