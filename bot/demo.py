@@ -59,8 +59,8 @@ async def run_demo(out: Path, respondents: int, stream: object = None) -> int:
     except ValueError as exc:
         print(f"xtt: {exc}", file=sys.stderr)
         return 2
-    settings = ensure_secret(load({"DATABASE_URL": f"sqlite+aiosqlite:///{out.resolve()}/xtt.sqlite3",
-                                   "XTT_DATA_DIR": str(out)}, dotenv=None))
+    settings, _ = ensure_secret(load({"DATABASE_URL": f"sqlite+aiosqlite:///{out.resolve()}/xtt.sqlite3",
+                                      "XTT_DATA_DIR": str(out)}, dotenv=None))
     parts = await app.prepare(settings)
     try:
         return await _season(parts, out, respondents)

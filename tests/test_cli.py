@@ -67,7 +67,7 @@ def test_communes_import_xlsx_and_bad_files(xtt, tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("code,name,type\nok,Xã A,standard\nbad,Xã B,city\n", encoding="utf-8")
     code, _, err = xtt("communes", "import", str(tmp_path / "bad.csv"))
     assert code == 2 and "bad.csv: row 3: type 'city' is unknown" in err
-    assert "file not found" in xtt("communes", "import", "missing.csv")[2]
+    assert "missing.csv not found" in xtt("communes", "import", "missing.csv")[2]
     (tmp_path / "empty.csv").write_text("name\n", encoding="utf-8")
     assert "header lacks ['code', 'type']" in xtt("communes", "import", str(tmp_path / "empty.csv"))[2]
 
