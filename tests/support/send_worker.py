@@ -69,6 +69,7 @@ async def main() -> int:
     await channel.bot.initialize()
     sender = Sender(db, {channel.name: channel}, rate=float(settings.xtt_send_rate),
                     per_chat=float(settings.xtt_send_per_chat))
+    await sender.release_claims()  # the one worker here: what a killed run had claimed is free again
     began = time.monotonic()
     draining = asyncio.create_task(sender.drain(timeout=3600))
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, draining.cancel)
