@@ -302,12 +302,15 @@ class Sender:
         if not rows:
             return []
         chats = list({chat for _, chat in rows})
+        if answers:  # an earlier answer to the chat not among these (held or being claimed elsewhere) goes first
+            earlier = (select(Outbox.chat_id, func.min(Outbox.id))
+                       .where(Outbox.status == "queued", Outbox.kind == "answer", Outbox.chat_id.in_(chats),
+                              Outbox.id.not_in(ids)).group_by(Outbox.chat_id))
+            first = dict((await conn.execute(earlier)).all())
+            return sorted(i for i, chat in rows if i < first.get(chat, i + 1))
         elsewhere = and_(Outbox.status == "queued", Outbox.claimed_by != self.worker, Outbox.claimed_until > now)
-        if answers:  # queued answers are few: the due index finds them
-            held = select(Outbox.chat_id).where(elsewhere, Outbox.kind == "answer", Outbox.chat_id.in_(chats))
-        else:  # by the contacts of these chats and their outbox rows (both indexed)
-            held = select(Contact.chat_id).where(Contact.channel.in_(list(self.channels)), Contact.chat_id.in_(chats),
-                                                 exists().where(Outbox.contact_id == Contact.id, elsewhere))
+        held = select(Contact.chat_id).where(Contact.channel.in_(list(self.channels)), Contact.chat_id.in_(chats),
+                                             exists().where(Outbox.contact_id == Contact.id, elsewhere))
         taken = set((await conn.execute(held)).scalars())
         return sorted(i for i, chat in rows if chat not in taken)
 
