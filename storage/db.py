@@ -20,7 +20,9 @@ def connect(url: str) -> AsyncEngine:
     """Create the async engine for a URL, preparing the SQLite file and pragmas."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        # Custom plans: a generic plan of the queue claims scans and sorts the whole queue once it is long.
+        return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True,
+                                   connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}})
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
