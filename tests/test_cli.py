@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -11,25 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
 from conversations.loader import FLOWS_DIR
-
-
-@pytest.fixture
-def xtt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    """Run xtt with arguments in a fresh folder; returns (exit code, stdout, stderr)."""
-    monkeypatch.chdir(tmp_path)
-    for name in ("DATABASE_URL", "XTT_SECRET", "TELEGRAM_BOT_TOKEN", "XTT_FLOWS_DIR", "XTT_DATA_DIR"):
-        monkeypatch.delenv(name, raising=False)
-
-    def run(*args: str, stdin: str = "") -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        assert "Traceback" not in err
-        return code, out, err
-
-    return run
 
 
 def test_rounds(xtt) -> None:

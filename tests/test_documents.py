@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
-import sys
 from pathlib import Path
 
-import pytest
 from docx import Document
 
 from analytics.documents import share, span
-from bot.cli import main
 from tests.support.paper import fill, paper_rows, pdf_codes
 
 HEADING = ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc", "Số:", "/BC")
-
-
-@pytest.fixture
-def xtt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    """Run xtt with arguments in a fresh folder; returns (exit code, stdout, stderr)."""
-    monkeypatch.chdir(tmp_path)
-    for name in ("DATABASE_URL", "XTT_SECRET", "TELEGRAM_BOT_TOKEN", "XTT_FLOWS_DIR", "XTT_DATA_DIR"):
-        monkeypatch.delenv(name, raising=False)
-
-    def run(*args: str, stdin: str = "") -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        assert "Traceback" not in err
-        return code, out, err
-
-    return run
 
 
 def text_of(doc: Document) -> str:

@@ -4,32 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from analytics.formcode import ALPHABET, BASE, FormCodeError, decode, encode
-from bot.cli import main
 from tests.support.paper import expected, fill, paper_rows, pdf_codes
-
-
-@pytest.fixture
-def xtt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    """Run xtt with arguments in a fresh folder; returns (exit code, stdout, stderr)."""
-    monkeypatch.chdir(tmp_path)
-    for name in ("DATABASE_URL", "XTT_SECRET", "TELEGRAM_BOT_TOKEN", "XTT_FLOWS_DIR", "XTT_DATA_DIR"):
-        monkeypatch.delenv(name, raising=False)
-
-    def run(*args: str, stdin: str = "") -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        assert "Traceback" not in err
-        return code, out, err
-
-    return run
-
 
 
 def test_codes_are_distinct_and_catch_one_wrong_or_swapped_character() -> None:
