@@ -6,10 +6,8 @@ import json
 import sqlite3
 from pathlib import Path
 
-from tests.test_cli import xtt  # noqa: F401  (the CLI fixture)
 
-
-def test_demo_builds_a_season_and_its_reports_in_its_own_folder(xtt, tmp_path: Path) -> None:  # noqa: F811
+def test_demo_builds_a_season_and_its_reports_in_its_own_folder(xtt, tmp_path: Path) -> None:
     code, out, err = xtt("demo", "--respondents", "60", "--out", "season")
     folder = tmp_path / "season"
     assert code == 0 and "60/64" in err and "64/64" in err, "a progress line per person, then the reports"

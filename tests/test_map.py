@@ -12,7 +12,6 @@ from analytics import compute, load_rubric
 from storage import communes, repo, rounds
 from storage.communes import CommuneFileError, remap
 from storage.models import Respondent
-from tests.test_cli import xtt  # noqa: F401  (the CLI fixture)
 from tests.test_quotas import answered
 from tests.test_storage import NOW, write
 
@@ -26,7 +25,7 @@ def test_remap_follows_merges_to_the_unit_of_today() -> None:
         remap("x", {"x": "y", "y": "x"})
 
 
-def test_import_refuses_a_merge_into_no_unit(xtt, tmp_path: Path) -> None:  # noqa: F811
+def test_import_refuses_a_merge_into_no_unit(xtt, tmp_path: Path) -> None:
     units = tmp_path / "units.csv"
     units.write_text("code,name,type,valid_to,merged_into,province,former_district\n"
                      "xa-moi,Xã Mới,standard,,,Đồng Tháp,\n"

@@ -12,7 +12,6 @@ from analytics.formula import Formula, FormulaError, load_formulas
 from bot.reports import Reports
 from conversations import Catalogue, load_flows
 from storage import repo, rounds, targets
-from tests.test_cli import xtt  # noqa: F401  (the CLI fixture)
 from tests.test_storage import NOW, write
 
 RUBRIC = load_rubric()
@@ -94,7 +93,7 @@ async def test_an_age_band_below_its_target_keeps_the_commune_unassessable(db) -
     assert "bands_short" not in doc["children"] and doc["assessable"]
 
 
-def test_cli_targets(xtt, tmp_path: Path) -> None:  # noqa: F811
+def test_cli_targets(xtt, tmp_path: Path) -> None:
     assert "no rounds yet" in xtt("targets", "list")[2]
     code, _, err = xtt("round", "open", "2025", "--target", "0")
     assert code == 2 and err.startswith("xtt: the target must be a whole number above 0")

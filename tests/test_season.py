@@ -17,7 +17,6 @@ from storage import calendar, repo, rounds
 from storage.models import Outbox, RoleGrant
 from storage.reminders import due_reminders, queue_reminders, reminder_step
 from tests.conftest import SECRET
-from tests.test_cli import xtt  # noqa: F401  (the CLI fixture)
 from tests.test_engine import CHILD_START, Talk
 from tests.test_service import Person, make_service
 
@@ -150,7 +149,7 @@ async def test_calendar_shows_what_is_due_and_what_is_late(db) -> None:
     assert {r.key for r in await calendar_reply(db, None, "vi", at(date(2025, 11, 17)), TEXTS)} == {"calendar"}
 
 
-def test_cli_round_with_a_window_and_its_calendar(xtt) -> None:  # noqa: F811
+def test_cli_round_with_a_window_and_its_calendar(xtt) -> None:
     code, out, _ = xtt("round", "open", "2025", "--opens", "01/03/2025", "--closes", "2025-10-31")
     assert code == 0 and "from 01/03/2025 to 31/10/2025" in out and "7 milestones from calendar.toml" in out
     assert "survey 01/03/2025–31/10/2025" in xtt("round", "list")[1]
