@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.identity import Identity
 from conversations import Catalogue, Incoming, Reply
-from storage import inbox, outbox
+from storage import inbox, leases, outbox
 from storage.committer import Committer
 from storage.writes import Item
 
@@ -84,7 +84,7 @@ class Inbox:
         self.db, self.identity, self.process, self.texts, self.lang = db, identity, process, texts, lang
         self.flood = flood or Flood(5.0, 60)
         self.concurrency, self.batch, self.lease, self.late_after = concurrency, batch, lease, late_after
-        self.worker = worker or uuid.uuid4().hex[:12]
+        self.worker = worker or leases.worker_name()
         self.clock = clock
         self.committer = Committer(db)
         self.wake_sender: Callable[[], None] | None = None

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,7 +36,7 @@ from sqlalchemy.sql import Executable
 from bot.channels.base import Channel
 from bot.channels.errors import SendFailure
 from conversations import Catalogue, Choice, Reply
-from storage import outbox
+from storage import leases, outbox
 from storage.committer import Committer
 from storage.models import Contact, Outbox
 
@@ -125,7 +124,7 @@ class Sender:
         self.db, self.channels, self.clock, self.texts = db, dict(channels), clock, texts
         self.per_chat, self.max_attempts, self.concurrency = 1.0 / per_chat, max_attempts, concurrency
         self.burst = (max(burst, 1) - 1) / per_chat  # a chat may get a few messages at once, then `per_chat`/s
-        self.lease, self.worker, self.on_sent = lease, worker or uuid.uuid4().hex[:12], on_sent
+        self.lease, self.worker, self.on_sent = lease, worker or leases.worker_name(), on_sent
         self.unrecorded = unrecorded  # answered sends whose outcome is not yet committed: no new send beyond
         self.window = window or max(32, min(512, int(rate * 2)))
         self.backoff, self.max_backoff, self.poll = backoff, max_backoff, poll

@@ -50,6 +50,10 @@ class Worker:
                                     "first, or use PostgreSQL (DATABASE_URL) to run several workers")
             await self.sender.release_claims()  # claims left by a process that died
             self._chores.append(asyncio.create_task(self._renew(), name="lease"))
+        else:
+            freed = await leases.free_dead_claims(self.service.db)  # a restart takes over at once, not after leases
+            if freed:
+                log.info("took over %d claim(s) of a process that died", freed)
         self._chores.append(asyncio.create_task(self._prune(), name="retention"))
         self._chores.append(asyncio.create_task(self._milestones(), name="milestones"))
         self._chores.append(asyncio.create_task(self._escalate(), name="escalation"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from datetime import datetime, timedelta
 
@@ -18,10 +19,15 @@ def owner_name() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}"
 
 
+def worker_name() -> str:
+    """A name for this process's claims: host, process id and a few random letters (at most 31 characters)."""
+    return f"{socket.gethostname()[:16]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
 def _dead(owner: str) -> bool:
     """Whether an owner on this host is a process that no longer runs (a crash left its lease behind)."""
-    host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname()[:40] or not pid.isdigit():
+    host, pid = [*owner.split(":"), "", ""][:2]
+    if not socket.gethostname().startswith(host) or not host or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)
@@ -48,3 +54,20 @@ async def give_back(engine: AsyncEngine, name: str, owner: str) -> None:
     """Release a lease this owner holds."""
     async with engine.begin() as conn:
         await conn.execute(delete(Lease).where(Lease.name == name, Lease.owner == owner))
+
+
+async def free_dead_claims(engine: AsyncEngine) -> int:
+    """Free the inbox and outbox claims of processes on this host that died (a restart need not wait for them)."""
+    from storage.models import Inbox, Outbox
+
+    freed = 0
+    async with engine.begin() as conn:
+        for table in (Inbox, Outbox):
+            owners = [o for (o,) in await conn.execute(select(table.claimed_by).distinct().where(
+                table.status == "queued", table.claimed_by.is_not(None)))]
+            dead = [o for o in owners if _dead(o)]
+            if dead:
+                done = await conn.execute(update(table).where(table.status == "queued", table.claimed_by.in_(dead))
+                                          .values(claimed_by=None, claimed_until=None))
+                freed += done.rowcount or 0
+    return freed
