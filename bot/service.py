@@ -134,7 +134,7 @@ class Service:
             for reply in replies:
                 message_id = await send(reply)
                 if reply.track:
-                    self.tracker.watch(reply.track, _shower(send, edit, message_id), self.lang)
+                    self.tracker.watch(reply.track, shower(send, edit, message_id), self.lang)
 
     async def process(self, incoming: Incoming) -> str:
         """Process an update from the inbox: its replies are queued as answers in the same transaction.
@@ -413,7 +413,7 @@ def _stamped(after: Callable[[Any], Awaitable[list[Reply]]] | None, screened: se
     return stamped
 
 
-def _shower(send: Send, edit: Edit | None, message_id: str | None) -> Callable[[str, bool], Awaitable[None]]:
+def shower(send: Send, edit: Edit | None, message_id: str | None) -> Callable[[str, bool], Awaitable[None]]:
     """How a broadcast's progress is shown: by editing the message, or (without edits) one final line."""
     async def show(text: str, final: bool) -> None:
         if edit is not None and message_id:

@@ -6,16 +6,15 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.channels.base import Channel
 from bot.inbox import Inbox
 from bot.sender import Item, Sender
-from bot.service import Service
+from bot.service import Service, shower
 from bot.web import WebServer
-from conversations import Reply
 from storage import alerts, leases, outbox, reminders, retention
 
 log = logging.getLogger("xtt")
@@ -179,20 +178,12 @@ def tracking(service: Service, channels: dict[str, Channel]) -> Callable[[Item, 
         track = str(item.payload.get("track") or "")
         channel = channels.get(item.channel)
         if track and channel is not None:
-            service.tracker.watch(track, _shower(channel, item.chat_id, message_id), item.lang or service.lang)
+            chat = item.chat_id
+            edit = (lambda m, t: channel.edit(chat, m, t)) if channel.edits else None
+            service.tracker.watch(track, shower(lambda r: channel.send(chat, r), edit, message_id),
+                                  item.lang or service.lang)
 
     return on_sent
-
-
-def _shower(channel: Channel, chat_id: str, message_id: str | None) -> Callable[[str, bool], Awaitable[None]]:
-    """How a broadcast's progress is shown: by editing the message, or (without edits) one final line."""
-    async def show(text: str, final: bool) -> None:
-        if channel.edits and message_id:
-            await channel.edit(chat_id, message_id, text)
-        elif final:
-            await channel.send(chat_id, Reply(text, key="sending.done"))
-
-    return show
 
 
 def _now() -> datetime:

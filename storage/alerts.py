@@ -125,14 +125,6 @@ async def escalate(engine: AsyncEngine, now: datetime, hours: float, admins: Seq
         return len(due)
 
 
-async def events(engine: AsyncEngine, alert_id: int) -> list[tuple[datetime, str, str, str]]:
-    """What was done about an alert: (at, actor role, kind, detail), oldest first."""
-    async with engine.connect() as conn:
-        rows = await conn.execute(select(AlertEvent.at, AlertEvent.actor, AlertEvent.kind, AlertEvent.detail)
-                                  .where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.id))
-        return [(at, actor, kind, detail or "") for at, actor, kind, detail in rows]
-
-
 async def anyone_to_tell(engine: AsyncEngine, admins: Sequence[str]) -> bool:
     """Whether any official or child-protection officer exists to receive alerts at all."""
     if admins:
