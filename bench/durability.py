@@ -65,7 +65,7 @@ async def through_inbox(source: str, first: dict[int, str], n: int) -> dict[str,
             future.set_result(status)
         return status
 
-    inbox = Inbox(parts.db, parts.identity, process, parts.texts)
+    inbox = Inbox(parts.db, parts.identity, process, parts.texts, committer=service.committer)
     inbox.start()
     bad = 0
     try:

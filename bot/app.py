@@ -155,7 +155,8 @@ async def run(settings: Settings) -> int:
         if not (s.telegram_bot_token or s.zalo_bot_token or s.zalo_oa_app_id):
             return await console(parts, service, user="console")
         inbox = Inbox(parts.db, parts.identity, service.process, parts.texts, lang=s.xtt_locale,
-                      flood=Flood(s.xtt_flood_rate, s.xtt_flood_burst), late_after=s.xtt_late_hours * 3600)
+                      flood=Flood(s.xtt_flood_rate, s.xtt_flood_burst), late_after=s.xtt_late_hours * 3600,
+                      committer=service.committer)  # accepts and their processing share group commits
         media = Media(s.web_public_url) if s.web_public_url else None  # files fetched by URL
         channels: list[Channel] = []
         if s.telegram_bot_token:

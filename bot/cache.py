@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import marshal
 import time
 from collections import OrderedDict
@@ -29,13 +30,15 @@ class StateCache:
         self._sessions: OrderedDict[str, bytes | None] = OrderedDict()
         self._keys: OrderedDict[str, None] = OrderedDict()
         self._round: tuple[float, str | None, Window | None] = (0.0, None, None)
+        self._reading: asyncio.Task[repo.State] | None = None
 
     async def load(self, person: str, key: str | None) -> repo.State:
         """The person's state, from memory when it is there."""
         if key and key in self._keys:
             return repo.State(True, None, None)
-        fresh = time.monotonic() - self._round[0] < self.round_ttl
-        if fresh and person in self._sessions and self.limits[0]:
+        if person in self._sessions and self.limits[0] and time.monotonic() - self._round[0] >= self.round_ttl:
+            await self._read_round()
+        if person in self._sessions and self.limits[0]:  # (again: the read may have let it be forgotten)
             self._sessions.move_to_end(person)
             blob = self._sessions[person]
             return repo.State(False, None if blob is None else marshal.loads(blob), self._round[1], self._round[2])
@@ -44,6 +47,13 @@ class StateCache:
         if not state.seen:
             self._remember(person, state.session)
         return state
+
+    async def _read_round(self) -> None:
+        """Read the open round again, once for everyone waiting (not once per person)."""
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.ensure_future(repo.load_state(self.db, "", None))
+        state = await asyncio.shield(self._reading)
+        self._round = (time.monotonic(), state.round_id, state.window)
 
     def settle(self, person: str, key: str | None, unit: Sequence[Any]) -> None:
         """After a successful commit: learn the person's session from what the unit wrote."""

@@ -6,6 +6,9 @@ order and hands each to the service, whose transaction finishes the row together
 caused (answers included). After a crash, every stored but unfinished update is processed again, in order per
 person; the update key makes the second time a no-op for what was already committed.
 
+Where this process is the only worker (SQLite, whose lease keeps a second one out), an update whose person has
+nothing older waiting is stored already claimed and handed straight to its task: no claim round trip.
+
 A person who sends much faster than anyone types is slowed: beyond a burst, their updates are dropped (and
 recorded as such) and they are told once, politely.
 """
@@ -18,6 +21,7 @@ import dataclasses
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -80,18 +84,23 @@ class Inbox:
     def __init__(self, db: AsyncEngine, identity: Identity, process: Process, texts: Catalogue, *,
                  lang: str = "vi", flood: Flood | None = None, concurrency: int = 256, batch: int = 500,
                  lease: float = 60.0, late_after: float = 24 * 3600.0, worker: str = "",
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 committer: Committer | None = None, clock: Callable[[], datetime] = utcnow) -> None:
         self.db, self.identity, self.process, self.texts, self.lang = db, identity, process, texts, lang
         self.flood = flood or Flood(5.0, 60)
         self.concurrency, self.batch, self.lease, self.late_after = concurrency, batch, lease, late_after
         self.worker = worker or leases.worker_name()
         self.clock = clock
-        self.committer = Committer(db)
+        self.committer = committer or Committer(db)
+        self._own_committer = committer is None
+        self.solo = db.dialect.name == "sqlite"  # the only worker: it may hand fresh updates straight on
+        self._caught_up = False  # every stored update is known here (set once a claim finds no more)
+        self._recent: OrderedDict[str, None] = OrderedDict()  # keys stored lately, to spot redeliveries
+        self._waiting: dict[str, set[str]] = {}  # person → keys stored and not yet handed to a task
         self.wake_sender: Callable[[], None] | None = None
         self._event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._flight: set[asyncio.Task[None]] = set()
-        self._held: set[int] = set()  # claimed rows not yet finished here
+        self._held: set[str] = set()  # keys of claimed rows not yet finished here
         self._stopping = False
 
     # ------------------------------------------------------------------ in
@@ -99,13 +108,62 @@ class Inbox:
         """Store updates (and the keys of unreadable ones) durably; the platform may be told once this returns."""
         now = self.clock()
         unit: list[Item] = []
+        handed: list[inbox.Row] = []
+        queued: list[inbox.Row] = []
+        until = now + timedelta(seconds=self.lease)
         for i in received:  # an update without a key gets one: the service finishes its row and dedupes by it
             key = i.update_key or f"{i.channel}:{uuid.uuid4().hex}"
-            unit.append(inbox.stored(key, self.identity.pseudonym(i.channel, i.user_id), _data(i, key), now))
+            person, data = self.identity.pseudonym(i.channel, i.user_id), _data(i, key)
+            row = inbox.Row(0, key, person, data, 1, now)
+            if self._again(key):  # stored already: the insert is a no-op, unless the first one's commit failed
+                unit.append(inbox.stored(key, person, data, now))
+                continue
+            if not self._straight(person, data, now):
+                unit.append(inbox.stored(key, person, data, now))
+                self._waiting.setdefault(person, set()).add(key)
+                queued.append(row)
+                continue
+            allowed, tell = self.flood.allow(person, time.monotonic())
+            if allowed:
+                unit.append(inbox.stored(key, person, data, now, claim=(self.worker, until)))
+                handed.append(row)
+            else:  # a flood: kept as dropped, the person told once
+                unit.append(inbox.stored(key, person, {}, now, status="dropped"))
+                if tell:
+                    unit.append(self._notice(row, "flood", now))
         unit += [inbox.stored(key, "-", {"error": reason[:200]}, now, status="bad") for key, reason in bad]
-        if unit:
+        if not unit:
+            return
+        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for row in handed:  # started now, in order, so each person's updates reach the service in order
+            self._start(row, stored)
+        try:
             await self.committer.write(unit)
-            self._event.set()
+        except BaseException:
+            stored.cancel()  # the tasks handed on stop quietly; the caller gets the error
+            for row in queued:
+                self._forget_waiting(row)
+            raise
+        stored.set_result(None)
+        self._event.set()
+
+    def _again(self, key: str) -> bool:
+        """Whether this process stored the key lately (a redelivery); remember it if not."""
+        if key in self._recent:
+            return True
+        self._recent[key] = None
+        if len(self._recent) > 100_000:
+            self._recent.popitem(last=False)
+        return False
+
+    def _straight(self, person: str, data: dict[str, Any], now: datetime) -> bool:
+        """Whether an update may skip the claim: sole worker, running, room, nothing older of its person waiting."""
+        if not (self.solo and self._caught_up and not self._stopping and self._task is not None):
+            return False
+        if self._waiting.get(person) or len(self._flight) >= self.concurrency:
+            return False
+        sent = data.get("sent_at")
+        return not (sent and now.timestamp() - float(sent) > self.late_after)  # the claim path says sorry for it
 
     # ------------------------------------------------------------------ the loop
     def start(self) -> None:
@@ -129,7 +187,8 @@ class Inbox:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
-        await self.committer.close()
+        if self._own_committer:
+            await self.committer.close()
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait until nothing stored is left to process (tests, benchmarks)."""
@@ -154,8 +213,9 @@ class Inbox:
                     log.exception("inbox: claiming updates failed; trying again in a second")
                     await asyncio.sleep(1.0)
                     continue
-            rows = [r for r in rows if r.id not in self._held]
-            await self._dispatch(rows)
+            if room > 0 and len(rows) < min(room, self.batch):
+                self._caught_up = True  # every free stored update is in hand now
+            await self._dispatch([r for r in rows if r.key not in self._held])
             if not rows or room <= 0:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(1.0):
@@ -181,15 +241,34 @@ class Inbox:
             await self.committer.write(unit)  # before the tasks start, so a late apology comes first
             if self.wake_sender:
                 self.wake_sender()
+        for row in rows:
+            self._forget_waiting(row)
         for row in started:
-            self._held.add(row.id)
-            task = asyncio.create_task(self._one(row), name=f"inbox-{row.id}")
-            self._flight.add(task)
-            task.add_done_callback(self._flight.discard)
+            self._start(row)
 
-    async def _one(self, row: inbox.Row) -> None:
+    def _start(self, row: inbox.Row, stored: asyncio.Future[None] | None = None) -> None:
+        """Process an update in its own task (after `stored` resolves, for one handed straight on)."""
+        self._held.add(row.key)
+        task = asyncio.create_task(self._one(row, stored), name=f"inbox-{row.key}")
+        self._flight.add(task)
+        task.add_done_callback(self._flight.discard)
+
+    def _forget_waiting(self, row: inbox.Row) -> None:
+        """The update is in hand: its person's newer updates need not wait for it."""
+        keys = self._waiting.get(row.person)
+        if keys is not None:
+            keys.discard(row.key)
+            if not keys:
+                del self._waiting[row.person]
+
+    async def _one(self, row: inbox.Row, stored: asyncio.Future[None] | None = None) -> None:
         """Process one update; a failure is tried again a few times, then recorded."""
         try:
+            if stored is not None:
+                try:
+                    await stored
+                except asyncio.CancelledError:
+                    return  # not stored: its platform was not told, and sends it again
             status = await self.process(_incoming(row.data))
             if status == "seen":
                 await self.committer.write([inbox.finished(row.key, self.clock())])
@@ -199,7 +278,7 @@ class Inbox:
             log.exception("inbox: update %s could not be processed", row.key)
             await self._failed(row)
         finally:
-            self._held.discard(row.id)
+            self._held.discard(row.key)
             self._event.set()
 
     async def _failed(self, row: inbox.Row) -> None:
@@ -209,7 +288,8 @@ class Inbox:
             log.error("inbox: update %s failed %d times; recorded as failed", row.key, row.attempts)
             await self.committer.write([inbox.finished(row.key, now, "failed")])
         else:
-            await self.committer.write([inbox.release([row.id], now + timedelta(seconds=RETRY[row.attempts - 1]))])
+            self._waiting.setdefault(row.person, set()).add(row.key)  # its person's newer updates queue behind it
+            await self.committer.write([inbox.release([row.key], now + timedelta(seconds=RETRY[row.attempts - 1]))])
 
     def _notice(self, row: inbox.Row, key: str, now: datetime) -> Item:
         """A short answer about the update itself (too fast, or late), in the default language."""

@@ -30,10 +30,13 @@ class Row:
     received_at: datetime
 
 
-def stored(key: str, person: str, data: dict[str, Any], now: datetime, status: str = QUEUED) -> Write:
-    """Store an update once; a second delivery of the same key is ignored."""
-    return Write("inbox", {"key": key, "person": person, "data": data, "status": status, "attempts": 0,
-                           "received_at": now, "done_at": None if status == QUEUED else now})
+def stored(key: str, person: str, data: dict[str, Any], now: datetime, status: str = QUEUED,
+           claim: tuple[str, datetime] | None = None) -> Write:
+    """Store an update once (already claimed by a worker and its lease's end, if given); a redelivery is ignored."""
+    by, until = claim or (None, None)
+    return Write("inbox", {"key": key, "person": person, "data": data, "status": status,
+                           "attempts": int(by is not None), "received_at": now,
+                           "done_at": None if status == QUEUED else now, "claimed_by": by, "claimed_until": until})
 
 
 def finished(key: str, now: datetime, status: str = "done") -> Write:
@@ -76,16 +79,16 @@ async def claim(engine: AsyncEngine, worker: str, now: datetime, limit: int, lea
     return sorted(found, key=lambda r: r.id)
 
 
-def release(ids: Sequence[int], after: datetime) -> Executable:
+def release(keys: Sequence[str], after: datetime) -> Executable:
     """Let updates be claimed again from `after` (a failed attempt)."""
-    return update(Inbox).where(Inbox.id.in_(list(ids)), Inbox.status == QUEUED).values(
+    return update(Inbox).where(Inbox.key.in_(list(keys)), Inbox.status == QUEUED).values(
         claimed_by=None, claimed_until=after)
 
 
 async def unclaim(engine: AsyncEngine) -> None:
-    """Free every claim: the one worker of a SQLite database, at start, takes over what a dead process held."""
+    """Free every claim and retry delay: the one worker of a SQLite database, at start, takes over everything."""
     async with engine.begin() as conn:
-        await conn.execute(update(Inbox).where(Inbox.status == QUEUED, Inbox.claimed_by.is_not(None))
+        await conn.execute(update(Inbox).where(Inbox.status == QUEUED, Inbox.claimed_until.is_not(None))
                            .values(claimed_by=None, claimed_until=None))
 
 
