@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from bisect import bisect_left
 from dataclasses import dataclass
@@ -40,8 +41,8 @@ class Pattern:
     category: str
     source: str
     owner: int
-    accented: tuple[re.Pattern[str], frozenset[str]]
-    bare: tuple[re.Pattern[str], frozenset[str]]
+    accented: tuple[str, frozenset[str]]
+    bare: tuple[str, frozenset[str]]
 
 
 class _Compiler:
@@ -225,12 +226,18 @@ def _pattern(sets: dict[str, list[str]], spelling: dict[str, tuple[str, ...]], w
     forms = []
     for bare in (False, True):
         regex, anchor = _Compiler(sets, where, bare, spelling).compile(source)
-        forms.append((re.compile(regex + "(?= )"), anchor))
+        forms.append((regex + "(?= )", anchor))
     return Pattern(category, source, owner, forms[0], forms[1])
 
 
-Candidate = tuple[Pattern, re.Pattern[str]]
-Group = tuple[re.Pattern[str], tuple[Candidate, ...]]
+Candidate = tuple[Pattern, str]
+Group = tuple[str, tuple[Candidate, ...]]
+
+
+@functools.cache
+def _regex(source: str) -> re.Pattern[str]:
+    """A regex compiled the first time a text needs it: loading the screen stays quick (restarts wait for it)."""
+    return re.compile(source)
 
 
 def _by_anchor(patterns: tuple[Pattern, ...], bare: bool) -> dict[str, Group]:
@@ -240,7 +247,7 @@ def _by_anchor(patterns: tuple[Pattern, ...], bare: bool) -> dict[str, Group]:
         regex, anchor = p.bare if bare else p.accented
         for word in anchor:
             index.setdefault(word, []).append((p, regex))
-    return {k: (re.compile("|".join(r.pattern for _, r in v)), tuple(v)) for k, v in index.items()}
+    return {k: ("|".join(r for _, r in v), tuple(v)) for k, v in index.items()}
 
 
 def _line(keys: list[str]) -> tuple[str, list[int]]:
@@ -257,9 +264,9 @@ def _hits(index: dict[str, Group], keys: list[str], line: str, starts: list[int]
     found = []
     for k in {k for k in keys if k in index}:
         any_of, candidates = index[k]
-        if any_of.search(line) is None:
+        if _regex(any_of).search(line) is None:
             continue
         for p, regex in candidates:
-            for m in regex.finditer(line):
+            for m in _regex(regex).finditer(line):
                 found.append((p, bisect_left(starts, m.start()), bisect_left(starts, m.end())))
     return found

@@ -1,0 +1,189 @@
+"""A crowd takes the survey over the Telegram stand-in while the bot is killed and restarted.
+
+N scripted people (half children, half residents, spread over the map's communes) each send /start and tap
+through onboarding, 12 questions, the comment (skipped) and "Gửi", waiting for each answer as a person does.
+Meanwhile the real `xtt run` process is killed with SIGKILL `--kills` times and stopped once with SIGTERM (a
+deploy), each time restarted at once; people keep tapping while it is down. A person who waits more than
+`--patience` seconds for an answer counts one unanswered message and taps again.
+
+Reports: people finished, messages unanswered, replies per person's update, the time each restart took, and
+whether `xtt score --json` counts exactly the people who finished (per commune and group).
+
+    python -m bench.crowd [--people 300] [--kills 3] [--every 12] [--postgres]
+
+The bot's send rate is raised (XTT_SEND_RATE, default here 200/s) because the stand-in has no global limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, SECRET, SKIP, line, percentile, result, tmpdir
+from tests.support.telegram_standin import SentMessage, TelegramStandin
+from tests.support.xtt_process import XttProcess, free_port, xtt_cli_async, xtt_env
+
+TOKEN = "123:ABC"
+ROUND = "2024"
+DONE = "hoàn thành khảo sát"  # the thanks at the end
+
+
+class CrowdStandin(TelegramStandin):
+    """The stand-in, waking one person's waiter on each message to their chat (constant cost per message)."""
+
+    def __init__(self) -> None:
+        super().__init__(TOKEN)
+        self.waiting: dict[int, asyncio.Future[SentMessage]] = {}
+
+    async def _record(self, sent: SentMessage) -> None:
+        self._sent.append(sent)
+        waiter = self.waiting.pop(sent.chat_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(sent)
+
+
+class Person:
+    """One scripted person: taps through the survey, one update at a time."""
+
+    def __init__(self, standin: CrowdStandin, uid: int, role: str, commune: str, patience: float) -> None:
+        self.standin, self.uid, self.role, self.commune, self.patience = standin, uid, role, commune, patience
+        self.unanswered = 0
+        self.updates = 0
+        self.waits: list[float] = []
+        self.finished = False
+
+    async def _next(self, send: Any) -> SentMessage:
+        """Send (again after `patience` without an answer) until a message with buttons, or the thanks, comes."""
+        while True:
+            began = time.monotonic()
+            self.updates += 1
+            await send()
+            deadline = began + self.patience
+            while time.monotonic() < deadline:
+                waiter = asyncio.get_running_loop().create_future()
+                self.standin.waiting[self.uid] = waiter
+                try:
+                    msg = await asyncio.wait_for(waiter, deadline - time.monotonic())
+                except TimeoutError:
+                    break
+                if msg.buttons or DONE in (msg.text or ""):
+                    self.waits.append(time.monotonic() - began)
+                    return msg
+            self.unanswered += 1
+
+    def _choose(self, msg: SentMessage, rng: random.Random) -> str:
+        """The button to tap: the role, the commune, "Gửi", else a random acceptable choice."""
+        ids = [d for _, d in msg.buttons if d]
+        for wanted in (f":{self.role}", f":{self.commune}", ":submit", ":skip"):
+            if hit := [i for i in ids if i.split("~")[0].endswith(wanted)]:
+                return hit[0]
+        ages = [i for i in ids if ":a" in i and i.split("~")[0].rsplit(":", 1)[-1][1:2].isdigit()]
+        if ages:  # an age band of the right group
+            return ages[0] if self.role == "child" else ages[-1]
+        usable = [i for i in ids if not i.split("~")[0].endswith(SKIP)]
+        return rng.choice(usable or ids)
+
+    async def run(self, rng: random.Random) -> None:
+        """Take the whole survey."""
+        msg = await self._next(lambda: self.standin.push_message(self.uid, "/start"))
+        for _ in range(40):
+            if DONE in (msg.text or ""):
+                self.finished = True
+                return
+            data = self._choose(msg, rng)
+            msg = await self._next(lambda data=data: self.standin.push_callback(self.uid, data))
+        raise RuntimeError(f"person {self.uid} did not finish in 40 steps; last {msg.text!r}")
+
+
+async def chaos(bot: XttProcess, kills: int, every: float, restarts: list[float], stop: asyncio.Event) -> None:
+    """Kill the bot `kills` times and stop it once with SIGTERM, restarting it at once each time."""
+    for n in range(kills + 1):
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+            return
+        except TimeoutError:
+            pass
+        if n < kills:
+            await bot.kill()
+        else:
+            code = await bot.terminate(timeout=60)
+            if code != 0:
+                raise RuntimeError(f"SIGTERM: exit code {code}")
+        restarts.append(await bot.start_ready(timeout=120))
+
+
+async def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--people", type=int, default=300)
+    p.add_argument("--kills", type=int, default=3)
+    p.add_argument("--every", type=float, default=12.0, help="seconds between kills")
+    p.add_argument("--patience", type=float, default=60.0, help="seconds a person waits before tapping again")
+    p.add_argument("--postgres", action="store_true", help="on the PostgreSQL database `test` (emptied first)")
+    p.add_argument("--send-rate", default="200", help="XTT_SEND_RATE for the run (the stand-in has no limit)")
+    args = p.parse_args()
+    folder = Path(tmpdir("crowd"))
+    url = f"sqlite+aiosqlite:///{folder}/crowd.sqlite3"
+    if args.postgres:
+        from tests.conftest import _admin
+
+        await _admin('DROP DATABASE IF EXISTS "xtt_crowd" WITH (FORCE)')
+        await _admin('CREATE DATABASE "xtt_crowd"')
+        url = "postgresql+asyncpg://postgres@127.0.0.1:5432/xtt_crowd"
+    standin = CrowdStandin()
+    await standin.start()
+    port = free_port()
+    env = xtt_env({"DATABASE_URL": url, "XTT_SECRET": SECRET, "XTT_DATA_DIR": str(folder), "WEB_PORT": str(port),
+                   "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": standin.root, "XTT_SEND_RATE": args.send_rate,
+                   "PYTHONPATH": str(ROOT)})
+    await xtt_cli_async(env, folder, "db", "upgrade")
+    await xtt_cli_async(env, folder, "round", "open", ROUND)
+    communes = [c["code"] for c in json.loads(await xtt_cli_async(env, folder, "score", "--json"))["communes"]]
+    rng = random.Random(7)
+    people = [Person(standin, 10_000 + n, "child" if n % 2 else "resident", communes[n % len(communes)],
+                     args.patience) for n in range(args.people)]
+    bot = XttProcess(env, folder, port, name="crowd")
+    await bot.start_ready(timeout=120)
+    restarts: list[float] = []
+    stop = asyncio.Event()
+    began = time.monotonic()
+    killer = asyncio.create_task(chaos(bot, args.kills, args.every, restarts, stop))
+    try:
+        await asyncio.gather(*(person.run(random.Random(rng.random())) for person in people))
+        wall = time.monotonic() - began
+        await killer  # the whole plan of kills is carried out, even when the crowd was faster
+    finally:
+        stop.set()
+        if bot.running:
+            await bot.terminate(timeout=60)
+        await standin.stop()
+    score = json.loads(await xtt_cli_async(env, folder, "score", "--json"))
+    expected = Counter((p.commune, "children" if p.role == "child" else "residents") for p in people if p.finished)
+    counted = Counter({(c["code"], g): c[g]["n"] for c in score["communes"] for g in ("children", "residents")
+                       if c[g]["n"]})
+    waits = [w * 1000 for person in people for w in person.waits]
+    finished = sum(p.finished for p in people)
+    unanswered = sum(p.unanswered for p in people)
+    line("database", "PostgreSQL" if args.postgres else "SQLite")
+    line("people finished", f"{finished} of {len(people)} in {wall:.0f} s")
+    line("messages unanswered", f"{unanswered} (of {sum(p.updates for p in people)} sent)")
+    line("restarts (start → ready)", ", ".join(f"{r:.1f} s" for r in restarts)
+         + f"  ({args.kills} SIGKILL, 1 SIGTERM)")
+    line("wait for an answer", f"p50 {percentile(waits, 50):.0f} ms, p99 {percentile(waits, 99):.0f} ms, "
+         f"max {max(waits):.0f} ms")
+    line("xtt score --json = the crowd", str(counted == expected))
+    result("crowd", {"people": len(people), "finished": finished, "unanswered": unanswered,
+                     "kills": args.kills, "sigterm": 1, "restart_s": [round(r, 1) for r in restarts],
+                     "score_matches": counted == expected, "p99_ms": round(percentile(waits, 99)),
+                     "postgres": args.postgres, "seconds": round(wall)})
+    if finished != len(people) or unanswered or counted != expected:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
