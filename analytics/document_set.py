@@ -59,7 +59,7 @@ async def write_documents(engine: AsyncEngine, round_id: str, rubric: Rubric, cr
     assessed = {a.code: a for a in assess(units, points, {s.code: s for s in scores}, criteria, rubric)}
     labels = {t.type: t.label for t in criteria.thresholds}
     record = await forum_record(engine, now, answer_days)
-    figures = await forum_figures(engine, now=now)
+    figures = await forum_figures(engine, now=now, answer_days=answer_days)
     step("số liệu")
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []

@@ -211,9 +211,11 @@ def forum_context(head: Letterhead, record: ForumRecord, topic_label: Callable[[
     rows, total = table_rows(record)
     held = (f"Đã tổ chức {len(forums)} diễn đàn trẻ em với {sum(f.children for f in record.forums)} trẻ em tham gia."
             if forums else "Chưa ghi nhận diễn đàn trẻ em nào (xtt forum held).")
-    answers = (f"Tính đến {record.now.astimezone(_vn()):%H:%M ngày %d/%m/%Y}: thời hạn trả lời {record.days} ngày kể "
-               "từ khi tiếp nhận (Thông tư 29/2019/TT-BLĐTBXH). Chỉ tính là đã trả lời khi có văn bản trả lời; "
-               "kiến nghị được giải quyết mà không có trả lời được thống kê riêng.")
+    answers = (f"Tính đến {record.now.astimezone(_vn()):%H:%M ngày %d/%m/%Y}: thời hạn trả lời mỗi kiến nghị là "
+               f"{record.days} ngày kể từ khi tiếp nhận — chuẩn của địa phương, không phải quy định của Thông tư "
+               "29/2019/TT-BLĐTBXH (Thông tư quy định báo cáo trong 15 ngày sau diễn đàn). Chỉ tính là đã trả lời "
+               "khi có câu trả lời thật; kiến nghị được giải quyết mà không có trả lời được thống kê riêng "
+               f"({record.total('resolved_no_answer')} kiến nghị).")
     notes = ["Kiến nghị đã gộp vào kiến nghị khác không tính riêng.",
              "Trẻ em gửi kiến nghị được giữ kín danh tính; báo cáo không nêu tên người gửi."]
     return {**head.heading(head.office, "BC-UBND", "BÁO CÁO",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from bot.web import Media, WebServer
 from bot.worker import Worker, tracking
 from bot.writer import Writer
 from conversations import Catalogue, Engine, load_flows
+from conversations.forum import Forum, load_forum
 from conversations.model import Flows
 from storage import communes, migrate, rounds
 from storage.db import connect
@@ -62,9 +64,10 @@ def build_service(parts: Parts, extra_admins: tuple[tuple[str, str], ...] = ()) 
     """Wire the engine (its flows checked now) and the service."""
     s = parts.settings
     admins = frozenset(parts.identity.pseudonym(c, u) for c, u in (*s.admins, *extra_admins))
-    return assemble(Engine(flows(s), parts.texts), parts.db, parts.identity, parts.texts, admins=admins,
-                    lang=s.xtt_locale, rubric=rubric(s), criteria=criteria(s), remind_days=s.xtt_remind_days,
-                    office_name=s.xtt_office_name, leader_live_index=s.leader_live_index)
+    return assemble(Engine(flows(s), parts.texts, forum_rules(s)), parts.db, parts.identity, parts.texts,
+                    admins=admins, lang=s.xtt_locale, rubric=rubric(s), criteria=criteria(s),
+                    remind_days=s.xtt_remind_days, office_name=s.xtt_office_name,
+                    leader_live_index=s.leader_live_index)
 
 
 def assemble(engine: Engine, db: AsyncEngine, identity: Identity, texts: Catalogue, *,
@@ -75,7 +78,7 @@ def assemble(engine: Engine, db: AsyncEngine, identity: Identity, texts: Catalog
     communes = Communes(db)
     commune_names = communes.names
     reports = Reports(db, texts, rubric or load_rubric(), criteria or load_criteria(), engine.flows.questionnaires,
-                      office=office_name)
+                      office=office_name, answer_days=engine.proposals.forum.answer_days)
     office = Office(db, identity, texts, {}, reports, commune_names, leader_live_index)
     alerts = Alerts(db, texts, engine.screen, commune_names, admins, lang)
     routers = (Desk(db, texts, engine.proposals.forum, commune_names).router(), alerts.router(),
@@ -91,6 +94,11 @@ def assemble(engine: Engine, db: AsyncEngine, identity: Identity, texts: Catalog
 def flows(settings: Settings) -> Flows:
     """The flows in XTT_FLOWS_DIR, or the shipped ones; a mistake raises FlowError."""
     return load_flows(Path(settings.xtt_flows_dir)) if settings.xtt_flows_dir else load_flows()
+
+
+def forum_rules(settings: Settings) -> Forum:
+    """The forum file's rules with the answer deadline of the settings (a local standard)."""
+    return dataclasses.replace(load_forum(), answer_days=settings.xtt_answer_days)
 
 
 def rubric(settings: Settings) -> Rubric:
