@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from analytics import Rubric, load_rubric
 from analytics.assess import Criteria, load_criteria
 from bot import access
+from bot.agency import AgencyDesk
 from bot.alerts import Alerts
 from bot.cache import Communes
 from bot.channels.base import Accept, Channel
@@ -79,9 +80,11 @@ def assemble(engine: Engine, db: AsyncEngine, identity: Identity, texts: Catalog
     commune_names = communes.names
     reports = Reports(db, texts, rubric or load_rubric(), criteria or load_criteria(), engine.flows.questionnaires,
                       office=office_name, answer_days=engine.proposals.forum.answer_days)
-    office = Office(db, identity, texts, {}, reports, commune_names, leader_live_index)
+    forum = engine.proposals.forum
+    office = Office(db, identity, texts, {}, reports, commune_names, leader_live_index, agencies=forum.agencies)
     alerts = Alerts(db, texts, engine.screen, commune_names, admins, lang)
-    routers = (Desk(db, texts, engine.proposals.forum, commune_names).router(), alerts.router(),
+    routers = (Desk(db, texts, forum, commune_names, lang).router(), alerts.router(),
+               AgencyDesk(db, texts, forum, commune_names, lang).router(),
                Outreach(db, texts, commune_names, reports, remind_days).router(),
                office.router(), office.reports_router(), *extra)
     writer = Writer(identity, texts, engine.proposals.forum, lang, admins, engine.screen)
