@@ -194,7 +194,8 @@ async def serve(parts: Parts, service: Service, inbox: Inbox, channels: list[Cha
     sender = make_sender(parts, service, channels)
     inbox.wake_sender = sender.wake
     worker = Worker(service, inbox, sender, channels, web, stop_seconds=s.xtt_stop_seconds,
-                    retention_days=s.xtt_retention_days, alert_hours=s.xtt_alert_hours)
+                    retention_days=s.xtt_retention_days, alert_hours=s.xtt_alert_hours,
+                    answer_days=s.xtt_answer_days, escalate_days=s.xtt_escalate_days)
     started = await worker.start()
     if not started:
         await worker.stop()
