@@ -11,6 +11,7 @@ from typing import Any
 
 from analytics.assess import Assessment, Criteria
 from analytics.assess_chart import number
+from analytics.comments import Comments
 from analytics.forum_record import ForumRecord, table_rows
 from analytics.rubric import Rubric
 from analytics.score import CommuneScore
@@ -117,7 +118,8 @@ def forum_lines(record: ForumRecord, code: str) -> list[str]:
 
 
 def commune_context(head: Letterhead, round_id: str, rubric: Rubric, s: CommuneScore, split: SourceSplit,
-                    questionnaires: Mapping[str, Any], record: ForumRecord | None = None) -> dict[str, Any]:
+                    questionnaires: Mapping[str, Any], record: ForumRecord | None = None,
+                    comments: Comments | None = None) -> dict[str, Any]:
     """The commune's criterion-13 results report."""
     versions = ", ".join(f"{label.lower()} phiên bản {questionnaires[g].version}" for g, label in GROUPS
                          if g in questionnaires)
@@ -147,6 +149,7 @@ def commune_context(head: Letterhead, round_id: str, rubric: Rubric, s: CommuneS
                        f"Thang điểm: {rubric.name}. {rubric.note}"],
             "groups": groups, "overall": overall, "notes": notes,
             "forum_lines": forum_lines(record, s.code) if record is not None else [],
+            "comments": comments.lines() if comments is not None else ["Không có ý kiến góp ý."],
             "proposals_text": "(Ủy ban nhân dân xã ghi đề xuất, kiến nghị tại đây.)"}
 
 
