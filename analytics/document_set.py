@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from analytics.assess import Criteria, assess, assessment_chart
 from analytics.breakdown import Distribution, distribution
 from analytics.charts import commune_chart, distribution_chart
+from analytics.comments import survey_comments
 from analytics.documents import (
     COMMUNE,
     FORUM,
@@ -59,7 +60,8 @@ async def write_documents(engine: AsyncEngine, round_id: str, rubric: Rubric, cr
     assessed = {a.code: a for a in assess(units, points, {s.code: s for s in scores}, criteria, rubric)}
     labels = {t.type: t.label for t in criteria.thresholds}
     record = await forum_record(engine, now, answer_days)
-    figures = await forum_figures(engine, now=now)
+    comments = await survey_comments(engine, round_id)
+    figures = await forum_figures(engine, now=now, answer_days=answer_days)
     step("số liệu")
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
@@ -76,7 +78,8 @@ async def write_documents(engine: AsyncEngine, round_id: str, rubric: Rubric, cr
                   for g, q in questionnaires.items() if dists.get((s.code, g))]
         split = splits.get(s.code, SourceSplit(s.code, s.name))
         await write(f"{s.code}-ket-qua-tieu-chi-13-{round_id}.docx", COMMUNE,
-                    commune_context(head, round_id, rubric, s, split, questionnaires, record), {"charts": charts})
+                    commune_context(head, round_id, rubric, s, split, questionnaires, record, comments.get(s.code)),
+                    {"charts": charts})
         a = assessed[s.code]
         await write(f"{s.code}-bieu-cham-diem-{round_id}.docx", SCORING,
                     scoring_context(head, round_id, criteria, a, labels.get(a.type, a.type), s), {})

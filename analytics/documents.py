@@ -11,6 +11,7 @@ from typing import Any
 
 from analytics.assess import Assessment, Criteria
 from analytics.assess_chart import number
+from analytics.comments import Comments
 from analytics.forum_record import ForumRecord, table_rows
 from analytics.rubric import Rubric
 from analytics.score import CommuneScore
@@ -117,7 +118,8 @@ def forum_lines(record: ForumRecord, code: str) -> list[str]:
 
 
 def commune_context(head: Letterhead, round_id: str, rubric: Rubric, s: CommuneScore, split: SourceSplit,
-                    questionnaires: Mapping[str, Any], record: ForumRecord | None = None) -> dict[str, Any]:
+                    questionnaires: Mapping[str, Any], record: ForumRecord | None = None,
+                    comments: Comments | None = None) -> dict[str, Any]:
     """The commune's criterion-13 results report."""
     versions = ", ".join(f"{label.lower()} phiên bản {questionnaires[g].version}" for g, label in GROUPS
                          if g in questionnaires)
@@ -147,6 +149,7 @@ def commune_context(head: Letterhead, round_id: str, rubric: Rubric, s: CommuneS
                        f"Thang điểm: {rubric.name}. {rubric.note}"],
             "groups": groups, "overall": overall, "notes": notes,
             "forum_lines": forum_lines(record, s.code) if record is not None else [],
+            "comments": comments.lines() if comments is not None else ["Không có ý kiến góp ý."],
             "proposals_text": "(Ủy ban nhân dân xã ghi đề xuất, kiến nghị tại đây.)"}
 
 
@@ -211,9 +214,11 @@ def forum_context(head: Letterhead, record: ForumRecord, topic_label: Callable[[
     rows, total = table_rows(record)
     held = (f"Đã tổ chức {len(forums)} diễn đàn trẻ em với {sum(f.children for f in record.forums)} trẻ em tham gia."
             if forums else "Chưa ghi nhận diễn đàn trẻ em nào (xtt forum held).")
-    answers = (f"Tính đến {record.now.astimezone(_vn()):%H:%M ngày %d/%m/%Y}: thời hạn trả lời {record.days} ngày kể "
-               "từ khi tiếp nhận (Thông tư 29/2019/TT-BLĐTBXH). Chỉ tính là đã trả lời khi có văn bản trả lời; "
-               "kiến nghị được giải quyết mà không có trả lời được thống kê riêng.")
+    answers = (f"Tính đến {record.now.astimezone(_vn()):%H:%M ngày %d/%m/%Y}: thời hạn trả lời mỗi kiến nghị là "
+               f"{record.days} ngày kể từ khi tiếp nhận — chuẩn của địa phương, không phải quy định của Thông tư "
+               "29/2019/TT-BLĐTBXH (Thông tư quy định báo cáo trong 15 ngày sau diễn đàn). Chỉ tính là đã trả lời "
+               "khi có câu trả lời thật; kiến nghị được giải quyết mà không có trả lời được thống kê riêng "
+               f"({record.total('resolved_no_answer')} kiến nghị).")
     notes = ["Kiến nghị đã gộp vào kiến nghị khác không tính riêng.",
              "Trẻ em gửi kiến nghị được giữ kín danh tính; báo cáo không nêu tên người gửi."]
     return {**head.heading(head.office, "BC-UBND", "BÁO CÁO",

@@ -1,4 +1,8 @@
-"""The children's forum report: proposals by commune, topic and status, and how fast leaders answered (15 days)."""
+"""The children's forum report: proposals by commune, topic and status, and how fast they were really answered.
+
+The answer deadline (`XTT_ANSWER_DAYS`) is a local standard, not Circular 29 (whose 15 days are for the report
+after a forum); only a real answer counts as answered, and a proposal resolved without one is counted apart.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import statistics
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import aliased
 
 from analytics.dates import VN
-from analytics.forum_chart import CLOSED, DEADLINE_DAYS, STATUSES, file_names, forum_chart, forum_workbook, summary
+from analytics.forum_chart import CLOSED, STATUSES, file_names, forum_chart, forum_workbook, summary
 from analytics.plot import render
 from analytics.progress import Progress
 from conversations.forum import Forum, load_forum
@@ -27,7 +31,7 @@ from storage.models import Commune, Proposal
 EXCERPT = 120
 MAX_MERGE_DEPTH = 8
 STEPS = 4  # what `write_forum_report` reports to a Progress: data, chart, workbook, summary
-DEADLINE = timedelta(days=DEADLINE_DAYS)
+ANSWER_DAYS = 15  # the default of XTT_ANSWER_DAYS
 
 __all__ = ["STEPS", "ForumFigures", "OpenProposal", "Tally", "forum_chart", "forum_figures", "forum_workbook",
            "report_label", "summary", "topic_labels", "write_forum_report"]
@@ -75,10 +79,13 @@ class ForumFigures:
     total: int
     answered: int
     median_first_answer_days: float | None
-    answered_within_15_days: int
+    answered_in_time: int
     share_denominator: int
-    answered_within_15_days_share: float | None
+    answered_in_time_share: float | None
+    resolved_without_answer: int
     open: tuple[OpenProposal, ...]
+    answer_days: int = ANSWER_DAYS
+    resolved_without_answer_by_commune: dict[str, int] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -92,7 +99,7 @@ class ForumFigures:
 
     @property
     def late(self) -> int:
-        """Open proposals unanswered for more than 15 days."""
+        """Open proposals unanswered for more than the answer deadline."""
         return sum(p.late for p in self.open)
 
     @property
@@ -103,6 +110,20 @@ class ForumFigures:
             if p.late:
                 out[p.commune_code] = out.get(p.commune_code, 0) + 1
         return out
+
+    def as_json(self) -> dict[str, Any]:
+        """The figures as `xtt forum report --json` prints them (shares in 0..1, the deadline a local standard)."""
+        late = self.late_by_commune
+        return {"scope": self.scope, "as_of": self.now.isoformat(), "answer_days": self.answer_days,
+                "answer_days_basis": "local standard (XTT_ANSWER_DAYS), not Circular 29", "total": self.total,
+                "answered": self.answered, "median_first_answer_days": self.median_first_answer_days,
+                "answered_in_time": self.answered_in_time, "share_denominator": self.share_denominator,
+                "answered_in_time_share": self.answered_in_time_share,
+                "resolved_without_answer": self.resolved_without_answer, "open": len(self.open), "late": self.late,
+                "communes": [{"code": c.key, "name": c.name, "total": c.total, "by_status": dict(c.by_status),
+                              "resolved_without_answer": self.resolved_without_answer_by_commune.get(c.key, 0),
+                              "late": late.get(c.key, 0)} for c in self.communes]}
+
 
 
 def topic_labels(forum: Forum | None = None) -> dict[str, str]:
@@ -158,10 +179,11 @@ def _seconds(dialect: str, later: Any, earlier: Any) -> Any:
 
 
 async def forum_figures(engine: AsyncEngine, *, round_id: str | None = None, since: datetime | None = None,
-                        until: datetime | None = None, now: datetime,
-                        topics: Mapping[str, str] | None = None) -> ForumFigures:
+                        until: datetime | None = None, now: datetime, topics: Mapping[str, str] | None = None,
+                        answer_days: int = ANSWER_DAYS) -> ForumFigures:
     """The figures for proposals of a round and/or created in [since, until), as they stand at `now`."""
     now = _utc(now)
+    deadline = timedelta(days=answer_days)
     where = [Proposal.round_id == round_id] if round_id is not None else []
     where += [Proposal.created_at >= _utc(since)] if since else []
     where += [Proposal.created_at < _utc(until)] if until else []
@@ -171,8 +193,11 @@ async def forum_figures(engine: AsyncEngine, *, round_id: str | None = None, sin
             select(Proposal.commune, Proposal.topic, Proposal.status, func.count()).where(*where)
             .group_by(Proposal.commune, Proposal.topic, Proposal.status))]
         communes = list(await conn.execute(select(Commune.code, Commune.name, Commune.valid_to)))
-        timing = await _timing(conn, where, now)
+        timing = await _timing(conn, where, now, deadline)
         open_rows = list(await conn.execute(_open_query(where)))
+        unanswered = dict(tuple(r) for r in await conn.execute(
+            select(Proposal.commune, func.count()).where(*where, *_resolved_without_answer(Proposal, now))
+            .group_by(Proposal.commune)))
     seen_communes = {c for c, _, _, _ in cells}
     listed = sorted(((code, name) for code, name, valid_to in communes if valid_to is None or code in seen_communes),
                     key=lambda c: (_collate(c[1]), c[1], c[0]))
@@ -185,19 +210,32 @@ async def forum_figures(engine: AsyncEngine, *, round_id: str | None = None, sin
         by_commune[commune][status] += n
         by_topic[topic][status] += n
         cross[commune, topic] += n
-    open_list = tuple(_open(row, labels, now) for row in open_rows)
-    answered, median, within, denominator = timing
+    open_list = tuple(_open(row, labels, now, deadline) for row in open_rows)
+    answered, median, within, denominator, resolved_only = timing
     return ForumFigures(
         scope=_scope(round_id, since, until), label=report_label(round_id, since, until), now=now, statuses=statuses,
         communes=tuple(Tally(code, name, dict(by_commune.get(code, {}))) for code, name in listed),
         topics=tuple(Tally(t, labels.get(t, t), dict(by_topic.get(t, {}))) for t in topic_ids),
         commune_topics=dict(cross), total=sum(n for *_, n in cells), answered=answered, median_first_answer_days=median,
-        answered_within_15_days=within, share_denominator=denominator,
-        answered_within_15_days_share=within / denominator if denominator else None, open=open_list)
+        answered_in_time=within, share_denominator=denominator,
+        answered_in_time_share=within / denominator if denominator else None, resolved_without_answer=resolved_only,
+        open=open_list, answer_days=answer_days,
+        resolved_without_answer_by_commune={str(k): int(v) for k, v in unanswered.items()})
 
 
-async def _timing(conn: Any, where: list[Any], now: datetime) -> tuple[int, float | None, int, int]:
-    """Answered units, the median days to a first answer, answered within 15 days, and the share's denominator.
+def _resolved_without_answer(table: Any, now: datetime) -> list[Any]:
+    """Conditions: resolved by `now` with no answer given by then."""
+    return [table.resolved_at.is_not(None), table.resolved_at <= now,
+            or_(table.first_answer_at.is_(None), table.first_answer_at > now)]
+
+
+async def _timing(conn: Any, where: list[Any], now: datetime, deadline: timedelta
+                  ) -> tuple[int, float | None, int, int, int]:
+    """Answered units, the median days to a first answer, those answered within the deadline, the share's
+    denominator, and the units resolved without any answer.
+
+    Only a real answer (`first_answer_at`) counts as answered. The denominator holds every unit answered or
+    received at least the deadline ago, so a unit resolved without an answer counts there and never above it.
 
     A unit is a selected proposal, or the proposal it was merged into (followed to the end of a merge chain),
     counted once: merged duplicates share their target's answer instead of adding their own timing.
@@ -210,49 +248,52 @@ async def _timing(conn: Any, where: list[Any], now: datetime) -> tuple[int, floa
                             .join(up, up.id == chain.c.next).where(chain.c.depth < MAX_MERGE_DEPTH))
     roots = select(chain.c.cur.label("id")).where(chain.c.next.is_(None)).distinct().subquery()
     unit = aliased(Proposal)
-    answer_at = func.coalesce(unit.first_answer_at, unit.resolved_at)
+    answer_at = unit.first_answer_at
     answered = and_(answer_at.is_not(None), answer_at <= now)
+    resolved_only = and_(*_resolved_without_answer(unit, now))
     seconds = _seconds(conn.dialect.name, answer_at, unit.created_at)
     units = roots.join(unit, unit.id == roots.c.id)
-    within_deadline = and_(answered, seconds <= DEADLINE.total_seconds())
-    old_enough = or_(answered, unit.created_at <= now - DEADLINE)
-    count, within, denominator = (await conn.execute(
+    within_deadline = and_(answered, seconds <= deadline.total_seconds())
+    old_enough = or_(answered, unit.created_at <= now - deadline)
+    count, within, denominator, resolved = (await conn.execute(
         select(func.sum(case((answered, 1), else_=0)), func.sum(case((within_deadline, 1), else_=0)),
-               func.sum(case((old_enough, 1), else_=0))).select_from(units))).one()
+               func.sum(case((old_enough, 1), else_=0)), func.sum(case((resolved_only, 1), else_=0)))
+        .select_from(units))).one()
     durations = [float(s) / 86400 for (s,) in await conn.execute(select(seconds).select_from(units).where(answered))]
     median = statistics.median(durations) if durations else None
-    return int(count or 0), median, int(within or 0), int(denominator or 0)
+    return int(count or 0), median, int(within or 0), int(denominator or 0), int(resolved or 0)
 
 
 def _open_query(where: list[Any]) -> Any:
     """Open proposals, oldest first, with no author or fingerprint and only the text's first characters."""
     return (select(Proposal.ref, Proposal.commune, Commune.name, Proposal.topic, Proposal.status,
-                   Proposal.created_at, func.coalesce(Proposal.first_answer_at, Proposal.resolved_at),
+                   Proposal.created_at, Proposal.first_answer_at,
                    func.substr(Proposal.text, 1, EXCERPT + 1))
             .join(Commune, Commune.code == Proposal.commune)
             .where(*where, Proposal.status.not_in(CLOSED)).order_by(Proposal.created_at, Proposal.ref))
 
 
-def _open(row: Any, labels: Mapping[str, str], now: datetime) -> OpenProposal:
-    """One open proposal as listed: age in whole days, late when unanswered for more than 15 days."""
+def _open(row: Any, labels: Mapping[str, str], now: datetime, deadline: timedelta) -> OpenProposal:
+    """One open proposal as listed: age in whole days, late when unanswered for longer than the deadline."""
     ref, code, name, topic, status, created, answer_at, text = row
     age = now - _utc(created)
     answered = answer_at is not None and _utc(answer_at) <= now
     text = text or ""
     excerpt = " ".join(text[:EXCERPT].split()) + ("…" if len(text) > EXCERPT else "")
     return OpenProposal(ref, code, name, labels.get(topic, topic), max(age.days, 0), status,
-                        not answered and age > DEADLINE, excerpt)
+                        not answered and age > deadline, excerpt)
 
 
 async def write_forum_report(engine: AsyncEngine, out_dir: Path, *, round_id: str | None = None,
                              since: datetime | None = None, until: datetime | None = None, now: datetime,
-                             progress: Progress | None = None) -> list[Path]:
+                             progress: Progress | None = None, answer_days: int = ANSWER_DAYS) -> list[Path]:
     """Write dien-dan-<label>.xlsx, .png and .md into a folder; return the files written."""
     def step(label: str) -> None:
         if progress is not None:
             progress.advance(label)
 
-    figures = await forum_figures(engine, round_id=round_id, since=since, until=until, now=now)
+    figures = await forum_figures(engine, round_id=round_id, since=since, until=until, now=now,
+                                  answer_days=answer_days)
     step("số liệu")
     title = figures.title
     book, chart, text = file_names(figures.label)

@@ -7,12 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from analytics.plot import FONT, figure, frame, ink, legend, message_chart, png, row_labels, say, side_labels, vi
 from analytics.workbook import PERCENT, bold, header, widths
-from conversations.forum import load_forum
 
 if TYPE_CHECKING:
     from analytics.forum import ForumFigures
 
-DEADLINE_DAYS = load_forum().answer_days  # the forum file's rule, one source for the bot and the report
+STANDARD = "chuẩn địa phương, không phải quy định của Thông tư 29/2019"  # what the answer deadline is
 STATUSES = ("received", "forwarded", "answered", "resolved", "merged")
 CLOSED = ("resolved", "merged")
 STATUS_LABELS = {"received": "Đã tiếp nhận", "forwarded": "Đã chuyển cơ quan", "answered": "Đã trả lời",
@@ -22,6 +21,7 @@ STATUS_COLOURS = {"received": "#bdbdbd", "forwarded": "#ef8a17", "answered": "#1
 OTHER_COLOUR, LATE_COLOUR = "#757575", "#c62828"
 SHEETS = ("Tổng hợp", "Theo chủ đề", "Đang mở")
 LATE_FILL, TOTAL = "F4CCCC", "Tổng cộng"
+RESOLVED = "Giải quyết mà không có trả lời"
 NO_PROPOSALS = "Chưa có kiến nghị nào trong kỳ báo cáo"
 OPEN_HEADERS = ("Mã kiến nghị", "Xã", "Chủ đề", "Số ngày từ khi tiếp nhận", "Trạng thái", "Quá hạn", "Nội dung (trích)")
 
@@ -43,25 +43,39 @@ def median_text(figures: ForumFigures) -> str:
 
 
 def share_text(figures: ForumFigures) -> str:
-    """The 15-day share with its fraction: '50% (2/4)', or that no proposal is due yet."""
-    share = figures.answered_within_15_days_share
+    """The in-time share with its fraction: '50% (2/4)', or that no proposal is due yet."""
+    share = figures.answered_in_time_share
     if share is None:
         return "chưa tính được (chưa có kiến nghị nào đến hạn)"
-    return f"{share * 100:.0f}% ({figures.answered_within_15_days}/{figures.share_denominator})"
+    return f"{share * 100:.0f}% ({figures.answered_in_time}/{figures.share_denominator})"
+
+
+def deadline_text(figures: ForumFigures) -> str:
+    """The answer deadline with what it is: '15 ngày (chuẩn địa phương, …)'."""
+    return f"{figures.answer_days} ngày ({STANDARD})"
+
+
+def resolved_definition() -> str:
+    """What 'resolved without an answer' counts, in Vietnamese."""
+    return ("Kiến nghị đã được đánh dấu giải quyết nhưng chưa từng có câu trả lời gửi cho trẻ em; không tính là "
+            "đã trả lời.")
 
 
 def median_definition(figures: ForumFigures) -> str:
     """What the median counts, in Vietnamese."""
     return (f"Trung vị số ngày từ khi tiếp nhận kiến nghị đến lần trả lời đầu tiên, tính trên {figures.answered} "
-            "kiến nghị đã được trả lời (kiến nghị giải quyết mà không ghi lần trả lời thì tính ngày giải quyết). "
+            "kiến nghị đã được trả lời thật (kiến nghị giải quyết mà không có trả lời không được tính). "
             "Kiến nghị đã gộp được tính theo kiến nghị mà nó được gộp vào.")
 
 
 def share_definition(figures: ForumFigures) -> str:
-    """What the 15-day share counts, including its denominator, in Vietnamese."""
-    return (f"Số kiến nghị được trả lời trong {DEADLINE_DAYS} ngày ÷ số kiến nghị đã được trả lời hoặc đã tiếp "
-            f"nhận từ {DEADLINE_DAYS} ngày trở lên tính đến {figures.as_of} (mẫu số: {figures.share_denominator}). "
-            f"Kiến nghị chưa đủ {DEADLINE_DAYS} ngày và chưa được trả lời chưa tính vì chưa trễ hạn.")
+    """What the in-time share counts, including its denominator, in Vietnamese."""
+    days = figures.answer_days
+    return (f"Số kiến nghị được trả lời thật trong {days} ngày ÷ số kiến nghị đã được trả lời hoặc đã tiếp "
+            f"nhận từ {days} ngày trở lên tính đến {figures.as_of} (mẫu số: {figures.share_denominator}). "
+            f"Kiến nghị giải quyết mà không có trả lời vẫn ở mẫu số, không ở tử số. Kiến nghị chưa đủ {days} ngày "
+            f"và chưa được trả lời chưa tính vì chưa trễ hạn. Thời hạn {days} ngày là {STANDARD} (Thông tư "
+            "29/2019 quy định 15 ngày cho báo cáo sau diễn đàn) và đặt bằng XTT_ANSWER_DAYS.")
 
 
 def _status_colour(status: str) -> str:
@@ -70,15 +84,18 @@ def _status_colour(status: str) -> str:
 
 
 def forum_chart(figures: ForumFigures, title: str) -> bytes:
-    """Stacked bars per commune by status, the median and the 15-day share in the title, definitions below."""
+    """Stacked bars per commune by status, the median, the in-time share and the resolved without an answer in
+    the title, definitions below."""
     head = (f"{title}\nTrung vị thời gian trả lời: {median_text(figures)} · "
-            f"Trả lời trong {DEADLINE_DAYS} ngày: {share_text(figures)}")
+            f"Trả lời trong {figures.answer_days} ngày (chuẩn địa phương): {share_text(figures)} · "
+            f"Giải quyết không có trả lời: {figures.resolved_without_answer}")
     if not figures.total:
         return message_chart(head, NO_PROPOSALS)
     rows = figures.communes
     fig = figure(len(rows), per_row=0.3, extra=2.4)
-    ax = frame(fig, head, f"{median_definition(figures)} Tỷ lệ trả lời trong {DEADLINE_DAYS} ngày = "
-                f"{share_definition(figures)} Quá hạn: chưa được trả lời sau hơn {DEADLINE_DAYS} ngày.")
+    ax = frame(fig, head, f"{median_definition(figures)} Tỷ lệ trả lời trong {figures.answer_days} ngày = "
+                f"{share_definition(figures)} {resolved_definition()} Quá hạn: chưa được trả lời sau hơn "
+                f"{figures.answer_days} ngày.")
     top = max(r.total for r in rows)
     left = [0] * len(rows)
     for status in figures.statuses:
@@ -129,7 +146,7 @@ def _title(sheet: Any, text: str, figures: ForumFigures) -> None:
     """The sheet's title and the moment the figures stand at."""
     sheet["A1"] = text
     bold(sheet["A1"], 13)
-    sheet["A2"] = f"Số liệu tính đến {figures.as_of}. Thời hạn trả lời: {DEADLINE_DAYS} ngày."
+    sheet["A2"] = f"Số liệu tính đến {figures.as_of}. Thời hạn trả lời: {deadline_text(figures)}."
 
 
 def _table(sheet: Any, top: int, titles: list[str], rows: list[list[Any]]) -> int:
@@ -155,16 +172,17 @@ def _summary(sheet: Any, figures: ForumFigures, title: str) -> None:
     sheet.title = SHEETS[0]
     _title(sheet, title, figures)
     header(sheet, 4, ["Chỉ số", "Giá trị", "Định nghĩa"])
-    share = figures.answered_within_15_days_share
+    share, days = figures.answered_in_time_share, figures.answer_days
     key = [("Tổng số kiến nghị", figures.total, "Mọi kiến nghị trong kỳ, kể cả kiến nghị đã gộp."),
            ("Thời gian trả lời đầu tiên — trung vị (ngày)", figures.median_first_answer_days,
             median_definition(figures)),
-           (f"Tỷ lệ trả lời trong {DEADLINE_DAYS} ngày", share, share_definition(figures)),
-           (f"Số kiến nghị trả lời trong {DEADLINE_DAYS} ngày (tử số)", figures.answered_within_15_days, ""),
+           (f"Tỷ lệ trả lời trong {days} ngày", share, share_definition(figures)),
+           (f"Số kiến nghị trả lời trong {days} ngày (tử số)", figures.answered_in_time, ""),
            ("Mẫu số của tỷ lệ", figures.share_denominator,
-            f"Kiến nghị đã được trả lời hoặc đã tiếp nhận từ {DEADLINE_DAYS} ngày trở lên."),
+            f"Kiến nghị đã được trả lời hoặc đã tiếp nhận từ {days} ngày trở lên."),
+           (RESOLVED, figures.resolved_without_answer, resolved_definition()),
            ("Đang mở (chưa giải quyết, chưa gộp)", len(figures.open), ""),
-           ("Quá hạn", figures.late, f"Đang mở, chưa được trả lời sau hơn {DEADLINE_DAYS} ngày.")]
+           ("Quá hạn", figures.late, f"Đang mở, chưa được trả lời sau hơn {days} ngày.")]
     from openpyxl.styles import Alignment
 
     for r, (name, value, note) in enumerate(key, 5):
@@ -179,11 +197,12 @@ def _summary(sheet: Any, figures: ForumFigures, title: str) -> None:
     sheet.cell(top, 1, "Số kiến nghị theo xã và trạng thái")
     bold(sheet.cell(top, 1))
     titles, rows = _by_status(figures, figures.communes, "Mã xã", "Tên xã")
-    late = figures.late_by_commune
-    rows = [[*row, late.get(row[0], 0) if row[0] else figures.late] for row in rows]
-    _table(sheet, top + 1, [*titles, "Quá hạn"], rows)
+    late, unanswered = figures.late_by_commune, figures.resolved_without_answer_by_commune
+    rows = [[*row, unanswered.get(row[0], 0) if row[0] else sum(unanswered.values()),
+             late.get(row[0], 0) if row[0] else figures.late] for row in rows]
+    _table(sheet, top + 1, [*titles, RESOLVED, "Quá hạn"], rows)
     sheet.freeze_panes = sheet.cell(top + 2, 3)
-    widths(sheet, [38, 22, 70] + [13] * (len(titles) - 2))
+    widths(sheet, [38, 22, 70] + [13] * (len(titles) - 1))
 
 
 def _topics(sheet: Any, figures: ForumFigures, title: str) -> None:
@@ -237,14 +256,16 @@ def summary(figures: ForumFigures) -> str:
     counts = ", ".join(f"{status_label(s).lower()} {n}" for s in figures.statuses
                        if (n := sum(c.by_status.get(s, 0) for c in figures.communes)))
     lines = [f"# {figures.title}", "",
-             f"Số liệu tính đến {figures.as_of}. Thời hạn trả lời kiến nghị: {DEADLINE_DAYS} ngày.", "",
+             f"Số liệu tính đến {figures.as_of}. Thời hạn trả lời kiến nghị: {deadline_text(figures)}.", "",
              "## Số liệu chính", "",
              f"- **Tổng số kiến nghị:** {figures.total}" + (f" ({counts})." if counts else "."),
              f"- **Thời gian trả lời đầu tiên (trung vị):** {median_text(figures)}. "
              + median_definition(figures),
-             f"- **Tỷ lệ trả lời trong {DEADLINE_DAYS} ngày:** {share_text(figures)}. " + share_definition(figures),
+             f"- **Tỷ lệ trả lời trong {figures.answer_days} ngày:** {share_text(figures)}. "
+             + share_definition(figures),
+             f"- **{RESOLVED}:** {figures.resolved_without_answer}. " + resolved_definition(),
              f"- **Đang mở:** {len(figures.open)} kiến nghị chưa giải quyết; **quá hạn:** {figures.late} "
-             f"(chưa được trả lời sau hơn {DEADLINE_DAYS} ngày).", ""]
+             f"(chưa được trả lời sau hơn {figures.answer_days} ngày).", ""]
     late = [p for p in figures.open if p.late]
     lines += ["## Kiến nghị quá hạn chưa được trả lời", ""]
     if late:
@@ -256,10 +277,11 @@ def summary(figures: ForumFigures) -> str:
     shown = [c for c in figures.communes if c.total]
     lines += ["", "## Theo xã", ""]
     if shown:
-        lines += ["| Xã | Số kiến nghị | Đang mở | Quá hạn |", "|---|--:|--:|--:|"]
+        lines += ["| Xã | Số kiến nghị | Đang mở | Quá hạn | Giải quyết không có trả lời |", "|---|--:|--:|--:|--:|"]
         opened = {c.key: sum(p.commune_code == c.key for p in figures.open) for c in shown}
-        late_by = figures.late_by_commune
-        lines += [f"| {_cell(c.name)} | {c.total} | {opened[c.key]} | {late_by.get(c.key, 0)} |" for c in shown]
+        late_by, unanswered = figures.late_by_commune, figures.resolved_without_answer_by_commune
+        lines += [f"| {_cell(c.name)} | {c.total} | {opened[c.key]} | {late_by.get(c.key, 0)} "
+                  f"| {unanswered.get(c.key, 0)} |" for c in shown]
     else:
         lines.append("Chưa có kiến nghị nào trong kỳ báo cáo.")
     lines += ["", "## Biểu đồ và bảng tính", "", f"- [Số kiến nghị theo xã và trạng thái]({chart})",

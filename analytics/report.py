@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics.breakdown import GROUP_LABELS, distribution, district
 from analytics.charts import commune_chart, progress_chart, topic_chart
+from analytics.comments import Comments, survey_comments
 from analytics.plot import render
 from analytics.progress import Progress
 from analytics.rubric import Rubric
@@ -58,7 +59,8 @@ async def write_report(engine: AsyncEngine, round_id: str, rubric: Rubric, quest
         workbook, round_id, rubric, scores, dists, questionnaires, {s.code: s.name for s in scores},
         PLACE.capitalize(), sources)
     step("bảng tính Excel")
-    files[SUMMARY] = summary(round_id, rubric, scores, office).encode("utf-8")
+    comments = await survey_comments(engine, round_id)
+    files[SUMMARY] = summary(round_id, rubric, scores, office, comments).encode("utf-8")
     paths = [out_dir / name for name in files]
     await asyncio.to_thread(_write, dict(zip(paths, files.values(), strict=True)))
     step("tóm tắt")
@@ -85,8 +87,10 @@ def _flags(s: CommuneScore) -> str:
     return ", ".join(flags)
 
 
-def summary(round_id: str, rubric: Rubric, scores: list[CommuneScore], office: str = "") -> str:
-    """The Vietnamese summary: rubric, a row per commune, communes short of sample or with zero points, files."""
+def summary(round_id: str, rubric: Rubric, scores: list[CommuneScore], office: str = "",
+            comments: Mapping[str, Comments] | None = None) -> str:
+    """The Vietnamese summary: rubric, a row per commune, communes short of sample or with zero points, the
+    survey's comments, files."""
     lines = [f"# Tiêu chí 13 — mức độ hài lòng của trẻ em và người dân — đợt {round_id}", "",
              *([f"**{office}**", ""] if office else []),
              f"**Thang điểm:** {rubric.name}", "", f"> {rubric.note}", "",
@@ -118,6 +122,13 @@ def summary(round_id: str, rubric: Rubric, scores: list[CommuneScore], office: s
     empty = [s.name for s in scores if s.index is None]
     if empty:
         lines += ["", "## Xã chưa có dữ liệu", "", ", ".join(empty) + "."]
+    if comments:
+        lines += ["", "## Ý kiến góp ý trong phiếu", "",
+                  f"Không ghi danh tính; xã dưới {MIN_GROUP} người trả lời không nêu ý kiến; ý kiến có dấu hiệu trẻ "
+                  "em gặp nguy hiểm không đưa vào báo cáo."]
+        for s in scores:
+            if s.code in comments:
+                lines += ["", f"### {s.name}", "", *(f"- {_cell(line)}" for line in comments[s.code].lines())]
     lines += ["", "## Biểu đồ và bảng tính", "",
               f"- [So sánh các xã]({COMPARISON})", f"- [Chỉ số theo chủ đề, {PLACE}]({TOPICS})",
               f"- [Tiến độ khảo sát]({PROGRESS})",

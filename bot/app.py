@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from analytics import Rubric, load_rubric
 from analytics.assess import Criteria, load_criteria
 from bot import access
+from bot.agency import AgencyDesk
 from bot.alerts import Alerts
 from bot.cache import Communes
 from bot.channels.base import Accept, Channel
@@ -33,6 +35,7 @@ from bot.web import Media, WebServer
 from bot.worker import Worker, tracking
 from bot.writer import Writer
 from conversations import Catalogue, Engine, load_flows
+from conversations.forum import Forum, load_forum
 from conversations.model import Flows
 from storage import communes, migrate, rounds
 from storage.db import connect
@@ -62,9 +65,10 @@ def build_service(parts: Parts, extra_admins: tuple[tuple[str, str], ...] = ()) 
     """Wire the engine (its flows checked now) and the service."""
     s = parts.settings
     admins = frozenset(parts.identity.pseudonym(c, u) for c, u in (*s.admins, *extra_admins))
-    return assemble(Engine(flows(s), parts.texts), parts.db, parts.identity, parts.texts, admins=admins,
-                    lang=s.xtt_locale, rubric=rubric(s), criteria=criteria(s), remind_days=s.xtt_remind_days,
-                    office_name=s.xtt_office_name, leader_live_index=s.leader_live_index)
+    return assemble(Engine(flows(s), parts.texts, forum_rules(s)), parts.db, parts.identity, parts.texts,
+                    admins=admins, lang=s.xtt_locale, rubric=rubric(s), criteria=criteria(s),
+                    remind_days=s.xtt_remind_days, office_name=s.xtt_office_name,
+                    leader_live_index=s.leader_live_index)
 
 
 def assemble(engine: Engine, db: AsyncEngine, identity: Identity, texts: Catalogue, *,
@@ -75,10 +79,12 @@ def assemble(engine: Engine, db: AsyncEngine, identity: Identity, texts: Catalog
     communes = Communes(db)
     commune_names = communes.names
     reports = Reports(db, texts, rubric or load_rubric(), criteria or load_criteria(), engine.flows.questionnaires,
-                      office=office_name)
-    office = Office(db, identity, texts, {}, reports, commune_names, leader_live_index)
+                      office=office_name, answer_days=engine.proposals.forum.answer_days)
+    forum = engine.proposals.forum
+    office = Office(db, identity, texts, {}, reports, commune_names, leader_live_index, agencies=forum.agencies)
     alerts = Alerts(db, texts, engine.screen, commune_names, admins, lang)
-    routers = (Desk(db, texts, engine.proposals.forum, commune_names).router(), alerts.router(),
+    routers = (Desk(db, texts, forum, commune_names, lang).router(), alerts.router(),
+               AgencyDesk(db, texts, forum, commune_names, lang).router(),
                Outreach(db, texts, commune_names, reports, remind_days).router(),
                office.router(), office.reports_router(), *extra)
     writer = Writer(identity, texts, engine.proposals.forum, lang, admins, engine.screen)
@@ -91,6 +97,11 @@ def assemble(engine: Engine, db: AsyncEngine, identity: Identity, texts: Catalog
 def flows(settings: Settings) -> Flows:
     """The flows in XTT_FLOWS_DIR, or the shipped ones; a mistake raises FlowError."""
     return load_flows(Path(settings.xtt_flows_dir)) if settings.xtt_flows_dir else load_flows()
+
+
+def forum_rules(settings: Settings) -> Forum:
+    """The forum file's rules with the answer deadline of the settings (a local standard)."""
+    return dataclasses.replace(load_forum(), answer_days=settings.xtt_answer_days)
 
 
 def rubric(settings: Settings) -> Rubric:
@@ -184,7 +195,8 @@ async def serve(parts: Parts, service: Service, inbox: Inbox, channels: list[Cha
     sender = make_sender(parts, service, channels)
     inbox.wake_sender = sender.wake
     worker = Worker(service, inbox, sender, channels, web, stop_seconds=s.xtt_stop_seconds,
-                    retention_days=s.xtt_retention_days, alert_hours=s.xtt_alert_hours)
+                    retention_days=s.xtt_retention_days, alert_hours=s.xtt_alert_hours,
+                    answer_days=s.xtt_answer_days, escalate_days=s.xtt_escalate_days)
     started = await worker.start()
     if not started:
         await worker.stop()

@@ -20,6 +20,7 @@ from analytics.dates import VN, parse_day, vn_datetime
 from analytics.documents import DEFAULT_OFFICE, DEFAULT_PLACE
 from analytics.formula import FormulaError
 from bot import app, cli_safety
+from bot.access import agency_role
 from bot.cli_alerts import cmd_alerts
 from bot.cli_office import UsageError, cmd_assess, cmd_forum, cmd_report, cmd_score, with_parts
 from bot.cli_paper import cmd_documents, cmd_forms, cmd_forum_record
@@ -51,10 +52,11 @@ def parser() -> argparse.ArgumentParser:
     com = sub.add_parser("communes", help="the administrative map").add_subparsers(dest="action", required=True)
     com.add_parser("import", help="import a CSV or XLSX file").add_argument("file", type=Path)
     com.add_parser("list", help="list communes")
-    inv = sub.add_parser("invite", help="invite a leader or an official")
-    inv.add_argument("role", choices=["leader", "officer", "official", "list", "revoke"])
+    inv = sub.add_parser("invite", help="invite a leader, an officer, an agency or an official")
+    inv.add_argument("role", choices=["leader", "officer", "agency", "official", "list", "revoke"])
     inv.add_argument("id", nargs="?", help="with revoke: the invite id (first part of the code)")
-    inv.add_argument("--commune", help="the commune code of a leader or child-protection officer")
+    inv.add_argument("--commune", help="the commune code of a leader, child-protection officer or agency")
+    inv.add_argument("--agency", help="with agency: its id in conversations/data/forum.toml (school, health, …)")
     score = sub.add_parser("score", help="criterion-13 figures per commune")
     score.add_argument("--round", dest="round_id")
     score.add_argument("--commune")
@@ -71,11 +73,13 @@ def parser() -> argparse.ArgumentParser:
     assessing.add_argument("--out", type=Path, default=Path("."), help="folder for the workbook and chart")
     assessing.add_argument("--rubric", type=Path)
     forum = sub.add_parser("forum", help="the children's forum").add_subparsers(dest="action", required=True)
-    forum_report = forum.add_parser("report", help="proposals by commune, topic and status; the 15-day figures")
+    forum_report = forum.add_parser("report", help="proposals by commune, topic and status; answered within "
+                                    "XTT_ANSWER_DAYS (a local standard), resolved without an answer")
     forum_report.add_argument("--round", dest="round_id")
     forum_report.add_argument("--from", dest="since", type=_date, help="DD/MM/YYYY or YYYY-MM-DD")
     forum_report.add_argument("--to", dest="until", type=_date, help="DD/MM/YYYY or YYYY-MM-DD (not included)")
-    forum_report.add_argument("--out", type=Path, required=True)
+    forum_report.add_argument("--out", type=Path)
+    forum_report.add_argument("--json", action="store_true", help="print the figures as JSON instead of files")
     add_commands(sub)
     held = forum.add_parser("held", help="record a children's forum held in a commune (Circular 29/2019)")
     held.add_argument("--commune", required=True, help="commune code")
@@ -235,12 +239,12 @@ async def cmd_communes(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
-    """xtt invite leader|officer --commune CODE | official | list | revoke ID."""
+    """xtt invite leader|officer --commune CODE | agency --commune CODE --agency ID | official | list | revoke ID."""
     async def work(parts: app.Parts) -> int:
         now = datetime.now(UTC)
         if args.role == "list":
             for i in await invites.listing(parts.db, now):
-                print(f"{i.id}  {i.role:<8} {i.commune or '-':<16} {i.state:<8} expires {vn_datetime(i.expires_at)}")
+                print(f"{i.id}  {i.role:<16} {i.commune or '-':<16} {i.state:<8} expires {vn_datetime(i.expires_at)}")
             return 0
         if args.role == "revoke":
             if not args.id:
@@ -249,11 +253,18 @@ async def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
             print("revoked" if done else "no open invite with that id")
             return 0 if done else 1
         known = {row.code for row in await communes.listing(parts.db)}
-        if args.role in ("leader", "officer") and args.commune not in known:
+        if args.role in ("leader", "officer", "agency") and args.commune not in known:
             raise UsageError(f"a {args.role} invite needs --commune CODE of a known commune; see: xtt communes list")
+        role = args.role
+        if role == "agency":
+            agencies = [a.id for a in app.forum_rules(settings).agencies]
+            if args.agency not in agencies:
+                raise UsageError(f"an agency invite needs --agency ID, one of: {', '.join(agencies)} "
+                                 "(conversations/data/forum.toml)")
+            role = agency_role(args.agency)
         invite_id, code = parts.identity.invite_code()
         expires = now + timedelta(days=INVITE_DAYS)
-        await commit(parts.db, [invites.create(invite_id, args.role, args.commune or "", now, expires)])
+        await commit(parts.db, [invites.create(invite_id, role, args.commune or "", now, expires)])
         print(f"invite code: {code}\nexpires:     {vn_datetime(expires)} (Vietnam time)")
         print(f"redeem:      send /start {code} to the bot, or just the code")
         print(f"deep link:   https://t.me/<your_bot_username>?start={code}")

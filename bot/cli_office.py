@@ -112,15 +112,24 @@ async def cmd_assess(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_forum(settings: Settings, args: argparse.Namespace) -> int:
-    """xtt forum report --round ID | --from DATE --to DATE --out DIR."""
+    """xtt forum report --round ID | --from DATE --to DATE --out DIR | --json."""
     from analytics import forum
     from analytics.progress import Progress
+
+    if args.out is None and not args.json:
+        raise UsageError("give --out DIR for the files, or --json for the figures")
 
     async def work(parts: app.Parts) -> int:
         if args.round_id:
             await _round(parts, args.round_id)
+        days = settings.xtt_answer_days
+        if args.json:
+            figures = await forum.forum_figures(parts.db, round_id=args.round_id, since=args.since,
+                                                until=args.until, now=datetime.now(UTC), answer_days=days)
+            print(json.dumps(figures.as_json(), ensure_ascii=False, indent=2))
+            return 0
         paths = await forum.write_forum_report(parts.db, args.out, round_id=args.round_id, since=args.since,
-                                               until=args.until, now=datetime.now(UTC),
+                                               until=args.until, now=datetime.now(UTC), answer_days=days,
                                                progress=Progress(forum.STEPS, "Báo cáo diễn đàn"))
         print("\n".join(str(p) for p in paths))
         return 0

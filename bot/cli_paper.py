@@ -167,14 +167,14 @@ async def cmd_forum_record(settings: Settings, args: argparse.Namespace) -> int:
             print("\n".join(sheet.errors))
             print(f"Không ghi nhận: {len(sheet.errors)} lỗi trong {args.proposals.name}; sửa rồi chạy lại.")
             return 2
-        due = args.date + timedelta(days=config.answer_days)
+        due = args.date + timedelta(days=config.report_days)
         round_id = await _round(parts, args.round_id) if args.round_id else None
         forum_id, refs = await forums.hold(parts.db, commune=args.commune, held_on=args.date, children=kids,
                                            topics=topics, report_due=due, raised=sheet.raised,
                                            created_at=start_of(args.date).astimezone(UTC), round_id=round_id,
                                            now=datetime.now(UTC))
         print(f"Diễn đàn #{forum_id}: {known[args.commune]}, ngày {args.date:%d/%m/%Y}, {kids} trẻ em; "
-              f"báo cáo hạn {due:%d/%m/%Y} ({config.answer_days} ngày).")
+              f"báo cáo hạn {due:%d/%m/%Y} ({config.report_days} ngày, Thông tư 29/2019).")
         if refs:
             print(f"{len(refs)} kiến nghị: {refs[0]} … {refs[-1]}" if len(refs) > 1 else f"1 kiến nghị: {refs[0]}")
         return 0
@@ -187,7 +187,6 @@ async def cmd_documents(settings: Settings, args: argparse.Namespace) -> int:
     from analytics.document_set import steps, write_documents
     from analytics.documents import DocumentError, Letterhead
     from analytics.progress import Progress
-    from conversations.forum import load_forum
 
     rubric, criteria, flows = app.rubric(settings), app.criteria(settings), app.flows(settings)
     if args.templates is not None and not args.templates.is_dir():
@@ -200,7 +199,7 @@ async def cmd_documents(settings: Settings, args: argparse.Namespace) -> int:
         head = Letterhead(args.office, args.place, local(now).date())
         try:
             paths = await write_documents(parts.db, round_id, rubric, criteria, flows.questionnaires, args.out,
-                                          head, now=now, answer_days=load_forum().answer_days,
+                                          head, now=now, answer_days=settings.xtt_answer_days,
                                           templates=args.templates,
                                           progress=Progress(steps(count), f"Văn bản đợt {round_id}"))
         except DocumentError as exc:

@@ -114,7 +114,8 @@ async def _outputs(parts: app.Parts, round_id: str, out: Path, now: datetime, pr
     files = [score_file, *await write_report(parts.db, round_id, rubric, app.flows(parts.settings).questionnaires,
                                              out / "bao-cao")]
     progress.advance("báo cáo tiêu chí 13")
-    files += await write_forum_report(parts.db, out / "dien-dan", round_id=round_id, now=now)
+    files += await write_forum_report(parts.db, out / "dien-dan", round_id=round_id, now=now,
+                                      answer_days=parts.settings.xtt_answer_days)
     progress.advance("báo cáo diễn đàn")
     entered = {code: {n: round((c.max_points or 0) * (0.86 + 0.01 * (k % 12)), 1) for n, c in
                       enumerate(rules.items[:12], 1)} for k, code in enumerate(PLAN)}

@@ -34,8 +34,9 @@ def day(moment: datetime) -> str:
 class Desk:
     """Every action checks the role and the commune of the proposal it touches."""
 
-    def __init__(self, db: AsyncEngine, texts: Catalogue, forum: Forum, names: Names) -> None:
+    def __init__(self, db: AsyncEngine, texts: Catalogue, forum: Forum, names: Names, lang: str = "vi") -> None:
         self.db = db
+        self.texts_lang = lang
         self.texts = texts
         self.forum = forum
         self.names = names
@@ -81,8 +82,11 @@ class Desk:
         for item in items:
             lines += ["", self._t(lang, "mine.item", ref=item.ref, topic=self._topic(item.topic, lang),
                                   status=self._t(lang, f"status.{item.status}"), text=item.text[:300])]
-            for at, _actor, kind, detail in history.get(item.id, []):
-                if kind == "answered":
+            for at, actor, kind, detail in history.get(item.id, []):
+                if kind == "answered" and actor.startswith("agency:"):
+                    lines.append(self._t(lang, "mine.answer_by", agency=self._agency(actor[7:], lang), date=day(at),
+                                         text=detail))
+                elif kind == "answered":
                     lines.append(self._t(lang, "mine.answer", date=day(at), text=detail))
                 elif kind == "forwarded":
                     lines.append(self._t(lang, "mine.forwarded", date=day(at), agency=self._agency(detail, lang)))
@@ -141,7 +145,7 @@ class Desk:
             choices = tuple(Choice(f"f:t:{item.id}:{a.id}", a.label.get(lang)) for a in self.forum.agencies)
             return Outcome((Reply(self._t(lang, "desk.ask_agency", ref=item.ref), choices, key="desk.ask_agency"),))
         if tap.verb == "t" and self.forum.agency(tap.arg(1)):
-            return self._forward(call, item, tap.arg(1))
+            return await self._forward(call, item, tap.arg(1))
         if tap.verb == "r":
             return self._step(call, item, "resolved", None, {"status": "resolved", "resolved_at": call.now},
                               "notify.resolved", {}, "desk.resolved")
@@ -178,7 +182,8 @@ class Desk:
                          text=item.text), ""]
         for at, actor, kind, detail in history:
             shown = self._agency(detail, lang) if kind == "forwarded" else detail
-            lines.append(self._t(lang, "desk.event", date=day(at), actor=self._t(lang, f"actor.{actor}"),
+            who = self._agency(actor[7:], lang) if actor.startswith("agency:") else self._t(lang, f"actor.{actor}")
+            lines.append(self._t(lang, "desk.event", date=day(at), actor=who,
                                  what=self._t(lang, f"desk.what.{kind}", detail=shown)))
         choices: tuple[Choice, ...] = ()
         if item.status not in store.CLOSED:
@@ -187,12 +192,23 @@ class Desk:
         return Outcome((Reply("\n".join(lines), (*choices, Choice("f:p:1", self._t(lang, "desk.choice.list"))),
                               key="desk.view"),))
 
-    def _forward(self, call: Call, item: store.Item, agency: str) -> Outcome:
-        """Forward to an agency."""
+    async def _forward(self, call: Call, item: store.Item, agency: str) -> Outcome:
+        """Forward to an agency: the child hears of it, and the agency's people get the proposal (ref, topic, text;
+        never the child) with a button to answer; the leader is told when nobody answers for that agency yet."""
         changes = {"status": "forwarded"} if item.status == "received" else {"status": item.status}
-        return self._step(call, item, "forwarded", agency, changes, "notify.forwarded",
-                          {"agency": self._labels(agency, self.forum.agency)}, "desk.forwarded",
-                          agency=self._agency(agency, call.lang))
+        labels = self._labels(agency, self.forum.agency)
+        topics = self._labels(item.topic, self.forum.topic)
+        commune = (await self.names()).get(item.commune, item.commune)
+        values = {"ref": item.ref, "commune": commune, "agency": labels, "topic": topics, "text": item.text}
+        button = (f"g:a:{item.id}", {lang: self._t(lang, "agency.choice", ref=item.ref) for lang in LANGS})
+        body = outbox.payload(self._t(self.texts_lang, "agency.notice", **_in(values, self.texts_lang)), [button],
+                              "agency.notice", values=values)
+        key = f"prop:{item.id}:agency:{agency}:{call.incoming.update_key or call.now.timestamp()}"
+        to_agency = outbox.enqueue(self.db, key, store.agency_people(item.commune, agency), "notice", body, call.now)
+        joined = await store.agency_joined(self.db, item.commune, agency)
+        return self._step(call, item, "forwarded", agency, changes, "notify.forwarded", {"agency": labels},
+                          "desk.forwarded" if joined else "desk.forwarded_nobody", extra=(to_agency,),
+                          agency=self._agency(agency, call.lang), commune=item.commune, agency_id=agency)
 
     async def _merge(self, call: Call, item: store.Item, ref: str) -> Outcome:
         """Merge into an open duplicate in the person's scope."""
@@ -206,7 +222,7 @@ class Desk:
 
     def _step(self, call: Call, item: store.Item, kind: str, detail: str | None, changes: dict[str, Any],
               notice: str, values: dict[str, Any], done: str, *, kind_of_notice: str = "notice",
-              **shown: Any) -> Outcome:
+              extra: tuple[Any, ...] = (), **shown: Any) -> Outcome:
         """Record a step, notify the child(ren) in their language, confirm to the person who acted."""
         body = outbox.payload(self._t(call.lang, notice, ref=item.ref, **_in(values, call.lang)), key=notice,
                               values={"ref": item.ref, **values})
@@ -218,7 +234,7 @@ class Desk:
             fresh = await store.get(self.db, item.id)
             return list((await self.view(fresh, call.lang)).replies) if fresh else []
 
-        return Outcome(self._say(call.lang, done, ref=item.ref, **shown).replies, tuple(writes), after=again)
+        return Outcome(self._say(call.lang, done, ref=item.ref, **shown).replies, (*writes, *extra), after=again)
 
 
 def _in(values: dict[str, Any], lang: str) -> dict[str, Any]:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics.dates import vn_datetime
 from bot import access
-from bot.access import LEADER, OFFICIAL
+from bot.access import AGENCY, LEADER, OFFICIAL, agency_role
 from bot.calendar import calendar_reply
 from bot.identity import Identity
 from bot.reports import Reports
 from bot.router import Call, Command, Outcome, Results, Router, say
 from conversations import Catalogue, Reply
+from conversations.forum import Entry
 from storage import invites, repo
 from storage.rounds import current_round
 
@@ -27,8 +29,10 @@ class Office:
     """Invites, rounds and the reports the office asks for in chat."""
 
     def __init__(self, db: AsyncEngine, identity: Identity, texts: Catalogue, links: dict[str, str],
-                 reports: Reports, names: Names, leader_live_index: bool = False) -> None:
+                 reports: Reports, names: Names, leader_live_index: bool = False,
+                 agencies: tuple[Entry, ...] = ()) -> None:
         self.db = db
+        self.agencies = agencies
         self.leader_live_index = leader_live_index
         self.reports = reports
         self.identity = identity
@@ -93,19 +97,26 @@ class Office:
             self.texts, call.lang, "round.none")
 
     async def on_invite(self, call: Call) -> Outcome:
-        """An official creates a leader invite for a commune."""
-        commune, refusal = await self._commune(call)
+        """An official invites a commune's leader (`/invite CODE`) or an agency that answers (`/invite CODE AGENCY`)."""
+        words = call.arg.split()
+        usage = say(self.texts, call.lang, "invite.usage", agencies=", ".join(a.id for a in self.agencies))
+        if not words or len(words) > 2:
+            return usage
+        commune, refusal = await self._commune(replace(call, arg=words[0]))
         if refusal:
             return refusal
-        if not commune:
-            return say(self.texts, call.lang, "invite.usage")
+        agency = next((a for a in self.agencies if len(words) == 2 and a.id == words[1].lower()), None)
+        if commune is None or (len(words) == 2 and agency is None):
+            return usage
         invite_id, code = self.identity.invite_code()
         expires = call.now + timedelta(days=INVITE_DAYS)
         link = self.links.get("telegram", "").format(code=code) or f"/start {code}"
         names = await self.names()
-        reply = say(self.texts, call.lang, "invite.created", commune=names[commune], code=code,
-                    expires=vn_datetime(expires), link=link)
-        return Outcome(reply.replies, (invites.create(invite_id, LEADER, commune, call.now, expires),))
+        role = agency_role(agency.id) if agency else LEADER
+        key = "invite.created_agency" if agency else "invite.created"
+        reply = say(self.texts, call.lang, key, commune=names[commune], code=code, expires=vn_datetime(expires),
+                    link=link, agency=agency.label.get(call.lang) if agency else "")
+        return Outcome(reply.replies, (invites.create(invite_id, role, commune, call.now, expires),))
 
     def redeem(self, call: Call, code: str, menu: Menu) -> Outcome:
         """Use an invite code: grant its role, remember how to reach the person, and give them their menu."""
@@ -118,10 +129,14 @@ class Office:
         async def joined(results: Results) -> list[Reply]:
             role, commune = results["invite"]
             granted = access.Person.from_roles(call.person.key, [(role, commune)], call.person.official)
-            staff = access.Person(call.person.key, granted.official or call.person.official,
-                                  call.person.leads | granted.leads, call.person.protects | granted.protects)
+            staff = call.person.joined(granted)
             if role == OFFICIAL:
                 key, values = "invite.joined_official", {}
+            elif role.startswith(f"{AGENCY}:"):
+                agency = next((a for a in self.agencies if agency_role(a.id) == role), None)
+                key, values = "invite.joined_agency", {
+                    "commune": (await self.names()).get(commune, commune),
+                    "agency": agency.label.get(call.lang) if agency else role.split(":", 1)[1]}
             else:
                 key, values = f"invite.joined_{role}", {"commune": (await self.names()).get(commune, commune)}
             return [Reply(self.texts.get(call.lang, key, **values), key=key, menu=menu(staff, call.lang))]

@@ -52,8 +52,9 @@ class Reports:
     """The chat side of analytics; who may ask is checked before these run."""
 
     def __init__(self, db: AsyncEngine, texts: Catalogue, rubric: Rubric, criteria: Criteria,
-                 questionnaires: Mapping[str, Questionnaire], office: str = "") -> None:
+                 questionnaires: Mapping[str, Questionnaire], office: str = "", answer_days: int = 15) -> None:
         self.db = db
+        self.answer_days = answer_days
         self.texts = texts
         self.rubric = rubric
         self.criteria = criteria
@@ -120,7 +121,8 @@ class Reports:
         with tempfile.TemporaryDirectory(prefix="xtt-report-") as folder:
             paths = await write_report(self.db, round_id, self.rubric, self.questionnaires, Path(folder),
                                        office=self.office)
-            paths += await write_forum_report(self.db, Path(folder), round_id=round_id, now=datetime.now(UTC))
+            paths += await write_forum_report(self.db, Path(folder), round_id=round_id, now=datetime.now(UTC),
+                                              answer_days=self.answer_days)
             replies = [Reply(self.texts.get(lang, "report.ready", round=round_id, rubric=self.rubric.name),
                              key="report.ready")]
             for path in paths:

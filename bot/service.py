@@ -382,6 +382,10 @@ class Service:
             if communes := who.communes(role) - (who.leads if role == access.OFFICER else frozenset()):
                 shown = ", ".join(sorted(names.get(c, c) for c in communes))
                 lines.append(self.texts.get(lang, f"help_scope.{role}", communes=shown))
+        if who.answers:
+            labels = {a.id: a.label.get(lang) for a in self.engine.proposals.forum.agencies}
+            shown = ", ".join(sorted(f"{labels.get(a, a)} — {names.get(c, c)}" for c, a in who.answers))
+            lines.append(self.texts.get(lang, "help_scope.agency", agencies=shown))
         if who.official:
             lines.append(self.texts.get(lang, "help_scope.official"))
         return tuple(lines)

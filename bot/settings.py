@@ -156,6 +156,12 @@ class Settings:
     xtt_alert_hours: float = setting(
         "XTT_ALERT_HOURS", "12", "A safety alert nobody acknowledged within this many hours goes to every official, "
         "again every as many hours until someone does.", positive)
+    xtt_answer_days: int = setting(
+        "XTT_ANSWER_DAYS", "15", "A child's proposal should be answered within this many days: a local standard, "
+        "not Circular 29 (whose 15 days are for the report after a forum).", whole(1, 365))
+    xtt_escalate_days: int = setting(
+        "XTT_ESCALATE_DAYS", "15", "A proposal still unanswered this many days after XTT_ANSWER_DAYS goes to the "
+        "officials (its commune's leader was reminded at the deadline).", whole(1, 365))
     xtt_stop_seconds: float = setting(
         "XTT_STOP_SECONDS", "20", "On SIGTERM, the longest a stop may take to finish the updates in hand.", positive)
     xtt_late_hours: float = setting(

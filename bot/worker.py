@@ -15,7 +15,8 @@ from bot.inbox import Inbox
 from bot.sender import Item, Sender
 from bot.service import Service, shower
 from bot.web import WebServer
-from storage import alerts, leases, outbox, reminders, retention
+from conversations.model import LANGS
+from storage import alerts, leases, outbox, overdue, reminders, retention
 
 log = logging.getLogger("xtt")
 LEASE = "sqlite-worker"
@@ -32,10 +33,11 @@ class Worker:
     """Starts the parts in order and stops them in the reverse order, within a bounded time."""
 
     def __init__(self, service: Service, inbox: Inbox, sender: Sender, channels: list[Channel],
-                 web: WebServer | None, *, stop_seconds: float, retention_days: int, alert_hours: float = 12.0
-                 ) -> None:
+                 web: WebServer | None, *, stop_seconds: float, retention_days: int, alert_hours: float = 12.0,
+                 answer_days: int = 15, escalate_days: int = 15) -> None:
         self.service, self.inbox, self.sender, self.channels, self.web = service, inbox, sender, channels, web
         self.stop_seconds, self.retention_days, self.alert_hours = stop_seconds, retention_days, alert_hours
+        self.answer_days, self.escalate_days = answer_days, escalate_days
         self.owner = leases.owner_name()
         self.sqlite = service.db.dialect.name == "sqlite"
         self._chores: list[asyncio.Task[None]] = []
@@ -56,6 +58,7 @@ class Worker:
         self._chores.append(asyncio.create_task(self._prune(), name="retention"))
         self._chores.append(asyncio.create_task(self._milestones(), name="milestones"))
         self._chores.append(asyncio.create_task(self._escalate(), name="escalation"))
+        self._chores.append(asyncio.create_task(self._overdue(), name="overdue"))
         if not await alerts.anyone_to_tell(self.service.db, sorted(self.service.admins)):
             log.error("NO ONE CAN RECEIVE SAFETY ALERTS: there is no official and no child-protection officer. "
                       "Set XTT_ADMINS, or invite one: xtt invite official / xtt invite officer --commune CODE")
@@ -154,6 +157,33 @@ class Worker:
             except Exception:
                 log.warning("alerts: escalating failed", exc_info=True)
             await asyncio.sleep(ESCALATE_EVERY)
+
+
+    async def _overdue(self) -> None:
+        """Every hour, remind leaders of proposals past the answer deadline, then tell the officials."""
+        while True:
+            try:
+                if await overdue_proposals(self.service, _now(), self.answer_days, self.escalate_days):
+                    self.sender.wake()
+            except Exception:
+                log.warning("proposals: queueing overdue reminders failed", exc_info=True)
+            await asyncio.sleep(PRUNE_EVERY)
+
+
+async def overdue_proposals(service: Service, now: datetime, answer_days: int, escalate_days: int) -> int:
+    """Queue each overdue proposal's reminder to its leaders, then its escalation to the officials, once each."""
+    texts, names = service.texts, await service.communes.names()
+    forum = service.engine.proposals.forum
+
+    def notice(item: overdue.Overdue, step: int) -> dict[str, Any]:
+        topic = forum.topic(item.topic)
+        values = {"ref": item.ref, "commune": names.get(item.commune, item.commune), "days": item.days,
+                  "limit": answer_days, "topic": {g: topic.label.get(g) if topic else item.topic for g in LANGS}}
+        key = "overdue.leader" if step == overdue.LEADERS else "overdue.official"
+        local = {k: v[service.lang] if isinstance(v, dict) else v for k, v in values.items()}
+        return outbox.payload(texts.get(service.lang, key, **local), key=key, values=values)
+
+    return await overdue.remind(service.db, now, answer_days, escalate_days, sorted(service.admins), notice)
 
 
 async def escalate(service: Service, now: datetime, hours: float) -> int:

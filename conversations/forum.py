@@ -30,8 +30,9 @@ class Forum:
     per_day: int = 3
     min_length: int = 10
     max_length: int = 1000
-    answer_days: int = 15
+    answer_days: int = 15  # a local standard, set by XTT_ANSWER_DAYS at the composition root (not Circular 29)
     consent_version: str = "1"
+    report_days: int = 15  # Circular 29/2019: the report after a forum is due within this many days
 
     def topic(self, topic_id: str) -> Entry | None:
         """Find a topic."""
@@ -45,6 +46,10 @@ class Forum:
 def load_forum(path: Path = FORUM_FILE) -> Forum:
     """Read and check the forum file; errors name the file, the entry and the fix."""
     doc = read_toml(path, "forum file")
+    if "answer_days" in doc:
+        raise DataFileError(path, "answer_days", "the answer deadline is no longer in this file",
+                            "delete answer_days and set XTT_ANSWER_DAYS (a local standard); report_days is "
+                            "Circular 29's deadline for the report after a forum")
 
     def entries(key: str) -> tuple[Entry, ...]:
         found = []
@@ -59,9 +64,9 @@ def load_forum(path: Path = FORUM_FILE) -> Forum:
         return tuple(found)
 
     forum = Forum(entries("topics"), entries("agencies"), int(doc.get("per_day", 3)),
-                  int(doc.get("min_length", 10)), int(doc.get("max_length", 1000)), int(doc.get("answer_days", 15)),
-                  str(doc.get("consent_version", "1")))
-    if not 1 <= forum.min_length < forum.max_length <= 4000 or forum.per_day < 1:
-        raise DataFileError(path, "limits", "the lengths or per_day are out of range",
-                            "use 1 <= min_length < max_length <= 4000 and per_day >= 1")
+                  int(doc.get("min_length", 10)), int(doc.get("max_length", 1000)), 15,
+                  str(doc.get("consent_version", "1")), int(doc.get("report_days", 15)))
+    if not 1 <= forum.min_length < forum.max_length <= 4000 or forum.per_day < 1 or forum.report_days < 1:
+        raise DataFileError(path, "limits", "the lengths, per_day or report_days are out of range",
+                            "use 1 <= min_length < max_length <= 4000, per_day >= 1 and report_days >= 1")
     return forum

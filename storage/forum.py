@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import Executable
 
@@ -46,6 +46,41 @@ ITEM = (Proposal.id, Proposal.ref, Proposal.commune, Proposal.topic, Proposal.te
 def leaders(commune: str) -> Select:
     """The persons leading a commune."""
     return select(RoleGrant.person).where(RoleGrant.role == "leader", RoleGrant.commune == commune)
+
+
+def agency_people(commune: str, agency: str) -> Select:
+    """The persons who answer for an agency of a commune."""
+    return select(RoleGrant.person).where(RoleGrant.role == f"agency:{agency}", RoleGrant.commune == commune)
+
+
+async def agency_joined(engine: AsyncEngine, commune: str, agency: str) -> bool:
+    """Whether anyone answers for that agency of the commune."""
+    async with engine.connect() as conn:
+        return (await conn.execute(agency_people(commune, agency).limit(1))).first() is not None
+
+
+async def forwarded(engine: AsyncEngine, proposal_id: int) -> set[str]:
+    """The agencies a proposal was forwarded to."""
+    async with engine.connect() as conn:
+        return {a for (a,) in await conn.execute(select(ProposalEvent.detail).where(
+            ProposalEvent.proposal_id == proposal_id, ProposalEvent.kind == "forwarded")) if a}
+
+
+async def forwarded_to(engine: AsyncEngine, pairs: Sequence[tuple[str, str]] | None) -> list[tuple[Item, str]]:
+    """Open proposals forwarded to some (commune, agency) pairs (None: to any agency), oldest first, with the
+    agency; an agency sees nothing else."""
+    if pairs is not None and not pairs:
+        return []
+    query = (select(*ITEM, ProposalEvent.detail).join(ProposalEvent, ProposalEvent.proposal_id == Proposal.id)
+             .where(ProposalEvent.kind == "forwarded", Proposal.status.not_in(CLOSED)))
+    if pairs is not None:
+        query = query.where(or_(*(and_(Proposal.commune == c, ProposalEvent.detail == a) for c, a in pairs)))
+    async with engine.connect() as conn:
+        rows = await conn.execute(query.order_by(Proposal.created_at, Proposal.id).limit(50))
+        seen: dict[tuple[int, str], tuple[Item, str]] = {}
+        for row in rows:
+            seen.setdefault((row.id, row.detail), (_item(row), row.detail))
+        return list(seen.values())
 
 
 Notice = Callable[[str], dict[str, Any]]
@@ -103,15 +138,16 @@ async def get(engine: AsyncEngine, proposal_id: int | None = None, ref: str | No
 
 
 async def events(engine: AsyncEngine, proposal_ids: Sequence[int]) -> dict[int, list[tuple[datetime, str, str, str]]]:
-    """Events of proposals as (at, actor, kind, detail), oldest first."""
+    """Events of proposals as (at, actor, kind, detail), oldest first; an agency's actor is `agency:<id>`."""
     async with engine.connect() as conn:
         rows = await conn.execute(select(ProposalEvent.proposal_id, ProposalEvent.at, ProposalEvent.actor,
-                                         ProposalEvent.kind, ProposalEvent.detail)
+                                         ProposalEvent.kind, ProposalEvent.detail, ProposalEvent.agency)
                                   .where(ProposalEvent.proposal_id.in_(list(proposal_ids)))
                                   .order_by(ProposalEvent.at, ProposalEvent.id))
         found: dict[int, list[tuple[datetime, str, str, str]]] = {}
-        for pid, at, actor, kind, detail in rows:
-            found.setdefault(pid, []).append((at, actor, kind, detail or ""))
+        for pid, at, actor, kind, detail, agency in rows:  # an agency's step reads as actor "agency:<id>"
+            shown = f"{actor}:{agency}" if agency else actor
+            found.setdefault(pid, []).append((at, shown, kind, detail or ""))
         return found
 
 
@@ -130,12 +166,14 @@ def authors(proposal_id: int) -> Select:
 
 
 def act(db: AsyncEngine, item: Item, *, kind: str, actor: str, detail: str | None, now: datetime,
-        changes: dict[str, Any], notify: tuple[str, str, dict[str, Any]] | None) -> list[Executable | Guard]:
+        changes: dict[str, Any], notify: tuple[str, str, dict[str, Any]] | None,
+        agency: str | None = None) -> list[Executable | Guard]:
     """One step on an open proposal: its status change (refused once closed), its event and the child's notice."""
     moved = update(Proposal).where(Proposal.id == item.id, Proposal.status.not_in(CLOSED)).values(**changes)
     items: list[Executable | Guard] = [
         Guard(moved, "desk.gone", values={"ref": item.ref}),
-        ProposalEvent.__table__.insert().values(proposal_id=item.id, at=now, actor=actor, kind=kind, detail=detail)]
+        ProposalEvent.__table__.insert().values(proposal_id=item.id, at=now, actor=actor, kind=kind, detail=detail,
+                                                agency=agency)]
     if notify is not None:
         key, notice_kind, body = notify
         items.append(outbox.enqueue(db, key, authors(item.id), notice_kind, body, now))

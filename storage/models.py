@@ -194,11 +194,11 @@ class CriterionPoints(Base):
 
 
 class RoleGrant(Base):
-    """A role a person holds: official (all communes) or leader (one commune)."""
+    """A role a person holds: official (all communes), or leader, officer or `agency:<id>` of one commune."""
 
     __tablename__ = "roles"
     person: Mapped[str] = mapped_column(String(64), primary_key=True)
-    role: Mapped[str] = mapped_column(String(20), primary_key=True)
+    role: Mapped[str] = mapped_column(String(40), primary_key=True)
     commune: Mapped[str] = mapped_column(String(40), primary_key=True, default="")
     granted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -208,7 +208,7 @@ class Invite(Base):
 
     __tablename__ = "invites"
     id: Mapped[str] = mapped_column(String(16), primary_key=True)
-    role: Mapped[str] = mapped_column(String(20))
+    role: Mapped[str] = mapped_column(String(40))
     commune: Mapped[str] = mapped_column(String(40), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -258,6 +258,7 @@ class Proposal(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     source: Mapped[str] = mapped_column(String(10), default="chat", server_default="chat")
     forum_id: Mapped[int | None] = mapped_column(ForeignKey("forums.id"))
+    overdue_step: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")  # 1 leader, 2 officials
     __table_args__ = (UniqueConstraint("year", "seq"), Index("ix_proposals_commune_status", "commune", "status"))
 
 
@@ -271,6 +272,7 @@ class ProposalEvent(Base):
     actor: Mapped[str] = mapped_column(String(12))
     kind: Mapped[str] = mapped_column(String(12))
     detail: Mapped[str | None] = mapped_column(Text)
+    agency: Mapped[str | None] = mapped_column(String(30))  # the agency that acted (actor "agency")
 
 
 class Alert(Base):

@@ -44,6 +44,13 @@ class Member(Person):
 @pytest.fixture
 async def forum(db):
     """A service with an official, leaders of my-an and my-hoa, and a child in my-an."""
+    service, people = await staffed(db)
+    yield service, people
+    await service.close()
+
+
+async def staffed(db) -> tuple:
+    """Round 2024 open, a service, an official, leaders of my-an and my-hoa, and two children."""
     await rounds.open_round(db, "2024", NOW)
     service = make_service(db, frozenset({Identity(SECRET).pseudonym("telegram", OFFICIAL)}))
     people = {name: Member(service, name) for name in (OFFICIAL, LEADER_A, LEADER_B, KID, KID2)}
@@ -51,8 +58,7 @@ async def forum(db):
         created = (await people[OFFICIAL].say(f"/invite {commune}"))[0].text
         code = next(w for w in created.split() if re.fullmatch(r"[a-z2-7]{8}-[a-z2-7]{12}", w))
         assert (await people[leader].say(f"/start {code}"))[0].key == "invite.joined_leader"
-    yield service, people
-    await service.close()
+    return service, people
 
 
 async def propose(child: Member, script: list[str] = PROPOSE) -> str:
@@ -121,7 +127,9 @@ async def test_leader_answers_forwards_resolves_and_the_child_hears_each_step(db
     assert view[0].key == "desk.view" and "Cổng trường" in view[0].text
     pid = int(leader.buttons()[0].split(":")[2].split("~")[0])
     await leader.press(f"f:f:{pid}")
-    assert (await leader.press(f"f:t:{pid}:committee"))[0].key == "desk.forwarded"
+    forwarded = (await leader.press(f"f:t:{pid}:committee"))[0]
+    assert forwarded.key == "desk.forwarded_nobody" and "/moi my-an committee" in forwarded.text, \
+        "no one answers for the committee yet: the leader is told, with how to invite it"
     assert (await leader.press(f"f:a:{pid}"))[0].key == "desk.ask_answer"
     assert (await leader.say("=Xã sẽ kẻ vạch và đặt biển báo trước ngày 15/12."))[0].key == "desk.answered"
     assert (await leader.press(f"f:r:{pid}"))[0].key == "desk.resolved"

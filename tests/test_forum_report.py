@@ -1,4 +1,4 @@
-"""The children's forum report (15-day deadline), on a SQLite file and on PostgreSQL."""
+"""The children's forum report (the local answer deadline, XTT_ANSWER_DAYS), on a SQLite file and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,7 +13,15 @@ from openpyxl import load_workbook
 from sqlalchemy import insert
 
 from analytics import forum
-from analytics.forum import STEPS, OpenProposal, forum_chart, forum_figures, forum_workbook, write_forum_report
+from analytics.forum import (
+    STEPS,
+    OpenProposal,
+    forum_chart,
+    forum_figures,
+    forum_workbook,
+    summary,
+    write_forum_report,
+)
 from analytics.progress import Progress
 from conversations.datafile import DataFileError
 from conversations.forum import load_forum
@@ -85,8 +93,8 @@ async def test_counts_timing_and_open_list(db) -> None:
     # Units: 1 (3 d, with 6 folded in), 2 (10 d), 3 (20 d), 4 (30 d, unanswered), 5 (2 d, not yet due).
     assert f.answered == 3
     assert f.median_first_answer_days == 10.0
-    assert (f.answered_within_15_days, f.share_denominator) == (2, 4)
-    assert f.answered_within_15_days_share == 0.5
+    assert (f.answered_in_time, f.share_denominator, f.resolved_without_answer) == (2, 4, 0)
+    assert f.answered_in_time_share == 0.5 and f.answer_days == 15
     excerpt = LONG_TEXT[:120].rstrip() + "…"
     assert f.open == (
         OpenProposal("KN-003", "my-hoa", "Xã Mỹ Hòa", "An toàn giao thông", 50, "answered", False,
@@ -105,7 +113,7 @@ async def test_period_selection_and_unknown_topic_labels(db) -> None:
     # Selected: 1, 2, 4 and 6 (3 is older, 5 newer, 7 older); units 1 (3 d), 2 (10 d), 4 (late).
     assert f.total == 4
     assert (f.answered, f.median_first_answer_days) == (2, 6.5)
-    assert (f.answered_within_15_days, f.share_denominator) == (2, 3)
+    assert (f.answered_in_time, f.share_denominator) == (2, 3)
     assert [p.ref for p in f.open] == ["KN-002", "KN-004"]
     assert [t.name for t in f.topics if t.total] == ["bullying", "play", "traffic"], "ids when no labels"
     assert f.label == "2025-02-14_2025-03-28"
@@ -119,7 +127,7 @@ async def test_merge_chains_count_under_their_final_target(db) -> None:
     f = await forum_figures(db, round_id="2025", now=NOW, topics=TOPICS)
     assert f.total == 2 and f.open == ()
     assert {c.key: c.by_status for c in f.communes if c.total} == {"my-an": {"merged": 1}, "my-hoa": {"merged": 1}}
-    assert (f.answered, f.median_first_answer_days, f.answered_within_15_days, f.share_denominator) == (1, 5.0, 1, 1)
+    assert (f.answered, f.median_first_answer_days, f.answered_in_time, f.share_denominator) == (1, 5.0, 1, 1)
 
 
 async def test_deadline_boundaries(db) -> None:
@@ -128,8 +136,10 @@ async def test_deadline_boundaries(db) -> None:
     await add(db, 3, "my-an", "play", "forwarded", ago(16), answered=NOW + DAY)  # answered after `now`: late
     await add(db, 4, "my-an", "play", "resolved", ago(30), resolved=ago(10))  # resolved, no answer recorded
     f = await forum_figures(db, round_id="2025", now=NOW, topics=TOPICS)
-    assert (f.answered, f.answered_within_15_days, f.share_denominator) == (2, 1, 4)
-    assert f.median_first_answer_days == 17.5
+    assert (f.answered, f.answered_in_time, f.share_denominator) == (1, 1, 4), \
+        "resolved without an answer is not answered: it stays in the denominator, never in the numerator"
+    assert f.resolved_without_answer == 1 and f.resolved_without_answer_by_commune == {"my-an": 1}
+    assert f.median_first_answer_days == 15.0, "the median counts real answers only"
     assert [(p.ref, p.age_days, p.late) for p in f.open] == [("KN-001", 20, False), ("KN-003", 16, True),
                                                                 ("KN-002", 15, False)]
 
@@ -159,16 +169,19 @@ async def test_report_files_workbook_summary_and_anonymity(db, tmp_path: Path, n
     assert paths[1].read_bytes()[:8] == PNG
     book = load_workbook(io.BytesIO(book_bytes))
     assert book.sheetnames == ["Tổng hợp", "Theo chủ đề", "Đang mở"]
-    summary = {row[0]: row[1] for row in book["Tổng hợp"].iter_rows(min_row=5, max_row=11, values_only=True)}
+    summary = {row[0]: row[1] for row in book["Tổng hợp"].iter_rows(min_row=5, max_row=12, values_only=True)}
     assert summary["Tổng số kiến nghị"] == 6
     assert summary["Thời gian trả lời đầu tiên — trung vị (ngày)"] == 10
     assert summary["Tỷ lệ trả lời trong 15 ngày"] == 0.5
+    assert summary["Giải quyết mà không có trả lời"] == 0
     assert summary["Mẫu số của tỷ lệ"] == 4 and summary["Quá hạn"] == 1
-    rows = list(book["Tổng hợp"].iter_rows(min_row=14, values_only=True))
+    assert "chuẩn địa phương" in book["Tổng hợp"]["A2"].value and "Thông tư 29" in book["Tổng hợp"]["A2"].value
+    rows = list(book["Tổng hợp"].iter_rows(min_row=15, values_only=True))
     assert rows[0] == ("Mã xã", "Tên xã", "Đã tiếp nhận", "Đã chuyển cơ quan", "Đã trả lời", "Đã giải quyết",
-                       "Đã gộp", "Tổng cộng", "Quá hạn")
-    assert ("my-an", "Xã Mỹ An", 0, 0, 1, 1, 1, 3, 0) in rows and ("my-hoa", "Xã Mỹ Hòa", 0, 1, 1, 0, 0, 2, 1) in rows
-    assert rows[-1] == (None, "Tổng cộng", 1, 1, 2, 1, 1, 6, 1)
+                       "Đã gộp", "Tổng cộng", "Giải quyết mà không có trả lời", "Quá hạn")
+    assert ("my-an", "Xã Mỹ An", 0, 0, 1, 1, 1, 3, 0, 0) in rows
+    assert ("my-hoa", "Xã Mỹ Hòa", 0, 1, 1, 0, 0, 2, 0, 1) in rows
+    assert rows[-1] == (None, "Tổng cộng", 1, 1, 2, 1, 1, 6, 0, 1)
     opened = book["Đang mở"]
     listed = [r for r in opened.iter_rows(min_row=5, values_only=True)]
     assert [r[:6] for r in listed] == [("KN-003", "Xã Mỹ Hòa", "traffic", 50, "Đã trả lời", "Không"),
@@ -193,7 +206,7 @@ async def test_empty_period_writes_every_file(db, tmp_path: Path, no_topics_file
     since, until = datetime(2030, 1, 1, tzinfo=UTC), datetime(2030, 2, 1, tzinfo=UTC)
     f = await forum_figures(db, since=since, until=until, now=NOW)
     assert (f.total, f.answered, f.share_denominator, f.open) == (0, 0, 0, ())
-    assert f.median_first_answer_days is None and f.answered_within_15_days_share is None
+    assert f.median_first_answer_days is None and f.answered_in_time_share is None
     assert len(f.communes) == 13 and all(c.total == 0 for c in f.communes) and f.topics == ()
     paths = await write_forum_report(db, tmp_path, since=since, until=until, now=NOW)
     assert [p.name for p in paths] == ["dien-dan-2030-01-01_2030-02-01.xlsx", "dien-dan-2030-01-01_2030-02-01.png",
@@ -252,4 +265,58 @@ async def test_chart_is_a_clean_fast_png_with_30_communes(db, capsys: pytest.Cap
         book = forum_workbook(f, f.title)
     assert not [w for w in caught if "missing from font" in str(w.message)], [str(w.message) for w in caught]
     assert _valid_png(png)[0] > _valid_png(small)[0], "the chart grows with the communes listed"
-    assert load_workbook(io.BytesIO(book))["Tổng hợp"].max_row == 14 + 30 + 1
+    assert load_workbook(io.BytesIO(book))["Tổng hợp"].max_row == 15 + 30 + 1
+
+
+async def test_resolved_without_an_answer_is_its_own_figure_everywhere(db, tmp_path: Path) -> None:
+    await add(db, 1, "my-an", "play", "resolved", ago(30), resolved=ago(29))  # closed the next day, never answered
+    await add(db, 2, "my-an", "play", "resolved", ago(30), answered=ago(20), resolved=ago(19))
+    await add(db, 3, "my-hoa", "play", "resolved", ago(3), resolved=ago(2))  # not due, yet resolved: counted apart
+    f = await forum_figures(db, round_id="2025", now=NOW, topics={})
+    assert (f.answered, f.answered_in_time, f.share_denominator, f.resolved_without_answer) == (1, 1, 2, 2)
+    assert f.answered_in_time_share == 0.5, "a proposal closed with no answer is not 'answered in time'"
+    data = f.as_json()
+    assert (data["answered_in_time"], data["answered_in_time_share"], data["resolved_without_answer"]) == (1, 0.5, 2)
+    assert data["answer_days"] == 15 and "local standard" in data["answer_days_basis"]
+    assert not any("15_days" in key for key in data), "field names say what they count, not a fixed 15"
+    assert {c["code"]: c["resolved_without_answer"] for c in data["communes"] if c["total"]} == {"my-an": 1,
+                                                                                                  "my-hoa": 1}
+    paths = await write_forum_report(db, tmp_path, round_id="2025", now=NOW)
+    md = paths[2].read_text(encoding="utf-8")
+    assert "**Giải quyết mà không có trả lời:** 2." in md and "50% (1/2)" in md
+    assert "chuẩn địa phương, không phải quy định của Thông tư 29/2019" in md
+
+
+async def test_the_answer_deadline_is_the_setting_not_a_constant(db) -> None:
+    await add(db, 1, "my-an", "play", "answered", ago(30), answered=ago(18))  # 12 days
+    await add(db, 2, "my-an", "play", "received", ago(12))
+    ten = await forum_figures(db, round_id="2025", now=NOW, topics={}, answer_days=10)
+    fifteen = await forum_figures(db, round_id="2025", now=NOW, topics={}, answer_days=15)
+    assert (ten.answered_in_time, ten.share_denominator, ten.late) == (0, 2, 1)
+    assert (fifteen.answered_in_time, fifteen.share_denominator, fifteen.late) == (1, 1, 0)
+    assert "Tỷ lệ trả lời trong 10 ngày:** 0% (0/2)" in summary(ten) and "10 ngày (chuẩn địa phương" in summary(ten)
+
+
+def test_the_forum_file_keeps_circular_29s_report_days_and_refuses_answer_days(tmp_path: Path) -> None:
+    assert load_forum().report_days == 15
+    path = tmp_path / "forum.toml"
+    base = ('[[topics]]\nid = "play"\nlabel.vi = "Vui chơi"\n\n[[agencies]]\nid = "school"\n'
+            'label.vi = "Trường học"\n')
+    path.write_text("report_days = 20\n" + base, encoding="utf-8")
+    assert load_forum(path).report_days == 20
+    path.write_text("answer_days = 10\n" + base, encoding="utf-8")
+    with pytest.raises(DataFileError, match="XTT_ANSWER_DAYS"):
+        load_forum(path)
+
+
+def test_forum_report_json_from_the_command_line(xtt, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    code, out, _ = xtt("forum", "report", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["total"] == 0 and data["answer_days"] == 15
+    assert {"answered_in_time", "answered_in_time_share", "resolved_without_answer", "share_denominator"} <= set(data)
+    monkeypatch.setenv("XTT_ANSWER_DAYS", "7")
+    assert json.loads(xtt("forum", "report", "--json")[1])["answer_days"] == 7
+    code, _, err = xtt("forum", "report")
+    assert code == 2 and "--out" in err

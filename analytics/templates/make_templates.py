@@ -156,6 +156,8 @@ def commune_report() -> object:
     para(doc, "2. Điểm tiêu chí 13: {{ points }} (thang điểm: {{ rubric }})", bold=True, italic=True)
     lines(doc, "notes")
     images(doc, "charts")
+    para(doc, "3. Ý kiến góp ý trong phiếu (không ghi danh tính)", bold=True, italic=True)
+    lines(doc, "comments")
     para(doc, "III. DIỄN ĐÀN TRẺ EM VÀ ĐỀ XUẤT, KIẾN NGHỊ", bold=True)
     lines(doc, "forum_lines")
     para(doc, "{{ proposals_text }}")
