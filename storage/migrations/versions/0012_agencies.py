@@ -3,7 +3,7 @@
 Roles and invites name an agency as `agency:<id>` (longer than 20 characters for the office's own ids); an
 event says which agency acted; a proposal remembers how far its overdue reminders went (0, 1 leader, 2 officials).
 
-Revision ID: 0014
+Revision ID: 0012
 Revises: 0011
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
