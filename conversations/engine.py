@@ -25,7 +25,7 @@ class Engine:
         self.texts = texts
         self.screen = screen or Screen.load()
         self.survey = Survey(flows.questionnaires, self.screen)
-        self.proposals = Proposals(forum or load_forum(), self.screen)
+        self.proposals = Proposals(forum or load_forum(), self.screen, flows.onboarding)
 
     def advance(self, session: dict[str, Any] | None, inp: Input, ctx: Context) -> Result:
         """Take one input and return the next session, replies and effects."""
