@@ -14,9 +14,9 @@ from tests.conftest import SECRET
 from tests.test_forum import LEADER_A, LEADER_B, OFFICIAL, Member
 from tests.test_service import NOW, count, make_service
 
-CHILD_A = ["/start", "start", "child", "agree", "agree", "my-an", "a10_12"]
-CHILD_B = ["/start", "start", "child", "agree", "agree", "my-hoa", "a13_15"]
-RESIDENT_A = ["/start", "start", "resident", "agree", "my-an", "a36_59"]
+CHILD_A = ["/start", "start", "child", "agree", "agree", "my-an", "a10_12", "yes"]
+CHILD_B = ["/start", "start", "child", "agree", "agree", "my-hoa", "a13_15", "yes"]
+RESIDENT_A = ["/start", "start", "resident", "agree", "my-an", "a36_59", "yes"]
 
 
 @pytest.fixture
