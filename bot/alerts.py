@@ -49,7 +49,7 @@ class Alerts:
                    or s.get("forum_commune") or (s.get("data") or {}).get("commune"))
         source = {"proposal": "proposal", "survey": "comment"}.get(str(s.get("flow")), "message")
         told = await alerts.receivers(self.db, commune, sorted(self.admins)) > 0
-        group = (s.get("profile") or {}).get("group") or (s.get("data") or {}).get("group")
+        group = (s.get("profile") or {}).get("group") or (s.get("data") or {}).get("group") or s.get("forum_group")
         voice = "adult" if group == "resident" else "child"
         key = f"safety.{voice}.{'told' if told else 'untold'}"
         names = await self.names()

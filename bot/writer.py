@@ -12,6 +12,7 @@ from conversations import Catalogue, Incoming, Reply, Result
 from conversations.effects import (
     CreateProposal,
     Forget,
+    PollConsent,
     RecordConsent,
     SaveAnswer,
     SaveProfile,
@@ -22,7 +23,7 @@ from conversations.forum import Forum
 from conversations.matching import fold
 from conversations.model import LANGS
 from conversations.safety import Screen
-from storage import forum, outbox, repo
+from storage import forum, outbox, polls, repo
 from storage.writes import Item
 
 
@@ -90,6 +91,9 @@ class Writer:
                 writes.extend(repo.forget(person, survey.get("response")))
             elif isinstance(effect, CreateProposal):
                 writes.append(self._proposal(person, effect, round_id, names, now))
+            elif isinstance(effect, PollConsent):
+                writes.append(repo.save_contact(person, incoming.channel, incoming.chat_id, now, lang))
+                writes.append(polls.consent(person, effect.agree))
         return writes
 
     def _labels(self, key: str, fallback: str) -> dict[str, str]:

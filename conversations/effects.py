@@ -80,4 +80,11 @@ class CreateProposal:
     at: datetime
 
 
-Effect = SaveProfile | StartResponse | SaveAnswer | Submit | Forget | RecordConsent | CreateProposal
+@dataclass(frozen=True, slots=True)
+class PollConsent:
+    """Whether the person agrees to receive leaders' polls (asked once, apart from the survey's consent)."""
+
+    agree: bool
+
+
+Effect = SaveProfile | StartResponse | SaveAnswer | Submit | Forget | RecordConsent | CreateProposal | PollConsent

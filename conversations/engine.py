@@ -6,7 +6,7 @@ import marshal
 from typing import Any
 
 from conversations.catalogue import Catalogue
-from conversations.effects import Forget, SaveProfile
+from conversations.effects import Forget, PollConsent, SaveProfile
 from conversations.forum import Forum, load_forum
 from conversations.messages import Reply
 from conversations.model import Flows, Option, Step, Text
@@ -25,7 +25,7 @@ class Engine:
         self.texts = texts
         self.screen = screen or Screen.load()
         self.survey = Survey(flows.questionnaires, self.screen)
-        self.proposals = Proposals(forum or load_forum(), self.screen)
+        self.proposals = Proposals(forum or load_forum(), self.screen, flows.onboarding)
 
     def advance(self, session: dict[str, Any] | None, inp: Input, ctx: Context) -> Result:
         """Take one input and return the next session, replies and effects."""
@@ -60,6 +60,8 @@ class Engine:
         """Run a conversation command."""
         s = turn.s
         if command in ("start", "survey"):
+            if s.get("profile") and command == "start" and self._ask_polls(turn):
+                return
             if s.get("profile"):
                 self.survey.begin(turn)
             elif s["flow"] == "onboarding" and s.get("step"):
@@ -108,6 +110,19 @@ class Engine:
             self.survey.ask(turn, new=False)
         elif turn.s["flow"] == "proposal":
             self.proposals.ask(turn, new=False)
+
+    def _polls_step(self) -> Step | None:
+        """The onboarding step asking whether the person will receive leaders' polls, if the flow has one."""
+        return next((st for st in self.flows.onboarding.steps if st.field == "polls"), None)
+
+    def _ask_polls(self, turn: Turn) -> bool:
+        """Ask someone onboarded before the polls question was added; until they say yes they get no polls."""
+        step, s = self._polls_step(), turn.s
+        if step is None or s.get("polls") is not None:
+            return False
+        s.update(flow="onboarding", data=dict(s["profile"]), step=step.id)
+        self._ask_step(turn)
+        return True
 
     def _closed(self, turn: Turn) -> bool:
         """Say so, before consent and age are asked, when no round is open or the person already answered it."""
@@ -170,8 +185,12 @@ class Engine:
             self._ask_step(turn)
             return
         profile = {k: data[k] for k in ("group", "commune", "age_band")}
+        if not turn.s.get("profile"):  # else only the polls question was asked, of someone onboarded before it
+            turn.effects.append(SaveProfile(consent=tuple(data.get("consent", ())), version=flow.version,
+                                            purpose=flow.purpose, at=turn.ctx.now, lang=turn.s["lang"], **profile))
+        if "polls" in data:
+            turn.s["polls"] = data["polls"] == "yes"
+            turn.effects.append(PollConsent(turn.s["polls"]))
         turn.s.update(profile=profile, data={}, flow="idle", step=None)
-        turn.effects.append(SaveProfile(consent=tuple(data.get("consent", ())), version=flow.version,
-                                        purpose=flow.purpose, at=turn.ctx.now, lang=turn.s["lang"], **profile))
         self.survey.begin(turn)
 

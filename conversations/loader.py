@@ -12,7 +12,7 @@ from conversations.model import GROUPS, TOPICS, Comment, Flows, Onboarding, Opti
 FLOWS_DIR = Path(__file__).parent / "flows"
 ID = re.compile(r"^[a-z0-9_]{1,40}$")
 STEP_KEYS = {"id", "text", "options", "field", "when", "consent", "options_from", "topic", "short"}
-FIELDS = {"group", "commune", "age_band"}
+FIELDS = {"group", "commune", "age_band", "polls"}
 
 
 class FlowError(DataFileError):

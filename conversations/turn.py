@@ -107,8 +107,8 @@ class Turn:
 def voiced(texts: Catalogue, session: dict[str, Any] | None, key: str) -> str:
     """The catalogue key that speaks to this person: the `child.` variant for a child, where there is one."""
     s = session or {}
-    group = (s.get("profile") or {}).get("group") or (s.get("data") or {}).get("group")
-    child = group == "child" or s.get("flow") == "proposal"
+    group = (s.get("profile") or {}).get("group") or (s.get("data") or {}).get("group") or s.get("forum_group")
+    child = group == "child" or (s.get("flow") == "proposal" and group is None)
     return f"child.{key}" if child and texts.has(s.get("lang", "vi"), f"child.{key}") else key
 
 

@@ -124,6 +124,7 @@ class Contact(Base):
     chat_id: Mapped[str] = mapped_column(String(64))
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
+    polls: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # said yes to leaders' polls
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_choices: Mapped[list | None] = mapped_column(JSON)
     lang: Mapped[str | None] = mapped_column(String(5))

@@ -39,8 +39,8 @@ class PollInfo:
 
 
 def audience(communes: Sequence[str] | None, who: str) -> Select:
-    """The persons a poll reaches: consented respondents of the communes (None = all) and group."""
-    query = select(Respondent.key)
+    """The persons a poll reaches: respondents of the communes (None = all) and group who agreed to polls."""
+    query = select(Respondent.key).where(Respondent.key.in_(select(Contact.person).where(Contact.polls.is_(True))))
     if communes is not None:
         query = query.where(Respondent.commune.in_(list(communes)))
     return query if who == "all" else query.where(Respondent.group == who)
@@ -137,6 +137,11 @@ def remind(round_id: str, communes: Sequence[str] | None, now: datetime, days: i
         return batch, len(persons)
 
     return Step("remind", run)
+
+
+def consent(person: str, agree: bool) -> Executable:
+    """Record whether a person's contacts may receive leaders' polls."""
+    return update(Contact).where(Contact.person == person).values(polls=agree)
 
 
 def opt_out(person: str, out: bool) -> Executable:

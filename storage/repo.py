@@ -184,11 +184,12 @@ def participate(round_id: str, token: str) -> Write:
 
 
 def forget(person: str, open_response: str | None) -> list[Executable | Write]:
-    """Erase a person: profile, consents, contacts, roles, session, any unsubmitted response; unlink proposals."""
+    """Erase a person: profile, consents, contacts, roles, poll votes, session, any unsubmitted response; unlink
+    proposals (author and the fingerprint derived from the author and the text) and alerts."""
     statements: list[Executable | Write] = [
         delete(Respondent).where(Respondent.key == person),
         delete(Consent).where(Consent.person == person),
-        update(Proposal).where(Proposal.author == person).values(author=None),
+        update(Proposal).where(Proposal.author == person).values(author=None, fingerprint=None),
         update(Alert).where(Alert.author == person).values(author=None),
         delete(Contact).where(Contact.person == person),
         delete(RoleGrant).where(RoleGrant.person == person),

@@ -101,7 +101,7 @@ async def test_an_alert_nobody_can_receive_is_not_promised(db) -> None:
     await rounds.open_round(db, "2024", NOW)
     service = make_service(db)
     resident = Member(service, "3001")
-    await resident.run(["/start", "start", "resident", "agree", "my-an", "a36_59"])
+    await resident.run(["/start", "start", "resident", "agree", "my-an", "a36_59", "yes"])
     replies = await resident.say("=hàng xóm nhốt đứa nhỏ trong chuồng heo mấy ngày rồi")
     assert replies[0].key == "safety.adult.untold" and "Cảm ơn bạn" in replies[0].text
     assert "báo cho" not in replies[0].text, "no one is told, so the person is not told that someone was"

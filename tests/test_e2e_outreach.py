@@ -41,7 +41,8 @@ async def onboard(chat: Chat, commune: str) -> None:
     await chat.say("/start")
     for option in ("start", "child", "agree", "agree", commune):
         await chat.tap(option)
-    await chat.tap("a10_12", 2)
+    await chat.tap("a10_12")
+    await chat.tap("yes", 2)
 
 
 async def until(condition, timeout: float = 15.0) -> None:

@@ -301,7 +301,9 @@ async def onboard_child(chat: Chat, commune: str = "my-an") -> list[SentMessage]
     assert len(options(communes[0])) == 13 and commune in options(communes[0])
     age = await chat.tap(commune)
     assert options(age[0]) == ["a10_12", "a13_15", "under10", "over15"]
-    first = await chat.tap("a10_12", 2)
+    polls = await chat.tap("a10_12")
+    assert options(polls[0]) == ["yes", "no"] and "Bạn có muốn nhận không?" in (polls[0].text or "")
+    first = await chat.tap("yes", 2)
     assert "12 câu hỏi" in (first[0].text or "") and not first[0].buttons
     assert progress(first[1]) == "Câu 1/12"
     assert options(first[1]) == list(SCALE)
@@ -316,7 +318,8 @@ async def onboard_resident(chat: Chat, commune: str) -> SentMessage:
     assert options(consent[0]) == ["agree", "disagree"] and "Bạn có đồng ý" in (consent[0].text or "")
     await chat.say("Tôi đồng ý")
     await chat.tap(commune)
-    first = await chat.tap("a36_59", 2)
+    await chat.tap("a36_59")
+    first = await chat.tap("yes", 2)
     assert progress(first[1]) == "Câu 1/12"
     return first[1]
 

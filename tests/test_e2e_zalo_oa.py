@@ -107,7 +107,8 @@ async def test_survey_and_proposal_by_typed_numbers(oa: ZaloOAStandin, database_
         assert "Bố mẹ hoặc người chăm sóc em" in (await child.say("1"))[0].text
         assert "xã/thị trấn nào" in (await child.say("1"))[0].text
         assert "Em bao nhiêu tuổi" in (await child.pick("Xã Mỹ An"))[0].text
-        first = await child.pick("10–12 tuổi", 2)
+        assert "muốn nhận không" in (await child.pick("10–12 tuổi"))[0].text  # leaders' polls: a yes/no of its own
+        first = await child.pick("Có, gửi cho mình", 2)
         assert "12 câu hỏi" in first[0].text and first[1].text.startswith("Câu 1/12")
         for n, typed in enumerate(TYPED, 1):
             following = (await child.say(typed))[0].text
@@ -120,7 +121,9 @@ async def test_survey_and_proposal_by_typed_numbers(oa: ZaloOAStandin, database_
 
         # Another child sends a proposal: "kiến nghị" typed without "/".
         kid = Person(oa, url, PROPOSER)
-        assert "diễn đàn trẻ em" in (await kid.say("kiến nghị"))[0].text
+        assert "Bạn là ai?" in (await kid.say("kiến nghị"))[0].text  # the survey's age gate first
+        assert "bao nhiêu tuổi" in (await kid.pick("Em là trẻ em (10–15 tuổi)"))[0].text
+        assert "diễn đàn trẻ em" in (await kid.pick("13–15 tuổi"))[0].text
         assert "Bố mẹ hoặc người chăm sóc em" in (await kid.say("1"))[0].text
         assert "xã/thị trấn nào" in (await kid.say("1"))[0].text
         topics = (await kid.pick("Xã Mỹ An"))[0].text

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from conversations import Catalogue, Context, Engine, Input, Result, load_flows
-from conversations.effects import Forget, SaveAnswer, SaveProfile, StartResponse, Submit
+from conversations.effects import Forget, PollConsent, SaveAnswer, SaveProfile, StartResponse, Submit
 
 COMMUNES = (("tt-my-an", "Thị trấn Mỹ An"), ("my-an", "Xã Mỹ An"), ("my-hoa", "Xã Mỹ Hòa"))
 ENGINE = Engine(load_flows(), Catalogue.load())
-CHILD_START = ["/start", "start", "child", "agree", "agree", "my-an", "a10_12"]
-RESIDENT_START = ["/start", "start", "resident", "agree", "my-hoa", "a36_59"]
+CHILD_START = ["/start", "start", "child", "agree", "agree", "my-an", "a10_12", "yes"]
+RESIDENT_START = ["/start", "start", "resident", "agree", "my-hoa", "a36_59", "yes"]
 
 
 class Talk:
@@ -109,12 +109,49 @@ def test_declining_stores_nothing(ending: list[str]) -> None:
 def test_child_consent_records_both_agreements_then_starts_the_survey() -> None:
     talk = Talk()
     talk.run(CHILD_START)
-    profile, start = talk.effects
+    profile, polls, start = talk.effects
     assert isinstance(profile, SaveProfile) and profile.consent == ("self", "parent")
+    assert polls == PollConsent(True), "the polls question is a yes/no of its own"
     assert (profile.group, profile.commune, profile.age_band) == ("child", "my-an", "10-12")
     assert profile.version == "2025.2" and profile.purpose == "criterion13_survey"
     assert isinstance(start, StartResponse) and start.round_id == "2024" and start.commune == "my-an"
     assert "Câu 1/12" in talk.last.replies[-1].text
+
+
+def test_the_childs_consent_says_in_one_sentence_that_danger_is_told_to_an_adult() -> None:
+    talk = Talk()
+    talk.run(["/start", "start", "child"])
+    assert talk.keys() == ["onboarding.consent_child"]
+    sentence = ("Nếu em viết về điều gì nguy hiểm cho em, một người lớn có nhiệm vụ bảo vệ trẻ em ở xã sẽ được báo "
+                "để giúp em.")
+    assert sentence in talk.last.replies[-1].text
+
+
+@pytest.mark.parametrize(("answer", "agree"), [("yes", True), ("no", False)])
+def test_the_polls_question_comes_last_and_either_answer_goes_on_to_the_survey(answer: str, agree: bool) -> None:
+    talk = Talk()
+    talk.run(CHILD_START[:-1])
+    assert talk.keys() == ["onboarding.polls"]
+    talk.say(answer)
+    assert [e for e in talk.effects if isinstance(e, PollConsent)] == [PollConsent(agree)]
+    assert talk.keys()[-1] == "survey.item.safe_home" and talk.session["polls"] is agree
+
+
+def test_someone_onboarded_before_the_polls_question_is_asked_it_once_at_start() -> None:
+    talk = Talk()
+    talk.run(CHILD_START)
+    del talk.session["polls"]  # a session from before the question existed
+    talk.effects.clear()
+    talk.say("/survey")
+    assert talk.keys()[-1] == "survey.item.safe_home", "/survey goes straight on"
+    talk.say("/start")
+    assert talk.keys() == ["onboarding.polls"]
+    talk.say("yes")
+    assert talk.effects == [PollConsent(True)], "no second profile, no second response"
+    assert talk.keys()[-1] == "survey.item.safe_home"
+    talk.say("/start")
+    asked = talk.keys()
+    assert "onboarding.polls" not in asked, "asked once"
 
 
 def test_resident_consent_is_their_own() -> None:
@@ -132,7 +169,7 @@ def test_every_choice_can_be_tapped_or_typed(said: str, option: str, satisfied: 
     talk = Talk()
     talk.run(CHILD_START)
     talk.say(said)
-    assert talk.last.effects == (SaveAnswer("r7", "safe_home", option, satisfied),)
+    assert talk.last.effects == (SaveAnswer("r8", "safe_home", option, satisfied),)
     assert "Câu 2/12" in talk.last.replies[-1].text
 
 
@@ -176,7 +213,7 @@ def test_full_survey_with_comment_review_and_submit() -> None:
     assert "Trường em cần thêm sân chơi" in talk.last.replies[0].text
     talk.say("submit")
     assert talk.keys() == ["thanks"]
-    assert talk.last.effects == (Submit("r7", "2024", datetime(2024, 11, 5, tzinfo=UTC)),)
+    assert talk.last.effects == (Submit("r8", "2024", datetime(2024, 11, 5, tzinfo=UTC)),)
     saved = [e for e in talk.effects if isinstance(e, SaveAnswer)]
     assert len(saved) == 13 and saved[-1].text == "Trường em cần thêm sân chơi"
     talk.say("/survey")
@@ -252,7 +289,7 @@ def test_onboarding_resumes_at_the_next_question_after_a_break() -> None:
 def test_a_child_is_addressed_as_em_and_a_resident_as_ban() -> None:
     child, resident = Talk(), Talk()
     child.run([*CHILD_START, "=nonsense"])
-    resident.run(["/start", "start", "resident", "agree", "my-an", "a36_59", "=nonsense"])
+    resident.run(["/start", "start", "resident", "agree", "my-an", "a36_59", "yes", "=nonsense"])
     assert child.last.replies[0].text.startswith("Xin lỗi") and " Em hãy" in child.last.replies[0].text
     assert " Bạn hãy" in resident.last.replies[0].text
     for talk in (child, resident):

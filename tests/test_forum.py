@@ -15,6 +15,7 @@ from tests.conftest import SECRET
 from tests.test_service import CHILD, NOW, Person, count, make_service
 
 PROPOSE = ["/kiennghi", "agree", "agree", "traffic", "=Cổng trường cần có vạch kẻ đường và biển báo", "yes"]
+GATE = ["/kiennghi", "child", "a13_15", "agree", "agree"]  # without a survey profile: the survey's age gate first
 OFFICIAL, LEADER_A, LEADER_B, KID, KID2 = "1001", "1002", "1003", "1004", "1005"
 
 
@@ -74,6 +75,8 @@ async def test_a_child_proposes_and_gets_a_receipt(db, forum) -> None:
     _, people = forum
     kid = people[KID]
     await kid.say("/kiennghi")
+    assert kid.replies[-1].key == "forum.role", "without a survey profile, the survey's age gate first"
+    await kid.run(["child", "a13_15"])
     assert kid.replies[-1].key == "forum.consent_self"
     await kid.run(["agree", "agree"])
     assert kid.replies[-1].key == "forum.commune", "without a survey profile the child picks the commune"
@@ -99,7 +102,7 @@ async def test_a_child_proposes_and_gets_a_receipt(db, forum) -> None:
 async def test_the_same_text_twice_is_one_proposal_and_the_daily_limit_holds(db, forum) -> None:
     _, people = forum
     kid = people[KID]
-    ref = await propose(kid, [*PROPOSE[:3], "my-an", *PROPOSE[3:]])
+    ref = await propose(kid, [*GATE, "my-an", *PROPOSE[3:]])
     await kid.run(["/kiennghi", "traffic", "=Cổng trường cần có vạch kẻ đường và biển báo", "yes"])
     replies = await kid.say("send")
     assert replies[-1].key == "forum.duplicate" and ref in replies[-1].text
@@ -109,11 +112,37 @@ async def test_the_same_text_twice_is_one_proposal_and_the_daily_limit_holds(db,
     assert await count(db, Proposal) == 3
 
 
-async def test_residents_cannot_propose(db, forum) -> None:
+async def test_a_resident_proposes_with_their_own_consent(db, forum) -> None:
     _, people = forum
     parent = people[KID2]
     await parent.run(["/start", "start", "resident", "agree", "my-an", "a36_59", "/kiennghi"])
-    assert parent.replies[-1].key == "forum.children_only"
+    assert parent.replies[-1].key == "forum.consent_resident" and "Bạn muốn gửi" in parent.replies[-1].text
+    ref = await propose(parent, ["agree", "traffic", "=Cổng trường cần có vạch kẻ đường và biển báo", "yes"])
+    async with db.connect() as conn:
+        given = [g for (g,) in await conn.execute(text(
+            "SELECT given_by FROM consents WHERE purpose = 'children_forum'"))]
+    assert ref.startswith("KN-") and given == ["self"]
+
+
+@pytest.mark.parametrize(("gate", "key"), [
+    (["child", "under10"], "end.too_young"), (["child", "over15"], "forum.end.too_old")])
+async def test_the_forum_applies_the_surveys_age_gate_and_stores_nothing(db, forum, gate: list[str],
+                                                                         key: str) -> None:
+    _, people = forum
+    kid = people[KID]
+    await kid.run(["/kiennghi", *gate])
+    assert kid.replies[-1].key == key and await count(db, Consent) == 0
+    assert (await kid.say("=Cổng trường cần có vạch kẻ đường"))[-1].key != "forum.review", "the flow ended"
+
+
+async def test_an_adult_at_the_forums_gate_is_asked_an_adults_consent(db, forum) -> None:
+    _, people = forum
+    adult = people[KID2]
+    await adult.run(["/kiennghi", "resident"])
+    assert adult.replies[-1].key == "forum.consent_resident"
+    ref = await propose(adult, ["agree", "my-an", "traffic", "=Cổng trường cần có vạch kẻ đường và biển báo",
+                                "yes"])
+    assert ref.startswith("KN-")
 
 
 async def test_leader_answers_forwards_resolves_and_the_child_hears_each_step(db, forum) -> None:
@@ -153,8 +182,8 @@ async def test_leader_answers_forwards_resolves_and_the_child_hears_each_step(db
 async def test_merge_into_a_duplicate(db, forum) -> None:
     _, people = forum
     leader = people[LEADER_A]
-    first = await propose(people[KID], [*PROPOSE[:3], "my-an", *PROPOSE[3:]])
-    second = await propose(people[KID2], ["/kiennghi", "agree", "agree", "my-an", "traffic",
+    first = await propose(people[KID], [*GATE, "my-an", *PROPOSE[3:]])
+    second = await propose(people[KID2], [*GATE, "my-an", "traffic",
                                           "=Cần biển báo ở cổng trường tiểu học", "no"])
     proposal = await leader.say("/proposals")
     second_id = int(leader.buttons()[1].split(":")[2].split("~")[0])
@@ -177,7 +206,7 @@ ACTIONS = ["f:v:{id}", "f:a:{id}", "f:f:{id}", "f:t:{id}:school", "f:r:{id}", "f
 @pytest.mark.parametrize("action", ACTIONS)
 async def test_a_leader_cannot_see_or_act_on_another_commune(db, forum, action: str) -> None:
     _, people = forum
-    await propose(people[KID], [*PROPOSE[:3], "my-an", *PROPOSE[3:]])
+    await propose(people[KID], [*GATE, "my-an", *PROPOSE[3:]])
     async with db.connect() as conn:
         pid = (await conn.execute(select(Proposal.id))).scalar_one()
     outsider = people[LEADER_B]
@@ -195,7 +224,7 @@ async def test_a_leader_cannot_see_or_act_on_another_commune(db, forum, action: 
                                     "f:v:99999999999999999999", "a:c:²"])
 async def test_forged_desk_buttons_are_refused(db, forum, forged: str) -> None:
     _, people = forum
-    await propose(people[KID], [*PROPOSE[:3], "my-an", *PROPOSE[3:]])
+    await propose(people[KID], [*GATE, "my-an", *PROPOSE[3:]])
     before = await count(db, ProposalEvent)
     await people[LEADER_A].say("/proposals")
     replies = await people[LEADER_A].press(forged)
@@ -224,7 +253,7 @@ async def test_leader_messages_never_carry_the_childs_identity(db, forum) -> Non
 async def test_danger_in_a_proposal_alerts_at_once_and_the_proposal_is_still_filed(db, forum) -> None:
     _, people = forum
     kid, leader, other = people[KID], people[LEADER_A], people[LEADER_B]
-    await kid.run([*PROPOSE[:3], "my-an", "abuse"])
+    await kid.run([*GATE, "my-an", "abuse"])
     replies = await kid.say("=Dượng hay danh em moi toi, em so lam")
     assert [r.key for r in replies] == ["safety.child.told", "forum.publish"] and "111" in replies[0].text
     assert "113" in replies[0].text and await count(db, Alert) == 1, "the flow goes on: asked about publishing"
@@ -261,7 +290,7 @@ async def test_danger_in_a_survey_comment_alerts_too_and_the_comment_is_kept(db,
 async def test_forget_unlinks_proposals(db, forum) -> None:
     _, people = forum
     kid = people[KID]
-    await propose(kid, [*PROPOSE[:3], "my-an", *PROPOSE[3:]])
+    await propose(kid, [*GATE, "my-an", *PROPOSE[3:]])
     await kid.run(["/forget", "yes"])
     async with db.connect() as conn:
         authors = [a for (a,) in await conn.execute(text("SELECT author FROM proposals"))]
@@ -287,7 +316,7 @@ async def test_a_failed_commit_then_the_redelivery_gives_one_alert_that_reaches_
 
     service, people = forum
     kid = people[KID]
-    await kid.run([*PROPOSE[:3], "my-an", "abuse"])
+    await kid.run([*GATE, "my-an", "abuse"])
     real = service.committer._commit
     failures = []
 

@@ -14,9 +14,9 @@ from tests.conftest import SECRET
 from tests.test_forum import LEADER_A, LEADER_B, OFFICIAL, Member
 from tests.test_service import NOW, count, make_service
 
-CHILD_A = ["/start", "start", "child", "agree", "agree", "my-an", "a10_12"]
-CHILD_B = ["/start", "start", "child", "agree", "agree", "my-hoa", "a13_15"]
-RESIDENT_A = ["/start", "start", "resident", "agree", "my-an", "a36_59"]
+CHILD_A = ["/start", "start", "child", "agree", "agree", "my-an", "a10_12", "yes"]
+CHILD_B = ["/start", "start", "child", "agree", "agree", "my-hoa", "a13_15", "yes"]
+RESIDENT_A = ["/start", "start", "resident", "agree", "my-an", "a36_59", "yes"]
 
 
 @pytest.fixture
@@ -189,3 +189,55 @@ async def test_stop_and_start_switch_proactive_messages(db, commune) -> None:
     await people["a1"].say("/start")
     async with db.connect() as conn:
         assert not (await conn.execute(select(Contact.opted_out).where(Contact.chat_id == "a1"))).scalar_one()
+
+
+async def test_polls_reach_only_who_said_yes_and_people_from_before_only_after_start(db, commune) -> None:
+    _, people = commune
+    leader = people[LEADER_A]
+    declined = Member(people["a1"].service, "a4")
+    await declined.run([*CHILD_A[:-1], "no"])
+    assert declined.replies[-1].key == "survey.item.safe_home", "saying no to polls still leads to the survey"
+    async with db.begin() as conn:  # a contact from before the question: the migration's default
+        await conn.execute(Contact.__table__.update().where(Contact.chat_id == "a3").values(polls=False))
+    preview = await compose(leader, "Em thích sân chơi nào?", ["Bóng đá", "Cầu lông"], "child")
+    assert "2 người" in preview[0].text, "a1 and a2 said yes; a3 never answered; a4 said no"
+    await leader.press("p:send:0")
+    async with db.connect() as conn:
+        poll_id = (await conn.execute(select(Poll.id))).scalar_one()
+    assert await recipients(db, poll_id) == {"a1", "a2"}
+    # The service keeps sessions in memory; a session from before the question has no answer to it.
+    service = people["a3"].service
+    person = Identity(SECRET).pseudonym("telegram", "a3")
+    async with db.begin() as conn:
+        data = (await conn.execute(select(Session.data).where(Session.person == person))).scalar_one()
+        data.pop("polls", None)
+        await conn.execute(Session.__table__.update().where(Session.person == person).values(data=data))
+    service.cache.drop(person)
+    asked = await people["a3"].say("/start")
+    assert asked[-1].key == "onboarding.polls"
+    await people["a3"].say("yes")
+    async with db.connect() as conn:
+        agreed = (await conn.execute(select(Contact.polls).where(Contact.chat_id == "a3"))).scalar_one()
+    assert agreed is True
+
+
+async def test_forget_deletes_poll_votes_and_unlinks_proposals(db, commune) -> None:
+    from storage.models import Proposal
+    from tests.test_forum import GATE, PROPOSE, propose
+
+    _, people = commune
+    leader, kid = people[LEADER_A], people["a1"]
+    await compose(leader, "Em thích sân chơi nào?", ["Bóng đá", "Cầu lông"], "child")
+    await leader.press("p:send:0")
+    async with db.connect() as conn:
+        poll_id = (await conn.execute(select(Poll.id))).scalar_one()
+    await kid.press(f"v:o:{poll_id}:0")
+    await people["a2"].press(f"v:o:{poll_id}:1")
+    assert GATE and await propose(kid, PROPOSE)
+    await kid.run(["/forget", "yes"])
+    async with db.connect() as conn:
+        votes = [o for (o,) in await conn.execute(select(Vote.option))]
+        links = [tuple(r) for r in await conn.execute(select(Proposal.author, Proposal.fingerprint))]
+        contacts = (await conn.execute(select(Contact.id).where(Contact.chat_id == "a1"))).all()
+    assert votes == [1], "the forgotten child's vote is gone, the other stays"
+    assert links == [(None, None)] and contacts == []

@@ -20,7 +20,7 @@ SCREEN = Screen.load()
 ROWS = read()
 
 
-HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 84.6% recall (target 95%) and 4.7% false alarms; "
+HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 85.0% recall (target 95%) and 4.9% false alarms; "
                                       "see bench/README.md", strict=False)
 
 
@@ -40,8 +40,8 @@ def test_corpus_half_recall_and_false_alarms(half: str) -> None:
 
 def test_held_half_does_not_fall_below_what_was_measured() -> None:
     scores, shown = table("held")
-    assert scores["disclosures"].rate >= 0.83, shown
-    assert scores["harmless"].rate <= 0.06, shown
+    assert scores["disclosures"].rate >= 0.84, shown
+    assert scores["harmless"].rate <= 0.055, shown
 
 
 def test_corpus_is_big_varied_and_split() -> None:

@@ -16,7 +16,7 @@ from storage.models import Answer, Contact, Participation, Respondent, Response,
 from tests.conftest import SECRET
 
 NOW = datetime(2024, 11, 5, 8, 0, tzinfo=UTC)
-CHILD = ["/start", "start", "child", "agree", "agree", "my-an", "a10_12"]
+CHILD = ["/start", "start", "child", "agree", "agree", "my-an", "a10_12", "yes"]
 
 
 class Person:
