@@ -32,6 +32,7 @@ from tests.support.xtt_process import XttProcess, free_port, xtt_cli_async, xtt_
 TOKEN = "123:ABC"
 ROUND = "2024"
 DONE = "hoàn thành khảo sát"  # the thanks at the end
+FLOODER = 99_999
 
 
 class CrowdStandin(TelegramStandin):
@@ -102,7 +103,7 @@ class Person:
 
 
 async def chaos(bot: XttProcess, kills: int, every: float, restarts: list[float], stop: asyncio.Event) -> None:
-    """Kill the bot `kills` times and stop it once with SIGTERM, restarting it at once each time."""
+    """Kill the bot `kills` times and stop it once with SIGTERM, restarting it at once each time (none: no kill)."""
     for n in range(kills + 1):
         try:
             await asyncio.wait_for(stop.wait(), every)
@@ -118,18 +119,12 @@ async def chaos(bot: XttProcess, kills: int, every: float, restarts: list[float]
         restarts.append(await bot.start_ready(timeout=120))
 
 
-async def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--people", type=int, default=300)
-    p.add_argument("--kills", type=int, default=3)
-    p.add_argument("--every", type=float, default=12.0, help="seconds between kills")
-    p.add_argument("--patience", type=float, default=60.0, help="seconds a person waits before tapping again")
-    p.add_argument("--postgres", action="store_true", help="on the PostgreSQL database `test` (emptied first)")
-    p.add_argument("--send-rate", default="200", help="XTT_SEND_RATE for the run (the stand-in has no limit)")
-    args = p.parse_args()
+async def crowd(people_n: int, *, kills: int = 3, every: float = 12.0, patience: float = 60.0,
+                postgres: bool = False, send_rate: str = "200", flood: float = 0.0) -> dict[str, Any]:
+    """Run one crowd (with kills, and with a flooder sending `flood` messages a second) and return its figures."""
     folder = Path(tmpdir("crowd"))
     url = f"sqlite+aiosqlite:///{folder}/crowd.sqlite3"
-    if args.postgres:
+    if postgres:
         from tests.conftest import _admin
 
         await _admin('DROP DATABASE IF EXISTS "xtt_crowd" WITH (FORCE)')
@@ -139,26 +134,30 @@ async def main() -> None:
     await standin.start()
     port = free_port()
     env = xtt_env({"DATABASE_URL": url, "XTT_SECRET": SECRET, "XTT_DATA_DIR": str(folder), "WEB_PORT": str(port),
-                   "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": standin.root, "XTT_SEND_RATE": args.send_rate,
+                   "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": standin.root, "XTT_SEND_RATE": send_rate,
                    "PYTHONPATH": str(ROOT)})
     await xtt_cli_async(env, folder, "db", "upgrade")
     await xtt_cli_async(env, folder, "round", "open", ROUND)
     communes = [c["code"] for c in json.loads(await xtt_cli_async(env, folder, "score", "--json"))["communes"]]
     rng = random.Random(7)
-    people = [Person(standin, 10_000 + n, "child" if n % 2 else "resident", communes[n % len(communes)],
-                     args.patience) for n in range(args.people)]
+    people = [Person(standin, 10_000 + n, "child" if n % 2 else "resident", communes[n % len(communes)], patience)
+              for n in range(people_n)]
     bot = XttProcess(env, folder, port, name="crowd")
     await bot.start_ready(timeout=120)
     restarts: list[float] = []
     stop = asyncio.Event()
     began = time.monotonic()
-    killer = asyncio.create_task(chaos(bot, args.kills, args.every, restarts, stop))
+    killer = asyncio.create_task(chaos(bot, kills, every, restarts, stop)) if kills else None
+    flooder = asyncio.create_task(flooding(standin, flood, stop)) if flood else None
     try:
         await asyncio.gather(*(person.run(random.Random(rng.random())) for person in people))
         wall = time.monotonic() - began
-        await killer  # the whole plan of kills is carried out, even when the crowd was faster
+        if killer:
+            await killer  # the whole plan of kills is carried out, even when the crowd was faster
     finally:
         stop.set()
+        if flooder:
+            await flooder
         if bot.running:
             await bot.terminate(timeout=60)
         await standin.stop()
@@ -167,21 +166,43 @@ async def main() -> None:
     counted = Counter({(c["code"], g): c[g]["n"] for c in score["communes"] for g in ("children", "residents")
                        if c[g]["n"]})
     waits = [w * 1000 for person in people for w in person.waits]
-    finished = sum(p.finished for p in people)
-    unanswered = sum(p.unanswered for p in people)
+    flood_replies = len(standin.sent(FLOODER)) if flood else 0
+    return {"people": people_n, "finished": sum(p.finished for p in people),
+            "unanswered": sum(p.unanswered for p in people), "sent": sum(p.updates for p in people),
+            "kills": kills, "restart_s": [round(r, 1) for r in restarts], "score_matches": counted == expected,
+            "p50_ms": round(percentile(waits, 50)), "p99_ms": round(percentile(waits, 99)), "max_ms": round(max(waits)),
+            "postgres": postgres, "seconds": round(wall), "flood_replies": flood_replies}
+
+
+async def flooding(standin: CrowdStandin, rate: float, stop: asyncio.Event) -> None:
+    """One person sending `rate` messages a second until the crowd is done."""
+    n = 0
+    while not stop.is_set():
+        n += 1
+        await standin.push_message(FLOODER, f"spam {n}")
+        await asyncio.sleep(1 / rate)
+
+
+async def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--people", type=int, default=300)
+    p.add_argument("--kills", type=int, default=3)
+    p.add_argument("--every", type=float, default=12.0, help="seconds between kills")
+    p.add_argument("--patience", type=float, default=60.0, help="seconds a person waits before tapping again")
+    p.add_argument("--postgres", action="store_true", help="on a fresh PostgreSQL database `xtt_crowd`")
+    p.add_argument("--send-rate", default="200", help="XTT_SEND_RATE for the run (the stand-in has no limit)")
+    args = p.parse_args()
+    r = await crowd(args.people, kills=args.kills, every=args.every, patience=args.patience, postgres=args.postgres,
+                    send_rate=args.send_rate)
     line("database", "PostgreSQL" if args.postgres else "SQLite")
-    line("people finished", f"{finished} of {len(people)} in {wall:.0f} s")
-    line("messages unanswered", f"{unanswered} (of {sum(p.updates for p in people)} sent)")
-    line("restarts (start → ready)", ", ".join(f"{r:.1f} s" for r in restarts)
-         + f"  ({args.kills} SIGKILL, 1 SIGTERM)")
-    line("wait for an answer", f"p50 {percentile(waits, 50):.0f} ms, p99 {percentile(waits, 99):.0f} ms, "
-         f"max {max(waits):.0f} ms")
-    line("xtt score --json = the crowd", str(counted == expected))
-    result("crowd", {"people": len(people), "finished": finished, "unanswered": unanswered,
-                     "kills": args.kills, "sigterm": 1, "restart_s": [round(r, 1) for r in restarts],
-                     "score_matches": counted == expected, "p99_ms": round(percentile(waits, 99)),
-                     "postgres": args.postgres, "seconds": round(wall)})
-    if finished != len(people) or unanswered or counted != expected:
+    line("people finished", f"{r['finished']} of {r['people']} in {r['seconds']} s")
+    line("messages unanswered", f"{r['unanswered']} (of {r['sent']} sent)")
+    restarts = ", ".join(f"{x} s" for x in r["restart_s"])
+    line("restarts (start → ready)", f"{restarts}  ({args.kills} SIGKILL, 1 SIGTERM)")
+    line("wait for an answer", f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms")
+    line("xtt score --json = the crowd", str(r["score_matches"]))
+    result("crowd", r)
+    if r["finished"] != r["people"] or r["unanswered"] or not r["score_matches"]:
         raise SystemExit(1)
 
 
