@@ -421,3 +421,19 @@ class Forum(Base):
     report_due: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     __table_args__ = (Index("ix_forums_commune_held", "commune", "held_on"),)
+
+
+class WebSession(Base):
+    """A one-time login link (`kind` link) or a browser session (`kind` session) of a member of staff.
+
+    `id` is the SHA-256 of the token the person holds, so a copy of the table opens nothing.
+    """
+
+    __tablename__ = "web_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    person: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,169 @@
+"""The office's reading pages: the overview of every commune in scope, one commune, and the season's calendar."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from analytics import Rubric, compute
+from analytics.assess import AssessError, Criteria, assess
+from analytics.breakdown import HIDDEN, Distribution, distribution, shown_topics
+from analytics.breakdown import rows as question_rows
+from analytics.charts import commune_chart, progress_chart
+from analytics.dates import vn_date, vn_today
+from analytics.overview import Row, rows
+from analytics.plot import render
+from analytics.table import interval, percent
+from bot import access
+from bot.reports import chosen_round, still_open
+from bot.web_site import Site, Visitor
+from conversations.matching import fold
+from conversations.model import Questionnaire
+from storage import calendar, forums
+from storage import criteria as stored_criteria
+from storage import forum as proposals
+
+PAGE = 100
+CHART_ROWS = 40
+SORTS: dict[str, Callable[[Row], Any]] = {
+    "name": lambda r: r.score.name,
+    "index": lambda r: (r.score.index is None, -(r.score.index or 0)),
+    "points": lambda r: (r.score.points is None, -(r.score.points or 0)),
+    "children": lambda r: r.score.children.n - r.score.children.target,
+    "residents": lambda r: r.score.residents.n - r.score.residents.target,
+    "proposals": lambda r: -r.proposals,
+    "alerts": lambda r: -r.alerts,
+    "verdict": lambda r: r.verdict,
+}
+
+
+class Pages:
+    """Overview, commune page and calendar; leaders see their communes, officials every one."""
+
+    def __init__(self, site: Site, db: AsyncEngine, rubric: Rubric, criteria: Criteria,
+                 questionnaires: Mapping[str, Questionnaire], topic: Callable[[str, str], str],
+                 live_index: bool = False) -> None:
+        self.site, self.db, self.rubric, self.criteria = site, db, rubric, criteria
+        self.questionnaires, self.topic, self.live_index = questionnaires, topic, live_index
+
+    async def _hidden(self, me: Visitor, round_id: str) -> bool:
+        """Whether the index is hidden from this visitor (a leader while the round is open, as in chat)."""
+        return not me.person.official and not self.live_index and await still_open(self.db, round_id,
+                                                                                     self.site.clock())
+
+    async def table(self, me: Visitor, round_id: str, query: Mapping[str, str]) -> tuple[list[Row], int]:
+        """The rows in scope, filtered and sorted as asked; and how many matched before paging."""
+        scope = access.scope(me.person, None)
+        points = await stored_criteria.load(self.db, round_id)
+        found = await rows(self.db, round_id, self.rubric, scope)
+        if points:
+            try:
+                table = assess([(r.code, r.score.name, r.score.type) for r in found], points,
+                               {r.code: r.score for r in found}, self.criteria, self.rubric)
+                found = await rows(self.db, round_id, self.rubric, scope, points,
+                                   {a.code: a.recognised for a in table})
+            except AssessError:
+                pass
+        wanted = fold(query.get("q", "").strip())[:60]
+        if wanted:
+            found = [r for r in found if wanted in fold(r.score.name) or wanted in r.code]
+        if verdict := query.get("verdict", ""):
+            found = [r for r in found if r.verdict == verdict]
+        key = query.get("sort", "name")
+        found.sort(key=SORTS.get(key, SORTS["name"]))
+        if query.get("desc") == "1":
+            found.reverse()
+        return found, len(found)
+
+    async def overview(self, request: web.Request) -> web.Response:
+        """GET /web/: one row per commune, sorted and filtered by the query, with the comparison chart."""
+        me = await self.site.visitor(request, access.LEADER)
+        if not isinstance(me, Visitor):
+            return me
+        round_id = await chosen_round(self.db)
+        if round_id is None:
+            return self.site.render(request, "message.html", me.lang, title="overview.title", text="round.none",
+                                    visitor=me)
+        query = {k: request.query.get(k, "") for k in ("q", "verdict", "sort", "desc")}
+        found, total = await self.table(me, round_id, query)
+        page = max(1, min(_int(request.query.get("page")), (total + PAGE - 1) // PAGE or 1))
+        shown = found[(page - 1) * PAGE:page * PAGE]
+        counts = {v: sum(1 for r in found if r.verdict == v) for v in ("Đạt", "Không đạt", "chưa đủ điều kiện")}
+        dates = await calendar.milestones(self.db, round_id)
+        today = vn_today(self.site.clock())
+        upcoming = next((m for m in dates if m.done_on is None and m.due >= today), None)
+        late = [m for m in dates if m.done_on is None and m.due < today]
+        chart_query = "&".join(f"{k}={v}" for k, v in query.items() if v)
+        return self.site.render(
+            request, "overview.html", me.lang, visitor=me, round_id=round_id, rows=shown, total=total,
+            page=page, pages=(total + PAGE - 1) // PAGE, query=query, counts=counts, hidden=await self._hidden(
+                me, round_id), next_milestone=upcoming, late=late, percent=percent, interval=interval,
+            day=vn_date, chart=f"/web/chart/overview.png?{chart_query}", sorts=tuple(SORTS))
+
+    async def overview_chart(self, request: web.Request) -> web.Response:
+        """GET /web/chart/overview.png: the comparison chart of the first rows of the overview as asked."""
+        me = await self.site.visitor(request, access.LEADER)
+        if not isinstance(me, Visitor):
+            return me
+        round_id = await chosen_round(self.db)
+        if round_id is None:
+            raise web.HTTPNotFound()
+        found, _ = await self.table(me, round_id, {k: request.query.get(k, "") for k in ("q", "verdict", "sort",
+                                                                                          "desc")})
+        scores = [r.score for r in found[:CHART_ROWS]]
+        if await self._hidden(me, round_id):
+            data = await render(progress_chart, scores, round_id)
+        else:
+            data = await render(commune_chart, scores, self.rubric, round_id)
+        return web.Response(body=data, content_type="image/png")
+
+    async def commune(self, request: web.Request) -> web.Response:
+        """GET /web/commune/<code>: progress, answers per question (hidden below 5), topics, proposals, forums."""
+        me = await self.site.visitor(request, access.LEADER)
+        if not isinstance(me, Visitor):
+            return me
+        code = request.match_info["code"][:40]
+        if access.check(me.person, access.LEADER, code):
+            return self.site.denied(request, me)
+        round_id = await chosen_round(self.db)
+        scores = await compute(self.db, round_id, self.rubric, [code]) if round_id else []
+        if not scores:
+            raise web.HTTPNotFound()
+        s = scores[0]
+        dists = await distribution(self.db, round_id, [code]) if round_id else {}
+        groups = []
+        for group, questionnaire in self.questionnaires.items():
+            dist = dists.get((code, group), Distribution())
+            groups.append({"group": group, "respondents": dist.respondents, "small": dist.small,
+                           "rows": question_rows(dist, questionnaire), "topics": shown_topics(dist, questionnaire),
+                           "scale": [o.label.get(me.lang) for o in questionnaire.scale]})
+        _, items = await proposals.open_items(self.db, [code], 0, 200)
+        history = await proposals.events(self.db, [i.id for i in items]) if items else {}
+        held = await forums.listing(self.db, [code])
+        return self.site.render(
+            request, "commune.html", me.lang, visitor=me, s=s, round_id=round_id, groups=groups, items=items,
+            history=history, held=held, hidden=await self._hidden(me, round_id), percent=percent,
+            interval=interval, day=vn_date, topic=lambda t: self.topic(t, me.lang), HIDDEN=HIDDEN)
+
+    async def calendar(self, request: web.Request) -> web.Response:
+        """GET /web/calendar: the round's milestones, what is done, due within a week, and late."""
+        me = await self.site.visitor(request, access.LEADER)
+        if not isinstance(me, Visitor):
+            return me
+        round_id = await chosen_round(self.db)
+        dates = await calendar.milestones(self.db, round_id) if round_id else []
+        today = vn_today(self.site.clock())
+        items = [{"m": m, "state": "done" if m.done_on else "late" if m.due < today else
+                  "due" if m.due <= today + timedelta(days=7) else "later"} for m in dates]
+        held = await forums.listing(self.db, access.scope(me.person, None))
+        return self.site.render(request, "calendar.html", me.lang, visitor=me, round_id=round_id, items=items,
+                                held=held, today=today.isoformat(), day=vn_date)
+
+
+def _int(value: str | None) -> int:
+    """A page number from the query, 1 when absent or wrong."""
+    return int(value) if value and value.isdigit() and len(value) < 7 else 1
