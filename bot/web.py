@@ -98,7 +98,7 @@ class WebServer:
     def pages(self, site: Site, pages: Pages, board: Board, files: Files) -> None:
         """Route the office's web page under /web/ (each handler checks the visitor's role and communes)."""
         r = self.app.router
-        r.add_get("/web", lambda _request: web.HTTPFound("/web/"))
+        r.add_get("/web", site.home)
         r.add_get("/web/login/{token}", site.login_page)
         r.add_post("/web/login", site.login)
         r.add_post("/web/logout", site.logout)

@@ -158,7 +158,7 @@ class Pages:
         dates = await calendar.milestones(self.db, round_id) if round_id else []
         today = vn_today(self.site.clock())
         items = [{"m": m, "state": "done" if m.done_on else "late" if m.due < today else
-                  "due" if m.due <= today + timedelta(days=7) else "later"} for m in dates]
+                  "soon" if m.due <= today + timedelta(days=7) else "later"} for m in dates]
         held = await forums.listing(self.db, access.scope(me.person, None))
         return self.site.render(request, "calendar.html", me.lang, visitor=me, round_id=round_id, items=items,
                                 held=held, today=today.isoformat(), day=vn_date)

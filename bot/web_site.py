@@ -70,7 +70,8 @@ class Site:
     def render(self, request: web.Request, name: str, lang: str, status: int = 200, **values: Any) -> web.Response:
         """A page from its template, every text from the catalogue, every value escaped."""
         def t(key: str, **more: object) -> str:
-            return self.texts.get(lang, f"web.{key}", **more)
+            own = f"web.{key}"  # the page's own texts, else the chat's (statuses, roles, places)
+            return self.texts.get(lang, own if self.texts.has(lang, own) else key, **more)
 
         body = self.env.get_template(name).render(t=t, lang=lang, path=request.path_qs, **values)
         return web.Response(text=body, content_type="text/html", charset="utf-8", status=status)
@@ -148,6 +149,10 @@ class Site:
         if lang in LANGS:
             response.set_cookie(LANG_COOKIE, lang, path="/web", max_age=365 * 86400, samesite="Lax", httponly=True)
         return response
+
+    async def home(self, _request: web.Request) -> web.StreamResponse:
+        """GET /web: the overview lives at /web/."""
+        return web.HTTPFound("/web/")
 
     async def style(self, _request: web.Request) -> web.FileResponse:
         """GET /web/static/style.css."""
