@@ -1,8 +1,9 @@
 """The web overview of 3,321 communes (one per commune after the 2025 mergers) against the score query alone.
 
 SQLite, 3,321 communes with 40 submitted responses each (132,840), some open proposals and alerts. The overview
-is timed as the server's time for GET /web/ (aiohttp test client, an official's session: the aggregate query,
-verdicts, sorting, one page of 100 rows rendered); the baseline is `analytics.compute` on the same data.
+is timed as the server's time for GET /web/ (aiohttp test client, an official's session: the one aggregate query,
+index, points and verdict of every commune, sorting, the counts, one page of 50 rows with their intervals
+rendered); the baseline is `analytics.compute` (what `xtt score` runs: every commune's full score) on the same data.
 Run: python -m bench.web_overview
 """
 

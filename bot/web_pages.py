@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,7 +16,7 @@ from analytics.breakdown import HIDDEN, Distribution, distribution, shown_topics
 from analytics.breakdown import rows as question_rows
 from analytics.charts import commune_chart, progress_chart
 from analytics.dates import vn_date, vn_today
-from analytics.overview import Row, rows
+from analytics.overview import VERDICTS, Line, lines, recognised, shown
 from analytics.plot import render
 from analytics.table import interval, percent
 from bot import access
@@ -27,14 +28,14 @@ from storage import calendar, forums
 from storage import criteria as stored_criteria
 from storage import forum as proposals
 
-PAGE = 100
+PAGE = 50
 CHART_ROWS = 40
-SORTS: dict[str, Callable[[Row], Any]] = {
-    "name": lambda r: r.score.name,
-    "index": lambda r: (r.score.index is None, -(r.score.index or 0)),
-    "points": lambda r: (r.score.points is None, -(r.score.points or 0)),
-    "children": lambda r: r.score.children.n - r.score.children.target,
-    "residents": lambda r: r.score.residents.n - r.score.residents.target,
+SORTS: dict[str, Callable[[Line], Any]] = {
+    "name": lambda r: r.name,
+    "index": lambda r: (r.index is None, -(r.index or 0)),
+    "points": lambda r: (r.points is None, -(r.points or 0)),
+    "children": lambda r: r.gap("child"),
+    "residents": lambda r: r.gap("resident"),
     "proposals": lambda r: -r.proposals,
     "alerts": lambda r: -r.alerts,
     "verdict": lambda r: r.verdict,
@@ -55,29 +56,28 @@ class Pages:
         return not me.person.official and not self.live_index and await still_open(self.db, round_id,
                                                                                      self.site.clock())
 
-    async def table(self, me: Visitor, round_id: str, query: Mapping[str, str]) -> tuple[list[Row], int]:
-        """The rows in scope, filtered and sorted as asked; and how many matched before paging."""
+    async def table(self, me: Visitor, round_id: str, query: Mapping[str, str]) -> list[Line]:
+        """The communes in scope, filtered and sorted as asked (no interval worked out yet)."""
         scope = access.scope(me.person, None)
         points = await stored_criteria.load(self.db, round_id)
-        found = await rows(self.db, round_id, self.rubric, scope)
-        if points:
+        found = await lines(self.db, round_id, self.rubric, scope)
+        if points:  # the recognition table decides verdicts once the office entered the other criteria
+            scores = {r.code: r.score(self.rubric) for r in found}
             try:
-                table = assess([(r.code, r.score.name, r.score.type) for r in found], points,
-                               {r.code: r.score for r in found}, self.criteria, self.rubric)
-                found = await rows(self.db, round_id, self.rubric, scope, points,
-                                   {a.code: a.recognised for a in table})
+                table = assess([(r.code, r.name, r.type) for r in found], points, scores, self.criteria, self.rubric)
+                found = recognised(found, {a.code: a.recognised for a in table})
             except AssessError:
                 pass
         wanted = fold(query.get("q", "").strip())[:60]
         if wanted:
-            found = [r for r in found if wanted in fold(r.score.name) or wanted in r.code]
+            found = [r for r in found if wanted in fold(r.name) or wanted in r.code]
         if verdict := query.get("verdict", ""):
             found = [r for r in found if r.verdict == verdict]
         key = query.get("sort", "name")
         found.sort(key=SORTS.get(key, SORTS["name"]))
         if query.get("desc") == "1":
             found.reverse()
-        return found, len(found)
+        return found
 
     async def overview(self, request: web.Request) -> web.Response:
         """GET /web/: one row per commune, sorted and filtered by the query, with the comparison chart."""
@@ -89,17 +89,20 @@ class Pages:
             return self.site.render(request, "message.html", me.lang, title="overview.title", text="round.none",
                                     visitor=me)
         query = {k: request.query.get(k, "") for k in ("q", "verdict", "sort", "desc")}
-        found, total = await self.table(me, round_id, query)
+        found = await self.table(me, round_id, query)
+        total = len(found)
         page = max(1, min(_int(request.query.get("page")), (total + PAGE - 1) // PAGE or 1))
-        shown = found[(page - 1) * PAGE:page * PAGE]
-        counts = {v: sum(1 for r in found if r.verdict == v) for v in ("Đạt", "Không đạt", "chưa đủ điều kiện")}
+        counts = dict.fromkeys(VERDICTS, 0)
+        for r in found:
+            counts[r.verdict] += 1
         dates = await calendar.milestones(self.db, round_id)
         today = vn_today(self.site.clock())
         upcoming = next((m for m in dates if m.done_on is None and m.due >= today), None)
         late = [m for m in dates if m.done_on is None and m.due < today]
-        chart_query = "&".join(f"{k}={v}" for k, v in query.items() if v)
+        chart_query = urlencode({k: v for k, v in query.items() if v})
         return self.site.render(
-            request, "overview.html", me.lang, visitor=me, round_id=round_id, rows=shown, total=total,
+            request, "overview.html", me.lang, visitor=me, round_id=round_id, total=total,
+            rows=shown(found[(page - 1) * PAGE:page * PAGE], self.rubric),
             page=page, pages=(total + PAGE - 1) // PAGE, query=query, counts=counts, hidden=await self._hidden(
                 me, round_id), next_milestone=upcoming, late=late, percent=percent, interval=interval,
             day=vn_date, chart=f"/web/chart/overview.png?{chart_query}", sorts=tuple(SORTS))
@@ -112,9 +115,8 @@ class Pages:
         round_id = await chosen_round(self.db)
         if round_id is None:
             raise web.HTTPNotFound()
-        found, _ = await self.table(me, round_id, {k: request.query.get(k, "") for k in ("q", "verdict", "sort",
-                                                                                          "desc")})
-        scores = [r.score for r in found[:CHART_ROWS]]
+        found = await self.table(me, round_id, {k: request.query.get(k, "") for k in ("q", "verdict", "sort", "desc")})
+        scores = [r.score(self.rubric) for r in found[:CHART_ROWS]]
         if await self._hidden(me, round_id):
             data = await render(progress_chart, scores, round_id)
         else:

@@ -161,7 +161,8 @@ class Response(Base):
     source: Mapped[str] = mapped_column(String(10), default="chat", server_default="chat")
     form_code: Mapped[str | None] = mapped_column(String(12), unique=True)
     __table_args__ = (Index("ix_responses_score", "round_id", "submitted", "commune", "group",
-                            "answers_scored", "answers_satisfied"),)
+                            "answers_scored", "answers_satisfied"),
+                      Index("ix_responses_paper", "round_id", "source", "submitted", "commune"))
 
 
 class Participation(Base):

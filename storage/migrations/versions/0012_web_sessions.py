@@ -1,4 +1,6 @@
-"""The office's web page: one-time login links and browser sessions, stored by the hash of their token.
+"""The office's web page: login links and sessions (stored by the hash of their token), paper counts per commune.
+
+`ix_responses_paper` lets the overview count paper responses per commune without reading the table.
 
 Revision ID: 0012
 Revises: 0011 (the lead rechains this at merge)
@@ -16,7 +18,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Create the table."""
+    """Create the table and the index."""
     op.create_table(
         "web_sessions",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -29,9 +31,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_web_sessions")),
     )
     op.create_index("ix_web_sessions_person", "web_sessions", ["person"])
+    op.create_index("ix_responses_paper", "responses", ["round_id", "source", "submitted", "commune"])
 
 
 def downgrade() -> None:
-    """Drop the table."""
+    """Drop the index and the table."""
+    op.drop_index("ix_responses_paper", table_name="responses")
     op.drop_index("ix_web_sessions_person", table_name="web_sessions")
     op.drop_table("web_sessions")
