@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -20,6 +22,8 @@ from storage import repo
 from storage import web_sessions as store
 
 COOKIE = "xtt_session"
+FLASH = "xtt_flash"  # the result of the last action, shown once by whichever process serves the next page
+FLASH_CHARS = 600
 LINK_MINUTES = 15
 REVOKE_WORDS = ("off", "logout", "thoat", "huy")
 
@@ -108,6 +112,23 @@ class WebAuth:
         secure = request.secure or self.base_url.startswith("https://")
         response.set_cookie(COOKIE, token, max_age=int(self.session_hours * 3600), path="/web", httponly=True,
                             samesite="Lax", secure=secure)
+
+    # ------------------------------------------------------------------ the note after an action
+    def set_flash(self, response: web.StreamResponse, request: web.Request, session: str, text: str,
+                  ok: bool) -> None:
+        """Keep an action's result in a short-lived cookie signed for this session."""
+        payload = base64.urlsafe_b64encode(json.dumps([text[:FLASH_CHARS], ok]).encode()).decode().rstrip("=")
+        response.set_cookie(FLASH, f"{payload}.{self._sign(f'flash:{session}:{payload}')}", max_age=300,
+                            path="/web", httponly=True, samesite="Lax",
+                            secure=request.secure or self.base_url.startswith("https://"))
+
+    def flash(self, request: web.Request, session: str) -> tuple[str, bool] | None:
+        """The result kept for this session by `set_flash`, or None (none, another session's, or forged)."""
+        payload, _, signature = request.cookies.get(FLASH, "").rpartition(".")
+        if not payload or not hmac.compare_digest(signature, self._sign(f"flash:{session}:{payload}")):
+            return None
+        text, ok = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return str(text), bool(ok)
 
     # ------------------------------------------------------------------ CSRF
     def csrf(self, session: str) -> str:

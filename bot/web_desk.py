@@ -14,6 +14,7 @@ from bot import access
 from bot.alerts import PLACES, Alerts
 from bot.desk import Desk
 from bot.router import Call, Outcome, Tap
+from bot.web_auth import FLASH
 from bot.web_site import Site, Visitor
 from conversations import Incoming
 from storage import alerts as alert_store
@@ -26,23 +27,6 @@ Names = Callable[[], Awaitable[dict[str, str]]]
 STATUSES = ("open", "received", "forwarded", "answered", "resolved", "merged")
 
 
-class Flash:
-    """The result of the last action per session, shown once on the next page (kept in this process only)."""
-
-    def __init__(self) -> None:
-        self._notes: dict[str, tuple[str, bool]] = {}
-
-    def put(self, session: str, text: str, ok: bool) -> None:
-        """Keep a note for a session (a few hundred sessions at most are ever active)."""
-        if len(self._notes) > 1000:
-            self._notes.clear()
-        self._notes[session] = (text, ok)
-
-    def take(self, session: str) -> tuple[str, bool] | None:
-        """The note for a session, once."""
-        return self._notes.pop(session, None)
-
-
 class Board:
     """GET and POST of the proposals board and the alert queue."""
 
@@ -50,27 +34,39 @@ class Board:
                  alert_hours: float = 12.0, wake: Callable[[], None] | None = None) -> None:
         self.site, self.db, self.desk, self.alerts, self.names = site, db, desk, alerts, names
         self.alert_hours, self.wake = alert_hours, wake
-        self.flash = Flash()
 
     def _call(self, me: Visitor, now: datetime, **more: object) -> Call:
         """A chat call for the visitor: the same person, role and scope as in chat."""
         incoming = Incoming("web", me.session[:16], me.person.key, update_key=f"web:{uuid.uuid4().hex}")
         return Call(me.person, me.lang, now, incoming, **more)  # type: ignore[arg-type]
 
-    async def _commit(self, me: Visitor, outcome: Outcome) -> None:
-        """Write what the handler decided in one transaction, and keep its reply (or refusal) to show."""
+    async def _commit(self, me: Visitor, outcome: Outcome) -> tuple[str, bool]:
+        """Write what the handler decided in one transaction; its reply (or refusal) to show, and whether it acted."""
         text = "\n".join(r.text for r in outcome.replies)
         if not outcome.writes or outcome.keep is not None:
-            self.flash.put(me.session, text, False)  # refused or asked again (too short, wrong reference)
-            return
+            return text, False  # refused or asked again (too short, wrong reference)
         try:
             await writes.commit(self.db, outcome.writes)
         except Refused as refused:
-            self.flash.put(me.session, self.site.texts.get(me.lang, refused.key, **refused.values), False)
-            return
+            return self.site.texts.get(me.lang, refused.key, **refused.values), False
         if self.wake:
             self.wake()  # the child's notice is in the outbox: let the sender look now
-        self.flash.put(me.session, text, True)
+        return text, True
+
+    def _done(self, request: web.Request, me: Visitor, note: tuple[str, bool], back: str,
+              fallback: str) -> web.StreamResponse:
+        """Back to the page, the action's result kept in a signed cookie (any worker shows it, once)."""
+        response = web.HTTPSeeOther(_back(back, fallback))
+        self.site.auth.set_flash(response, request, me.session, *note)
+        return response
+
+    def _page(self, request: web.Request, me: Visitor, name: str, **values: object) -> web.Response:
+        """A page showing the last action's result once."""
+        note = self.site.auth.flash(request, me.session)
+        response = self.site.render(request, name, me.lang, visitor=me, flash=note, **values)
+        if FLASH in request.cookies:
+            response.del_cookie(FLASH, path="/web")
+        return response
 
     # ------------------------------------------------------------------ proposals
     async def proposals(self, request: web.Request) -> web.Response:
@@ -91,12 +87,12 @@ class Board:
         due = now - timedelta(days=forum.answer_days)
         cards = [{"item": i, "sensitive": sensitive, "late": waiting and aware(i.created_at) < due,
                   "history": history.get(i.id, [])} for i, sensitive, waiting in found]
-        return self.site.render(
-            request, "proposals.html", me.lang, visitor=me, cards=cards, q=q, statuses=STATUSES, names=names,
+        return self._page(
+            request, me, "proposals.html", cards=cards, q=q, statuses=STATUSES, names=names,
             communes=communes, topics=[(t.id, t.label.get(me.lang)) for t in forum.topics],
             agencies=[(a.id, a.label.get(me.lang)) for a in forum.agencies], closed=store.CLOSED,
             topic=lambda t: self.desk._topic(t, me.lang), agency=lambda a: self.desk._agency(a, me.lang),
-            day=vn_date, flash=self.flash.take(me.session), low=forum.min_length, high=forum.max_length)
+            day=vn_date, low=forum.min_length, high=forum.max_length)
 
     async def act_on_proposal(self, request: web.Request) -> web.StreamResponse:
         """POST /web/proposals/<id>: answer, forward, resolve or merge, through the desk's own handlers."""
@@ -124,8 +120,7 @@ class Board:
             outcome = await self.desk.on_tap(self._call(me, now, tap=Tap("f", "r", (str(item.id),))))
         else:
             raise web.HTTPBadRequest()
-        await self._commit(me, outcome)
-        return web.HTTPSeeOther(_back(fields.get("back", ""), "/web/proposals"))
+        return self._done(request, me, await self._commit(me, outcome), fields.get("back", ""), "/web/proposals")
 
     # ------------------------------------------------------------------ alerts
     async def alert_queue(self, request: web.Request) -> web.Response:
@@ -140,9 +135,9 @@ class Board:
         cards = [{"a": a, "hours": (now - a.created_at).total_seconds() / 3600,
                   "overdue": a.status == alert_store.OPEN and now - a.created_at > timedelta(hours=deadline)}
                  for a in found]
-        return self.site.render(
-            request, "alerts.html", me.lang, visitor=me, cards=cards, names=names, deadline=deadline,
-            places=PLACES, everything=everything, when=vn_datetime, flash=self.flash.take(me.session),
+        return self._page(
+            request, me, "alerts.html", cards=cards, names=names, deadline=deadline,
+            places=PLACES, everything=everything, when=vn_datetime,
             category=lambda c: self.site.texts.get(me.lang, f"alert.category.{c}")
             if self.site.texts.has(me.lang, f"alert.category.{c}") else c)
 
@@ -170,8 +165,7 @@ class Board:
             outcome = await self.alerts.on_typed(self._call(me, now, text=text, state={"do": action, "id": alert.id}))
         else:
             raise web.HTTPBadRequest()
-        await self._commit(me, outcome)
-        return web.HTTPSeeOther(_back(fields.get("back", ""), "/web/alerts"))
+        return self._done(request, me, await self._commit(me, outcome), fields.get("back", ""), "/web/alerts")
 
 
 def _back(path: str, fallback: str) -> str:

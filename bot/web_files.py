@@ -95,7 +95,7 @@ class Files:
         raise web.HTTPNotFound()
 
     async def _documents(self, me: Visitor, round_id: str, commune: str) -> web.Response:
-        """The Word documents as one zip: a commune's own, or (officials, no commune) every one."""
+        """The Word documents as one zip: only the communes asked for (a leader's own), or (officials) every one."""
         from analytics.document_set import write_documents
         from analytics.documents import Letterhead
 
@@ -104,11 +104,11 @@ class Files:
         with tempfile.TemporaryDirectory(prefix="xtt-web-") as folder:
             paths = await write_documents(self.db, round_id, self.rubric, self.criteria, self.flows.questionnaires,
                                           Path(folder), Letterhead(self.office, "", now.astimezone(VIETNAM).date()),
-                                          now=now, answer_days=self.answer_days)
-            kept = [p for p in paths if scope is None or any(p.name.startswith(f"{c}-") for c in scope)]
+                                          now=now, answer_days=self.answer_days,
+                                          communes=None if scope is None else sorted(scope))
             buffer = io.BytesIO()
             with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-                for path in kept:
+                for path in paths:
                     archive.write(path, path.name)
         return attachment(buffer.getvalue(), f"van-ban-{round_id}.zip", "application/zip")
 

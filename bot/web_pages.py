@@ -56,6 +56,11 @@ class Pages:
         return not me.person.official and not self.live_index and await still_open(self.db, round_id,
                                                                                      self.site.clock())
 
+    async def _milestones(self, me: Visitor, round_id: str) -> list[calendar.Milestone]:
+        """The round's milestones for this visitor's audience, as `/lich` shows them in chat."""
+        role = "official" if access.scope(me.person, None) is None else "leader"
+        return [m for m in await calendar.milestones(self.db, round_id) if role in m.audience]
+
     async def table(self, me: Visitor, round_id: str, query: Mapping[str, str]) -> list[Line]:
         """The communes in scope, filtered and sorted as asked (no interval worked out yet)."""
         scope = access.scope(me.person, None)
@@ -95,7 +100,7 @@ class Pages:
         counts = dict.fromkeys(VERDICTS, 0)
         for r in found:
             counts[r.verdict] += 1
-        dates = await calendar.milestones(self.db, round_id)
+        dates = await self._milestones(me, round_id)
         today = vn_today(self.site.clock())
         upcoming = next((m for m in dates if m.done_on is None and m.due >= today), None)
         late = [m for m in dates if m.done_on is None and m.due < today]
@@ -157,7 +162,7 @@ class Pages:
         if not isinstance(me, Visitor):
             return me
         round_id = await chosen_round(self.db)
-        dates = await calendar.milestones(self.db, round_id) if round_id else []
+        dates = await self._milestones(me, round_id) if round_id else []
         today = vn_today(self.site.clock())
         items = [{"m": m, "state": "done" if m.done_on else "late" if m.due < today else
                   "soon" if m.due <= today + timedelta(days=7) else "later"} for m in dates]

@@ -217,3 +217,39 @@ async def test_pages_read_in_english_and_every_action_is_a_form_without_script(s
     assert (await client.get("/web/lang/en?next=https://evil.example/")).url.path == "/web/"
     assert "<script" not in html and html.count('name="csrf"') >= 4
     await client.close()
+
+
+async def test_an_actions_result_shows_once_on_whichever_worker_serves_the_next_page(site: Site, db) -> None:
+    client = await site.client(LEADER_A)
+    mine = (await ids(db))["my-an"]
+    token = await csrf(client, "/web/proposals")
+    done = await client.post(f"/web/proposals/{mine}", allow_redirects=False, data={
+        "csrf": token, "action": "answer", "text": "Xã sẽ kẻ vạch và đặt biển báo trước năm học mới."})
+    assert done.status == 303 and "xtt_flash=" in done.headers["Set-Cookie"]
+    second = Site(db)  # another worker process: its own service and server over the same database
+    other = TestClient(second.server)
+    await other.start_server()
+    jar = client.session.cookie_jar.filter_cookies(client.make_url("/web/"))
+    other.session.cookie_jar.update_cookies({k: v.value for k, v in jar.items()}, other.make_url("/web/"))
+    page = await other.get("/web/proposals")
+    assert '<p class="flash ok"' in await page.text() and "KN-2024-0001" in await page.text()
+    assert '<p class="flash' not in await (await other.get("/web/proposals")).text(), "shown once"
+    stranger = await site.client(LEADER_B)  # another session cannot be shown (or forge) this note
+    stranger.session.cookie_jar.update_cookies({"xtt_flash": jar["xtt_flash"].value}, stranger.make_url("/web/"))
+    assert '<p class="flash' not in await (await stranger.get("/web/proposals")).text()
+    for c in (client, other, stranger):
+        await c.close()
+    await second.server.close()
+    await second.service.close()
+
+
+async def test_a_leaders_documents_are_made_for_their_commune_only(site: Site) -> None:
+    import io
+    import zipfile
+
+    client = await site.client(LEADER_A)
+    got = await client.get("/web/download/documents")
+    assert got.status == 200, await got.text()
+    names = zipfile.ZipFile(io.BytesIO(await got.read())).namelist()
+    assert names and all(n.startswith("my-an-") for n in names), names
+    await client.close()
