@@ -17,7 +17,7 @@ from analytics.breakdown import rows as question_rows
 from analytics.charts import commune_chart, progress_chart
 from analytics.dates import vn_date, vn_today
 from analytics.overview import VERDICTS, Line, lines, recognised, shown
-from analytics.plot import render
+from analytics.plot import PHONE, WIDTH, render
 from analytics.table import interval, percent
 from bot import access
 from bot.reports import chosen_round, still_open
@@ -30,6 +30,7 @@ from storage import forum as proposals
 
 PAGE = 50
 CHART_ROWS = 40
+PHONE_ROWS = 15  # a phone's chart: fewer rows on a narrow image, readable at 360 px
 SORTS: dict[str, Callable[[Line], Any]] = {
     "name": lambda r: r.name,
     "index": lambda r: (r.index is None, -(r.index or 0)),
@@ -56,7 +57,7 @@ class Pages:
         return not me.person.official and not self.live_index and await still_open(self.db, round_id,
                                                                                      self.site.clock())
 
-    async def _milestones(self, me: Visitor, round_id: str) -> list[calendar.Milestone]:
+    async def _milestones(self, me: Visitor, round_id: str) -> list[calendar.Dated]:
         """The round's milestones for this visitor's audience, as `/lich` shows them in chat."""
         role = "official" if access.scope(me.person, None) is None else "leader"
         return [m for m in await calendar.milestones(self.db, round_id) if role in m.audience]
@@ -104,16 +105,17 @@ class Pages:
         today = vn_today(self.site.clock())
         upcoming = next((m for m in dates if m.done_on is None and m.due >= today), None)
         late = [m for m in dates if m.done_on is None and m.due < today]
-        chart_query = urlencode({k: v for k, v in query.items() if v})
+        chart = "/web/chart/overview.png?" + urlencode({k: v for k, v in query.items() if v})
         return self.site.render(
             request, "overview.html", me.lang, visitor=me, round_id=round_id, total=total,
             rows=shown(found[(page - 1) * PAGE:page * PAGE], self.rubric),
             page=page, pages=(total + PAGE - 1) // PAGE, query=query, counts=counts, hidden=await self._hidden(
                 me, round_id), next_milestone=upcoming, late=late, percent=percent, interval=interval,
-            day=vn_date, chart=f"/web/chart/overview.png?{chart_query}", sorts=tuple(SORTS))
+            day=vn_date, chart=chart, phone_chart=f"{chart}&size=phone", chart_rows=CHART_ROWS,
+            phone_rows=PHONE_ROWS, sorts=tuple(SORTS))
 
     async def overview_chart(self, request: web.Request) -> web.Response:
-        """GET /web/chart/overview.png: the comparison chart of the first rows of the overview as asked."""
+        """GET /web/chart/overview.png: the comparison chart of the overview's first rows (fewer, narrower: phone)."""
         me = await self.site.visitor(request, access.LEADER)
         if not isinstance(me, Visitor):
             return me
@@ -121,11 +123,13 @@ class Pages:
         if round_id is None:
             raise web.HTTPNotFound()
         found = await self.table(me, round_id, {k: request.query.get(k, "") for k in ("q", "verdict", "sort", "desc")})
-        scores = [r.score(self.rubric) for r in found[:CHART_ROWS]]
+        phone = request.query.get("size") == "phone"
+        scores = [r.score(self.rubric) for r in found[:PHONE_ROWS if phone else CHART_ROWS]]
+        width = PHONE if phone else WIDTH
         if await self._hidden(me, round_id):
-            data = await render(progress_chart, scores, round_id)
+            data = await render(progress_chart, scores, round_id, width)
         else:
-            data = await render(commune_chart, scores, self.rubric, round_id)
+            data = await render(commune_chart, scores, self.rubric, round_id, width)
         return web.Response(body=data, content_type="image/png")
 
     async def commune(self, request: web.Request) -> web.Response:

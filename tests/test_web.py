@@ -253,3 +253,19 @@ async def test_a_leaders_documents_are_made_for_their_commune_only(site: Site) -
     names = zipfile.ZipFile(io.BytesIO(await got.read())).namelist()
     assert names and all(n.startswith("my-an-") for n in names), names
     await client.close()
+
+
+async def test_a_phone_gets_a_narrow_chart_and_the_overview_sorts_without_script(site: Site) -> None:
+    client = await site.client(OFFICIAL)
+    page = await (await client.get("/web/?sort=alerts")).text()
+    assert 'media="(max-width: 640px)" srcset="/web/chart/overview.png?sort=alerts&amp;size=phone"' in page
+    assert '<option value="alerts" selected>' in page
+    first = re.search(r'<td class="c-name"[^>]*><a href="/web/commune/([^"]+)"', page).group(1)
+    assert first == "my-an", "the commune with an open alert comes first"
+    widths = []
+    for size in ("", "&size=phone"):
+        png = await (await client.get(f"/web/chart/overview.png?sort=alerts{size}")).read()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        widths.append(int.from_bytes(png[16:20], "big"))
+    assert widths[1] <= 400 < widths[0], widths
+    await client.close()

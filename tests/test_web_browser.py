@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import re
 import shutil
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from storage.models import Alert
+from storage import calendar
+from storage.models import Alert, Response
 from tests.support.telegram_standin import TelegramStandin
 from tests.test_e2e_telegram import Harness
 
@@ -30,6 +33,9 @@ OFFICIAL, KID = 7_320_000_101, 7_320_000_202
 WIDTHS = {"phone": 360, "desktop": 1280}
 PROPOSAL = "Cổng trường cần có vạch kẻ đường và biển báo <script>alert(1)</script>"
 DISCLOSURE = "dượng hay sờ vào chỗ kín của em"
+# A season under way: (commune, children, residents, share satisfied); a third of each on paper.
+SEASON = (("my-an", 34, 31, 0.86), ("my-hoa", 31, 33, 0.36), ("phu-dien", 36, 30, 0.74), ("thanh-my", 30, 32, 0.93),
+          ("lang-bien", 18, 9, 0.8), ("my-dong", 32, 30, 0.66), ("my-quy", 6, 2, 0.7), ("tan-kieu", 30, 31, 0.81))
 
 
 @pytest.fixture
@@ -86,11 +92,46 @@ async def tap(tg: TelegramStandin, user: int, option: str) -> None:
     await tg.wait_sent(user, before + 1, timeout=20)
 
 
+async def season(db: object) -> None:
+    """Finished questionnaires from chat and paper in eight communes, and the first milestones met."""
+    rng, rows = random.Random(14), []
+    for commune, children, residents, bias in SEASON:
+        for n, group in enumerate(["child"] * children + ["resident"] * residents):
+            scored = 12 - (rng.random() < 0.15)
+            rows.append({"id": uuid.uuid4().hex, "round_id": "2024", "commune": commune, "group": group,
+                         "age_band": "10-12", "version": "1", "submitted": True, "started_on": "2024-11-05",
+                         "submitted_on": "2024-11-05", "answers_scored": scored,
+                         "source": "paper" if n % 3 == 0 else "chat",
+                         "answers_satisfied": sum(rng.random() < bias for _ in range(scored))})
+    async with db.begin() as conn:
+        await conn.execute(Response.__table__.insert(), rows)
+    dates = await calendar.milestones(db, "2024")
+    for m in dates[:2]:
+        await calendar.mark_done(db, "2024", m.id, m.due)
+
+
+def flash(driver: object) -> str:
+    """The text of the result shown after an action (waiting for the page the form's redirect leads to)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    shown = WebDriverWait(driver, 20).until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR,
+                                                                                           ".flash")))
+    assert "ok" in shown.get_attribute("class").split(), shown.text
+    return shown.text
+
+
 def shoot(driver: object, name: str) -> None:
-    """Save the page at phone and desktop widths, the whole height."""
+    """Save the page at phone and desktop widths, the whole height, loaded at that width as a visitor would."""
+    from selenium.webdriver.support.wait import WebDriverWait
+
     SHOTS.mkdir(parents=True, exist_ok=True)
+    loaded = "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
     for label, width in WIDTHS.items():
         driver.set_window_size(width, 900)
+        driver.refresh()
+        WebDriverWait(driver, 30).until(lambda d: d.execute_script(loaded))
         height = driver.execute_script("return document.documentElement.scrollHeight")
         driver.set_window_size(width, min(max(height + 120, 600), 4000))
         driver.save_screenshot(str(SHOTS / f"{name}-{label}.png"))
@@ -109,6 +150,7 @@ async def test_an_official_logs_in_answers_a_proposal_and_acknowledges_an_alert(
     await tap(tg, KID, "send")
     assert "KN-" in tg.sent(KID)[-1].text
     await say(tg, KID, DISCLOSURE)
+    await season(bot.db)
     reply = await say(tg, OFFICIAL, "/web")
     link = re.search(r"http://\S+/web/login/\S+", reply).group(0)
 
@@ -118,6 +160,7 @@ async def test_an_official_logs_in_answers_a_proposal_and_acknowledges_an_alert(
     assert driver.current_url.endswith("/web/")
     table = driver.find_element(By.CSS_SELECTOR, "table.overview").text
     assert "Mỹ An" in table and len(driver.find_elements(By.CSS_SELECTOR, "table.overview tbody tr")) == 13
+    assert "34/30" in table and "Không đạt" in table and "chưa đủ điều kiện" in table, "the season's figures show"
     assert driver.find_element(By.CSS_SELECTOR, ".chart img").get_attribute("naturalWidth") != "0"
     shoot(driver, "overview")
 
@@ -125,11 +168,12 @@ async def test_an_official_logs_in_answers_a_proposal_and_acknowledges_an_alert(
     card = driver.find_element(By.CSS_SELECTOR, "article.card")
     assert "<script>alert(1)</script>" in card.text, "the hostile text shows as text"
     shoot(driver, "board")
+    card = driver.find_element(By.CSS_SELECTOR, "article.card")  # the page was loaded again at each width
     answer = "Xã sẽ kẻ vạch và đặt biển báo trước năm học mới."
     before = len(tg.sent(KID))
     card.find_element(By.NAME, "text").send_keys(answer)
     card.find_element(By.CSS_SELECTOR, "button[value=answer]").click()
-    assert "KN-" in driver.find_element(By.CSS_SELECTOR, ".flash.ok").text
+    assert "KN-" in flash(driver)
     received = await tg.wait_sent(KID, before + 1, timeout=20)
     assert any(answer in (m.text or "") for m in received[before:]), "the child got the answer over the stand-in"
 
@@ -137,6 +181,6 @@ async def test_an_official_logs_in_answers_a_proposal_and_acknowledges_an_alert(
     assert DISCLOSURE in driver.find_element(By.CSS_SELECTOR, "article.card").text
     shoot(driver, "alerts")
     driver.find_element(By.CSS_SELECTOR, "article.card button.primary").click()
-    assert driver.find_element(By.CSS_SELECTOR, ".flash.ok").text
+    assert flash(driver)
     async with bot.db.connect() as conn:
         assert (await conn.execute(select(Alert.status))).scalar_one() == "acknowledged"
