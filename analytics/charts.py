@@ -9,6 +9,7 @@ from typing import Any
 from analytics.breakdown import GROUP_LABELS, TOPIC_LABELS, Distribution, question_labels, topic_index
 from analytics.plot import (
     FONT,
+    WIDTH,
     figure,
     frame,
     ink,
@@ -67,30 +68,33 @@ class CommuneBar:
     ci95: tuple[float, float] | None = None
 
 
-def commune_bars(scores: list[CommuneScore]) -> list[CommuneBar]:
-    """The comparison chart's data, best index first: green only for full points of an assessable commune."""
+def commune_bars(scores: list[CommuneScore], short: bool = False) -> list[CommuneBar]:
+    """The comparison chart's data, best index first: green only for full points of an assessable commune.
+
+    `short` labels fit a phone: index, points and the marks (◇ not assessable, ≈ near a band edge) only.
+    """
     bars = []
     for s in sorted(scores, key=lambda s: (s.index is None, -(s.index or 0), s.name)):
         if s.index is None:
-            bars.append(CommuneBar(s.name, "none", None, "#777777", None, SHORT if s.short else ""))
+            bars.append(CommuneBar(s.name, "none", None, "#777777", None, SHORT if s.short and not short else ""))
             continue
         kind = "wait" if not s.assessable else "zero" if s.zero else "full" if s.points == s.max_points else "some"
-        flags = [f"{s.index:.0%}", f"{s.points:g}/{s.max_points:g} điểm"]
-        flags += ["ĐIỂM LIỆT"] if s.zero else []
-        flags += [WAIT] if kind == "wait" else []
-        flags += [NEAR] if s.near_threshold else []
+        flags = [f"{s.index:.0%}", f"{s.points:g}đ" if short else f"{s.points:g}/{s.max_points:g} điểm"]
+        flags += ["LIỆT" if short else "ĐIỂM LIỆT"] if s.zero else []
+        flags += [WAIT[0] if short else WAIT] if kind == "wait" else []
+        flags += [NEAR[0] if short else NEAR] if s.near_threshold else []
         bars.append(CommuneBar(s.name, kind, s.index * 100, COLOURS[kind], "xx" if kind == "wait" else None,
-                               " · ".join(flags), s.ci95))
+                               (" " if short else " · ").join(flags), s.ci95))
     return bars
 
 
-def commune_chart(scores: list[CommuneScore], rubric: Rubric, round_id: str) -> bytes:
+def commune_chart(scores: list[CommuneScore], rubric: Rubric, round_id: str, width: float = WIDTH) -> bytes:
     """Satisfaction index per commune with its 95% interval, points, the full-points line and flags."""
     title = f"Chỉ số hài lòng tiêu chí 13 theo xã — đợt {round_id}"
     if not scores:
         return message_chart(title, "Chưa có xã nào trong danh sách")
-    bars = commune_bars(scores)
-    fig = figure(len(bars))
+    bars = commune_bars(scores, short=width < WIDTH)
+    fig = figure(len(bars), width=width, extra=1.9 if width >= WIDTH else 3.4)
     note = "Chưa có câu trả lời nào trong đợt này. " if all(b.value is None for b in bars) else ""
     ax = frame(fig, title, _rubric_note(rubric, note + "Vạch đen: khoảng tin cậy 95%. Tím gạch chéo (◇): chưa đủ "
                                         "điều kiện đánh giá — chưa đủ mẫu. ≈: sát ngưỡng — khoảng tin cậy vắt qua "
@@ -200,12 +204,12 @@ def topic_chart(dists: Mapping[str, Distribution], questionnaires: Mapping[str, 
     return png(fig)
 
 
-def progress_chart(scores: list[CommuneScore], round_id: str) -> bytes:
+def progress_chart(scores: list[CommuneScore], round_id: str, width: float = WIDTH) -> bytes:
     """Respondents who finished, per commune and group, against the round's targets."""
     title = f"Tiến độ khảo sát — đợt {round_id}: số người đã hoàn thành"
     if not scores:
         return message_chart(title, "Chưa có xã nào trong danh sách")
-    fig = figure(len(scores) * 2, per_row=0.2, extra=2.3)
+    fig = figure(len(scores) * 2, per_row=0.2, extra=2.3 if width >= WIDTH else 3.2, width=width)
     nobody = all(s.children.n + s.residents.n == 0 for s in scores)
     targets = sorted({s.children.target for s in scores} | {s.residents.target for s in scores})
     ax = frame(fig, title, ("Chưa có ai hoàn thành phiếu. " if nobody else "")
@@ -230,5 +234,5 @@ def progress_chart(scores: list[CommuneScore], round_id: str) -> bytes:
     ax.set_xlabel(vi("Số người đã hoàn thành phiếu"), fontfamily=FONT, fontsize=9)
     ax.grid(axis="x", color="#e0e0e0", linewidth=0.6)
     ax.set_axisbelow(True)
-    legend(ax, 3)
+    legend(ax, 3 if width >= WIDTH else 1)
     return png(fig)

@@ -4,7 +4,7 @@ summary report and the forum report; with a progress line."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -46,22 +46,25 @@ def steps(communes: int) -> int:
 async def write_documents(engine: AsyncEngine, round_id: str, rubric: Rubric, criteria: Criteria,
                           questionnaires: Mapping[str, Questionnaire], out_dir: Path, head: Letterhead, *,
                           now: datetime, answer_days: int, templates: Path | None = None,
-                          progress: Progress | None = None) -> list[Path]:
-    """Write the round's documents into a folder; return their paths in the order written."""
+                          progress: Progress | None = None, communes: Sequence[str] | None = None) -> list[Path]:
+    """Write the round's documents into a folder; return their paths in the order written.
+
+    With `communes`, only those communes' own documents (results and scoring sheet), none of the district's.
+    """
     def step(label: str) -> None:
         if progress is not None:
             progress.advance(label)
 
-    scores = await compute(engine, round_id, rubric)
-    splits = {s.code: s for s in await by_source(engine, round_id)}
-    dists = await distribution(engine, round_id)
+    only = None if communes is None else list(communes)
+    scores = await compute(engine, round_id, rubric, only)
+    splits = {s.code: s for s in await by_source(engine, round_id, only)}
+    dists = await distribution(engine, round_id, only)
     points = await stored_criteria.load(engine, round_id)
     units = [(s.code, s.name, s.type) for s in scores]
     assessed = {a.code: a for a in assess(units, points, {s.code: s for s in scores}, criteria, rubric)}
     labels = {t.type: t.label for t in criteria.thresholds}
-    record = await forum_record(engine, now, answer_days)
+    record = await forum_record(engine, now, answer_days, only)
     comments = await survey_comments(engine, round_id)
-    figures = await forum_figures(engine, now=now, answer_days=answer_days)
     step("số liệu")
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
@@ -83,6 +86,9 @@ async def write_documents(engine: AsyncEngine, round_id: str, rubric: Rubric, cr
         a = assessed[s.code]
         await write(f"{s.code}-bieu-cham-diem-{round_id}.docx", SCORING,
                     scoring_context(head, round_id, criteria, a, labels.get(a.type, a.type), s), {})
+    if only is not None:
+        return paths
+    figures = await forum_figures(engine, now=now, answer_days=answer_days)
     table = list(assessed.values()) if points else None
     images = {"score_charts": [await draw(commune_chart, scores, rubric, round_id)],
               "assessment_charts": [await draw(assessment_chart, round_id, table)] if table else []}

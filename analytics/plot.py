@@ -12,6 +12,7 @@ from typing import Any
 FONT = "DejaVu Sans"  # bundled with matplotlib; covers Vietnamese letters
 DPI = 110
 WIDTH = 9.0
+PHONE = 3.6  # inches: a chart that fits a 360-px phone's screen at about its own size
 
 
 async def render(fn: Callable[..., bytes], *args: Any, **kwargs: Any) -> bytes:
@@ -24,11 +25,11 @@ def vi(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def figure(rows: int, per_row: float = 0.36, extra: float = 1.9) -> Any:
+def figure(rows: int, per_row: float = 0.36, extra: float = 1.9, width: float = WIDTH) -> Any:
     """A Figure whose height grows with the number of rows, laid out without overlaps."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(WIDTH, max(3.2, extra + per_row * rows)), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(width, max(3.2, extra + per_row * rows)), dpi=DPI, layout="constrained")
     fig.get_layout_engine().set(w_pad=0.08, h_pad=0.06)
     return fig
 
@@ -46,10 +47,12 @@ def png(fig: Any) -> bytes:
 def frame(fig: Any, title: str, footnote: str = "") -> Any:
     """One axes with a title, a footnote and every label in DejaVu Sans."""
     ax = fig.add_subplot()
-    fig.suptitle(vi(title), fontfamily=FONT, fontsize=12, fontweight="bold")
+    narrow = fig.get_figwidth() / WIDTH  # below 1 on a phone's chart: wrap the title and the footnote sooner
+    fig.suptitle(vi(title if narrow >= 1 else textwrap.fill(title, int(90 * narrow))), fontfamily=FONT,
+                 fontsize=12, fontweight="bold")
     if footnote:
-        fig.supxlabel(vi(textwrap.fill(footnote, 150)), fontfamily=FONT, fontsize=7.5, color="#555555",
-                      x=0.01, ha="left")
+        fig.supxlabel(vi(textwrap.fill(footnote, int(150 * min(narrow, 1)))), fontfamily=FONT, fontsize=7.5,
+                      color="#555555", x=0.01, ha="left")
     ax.tick_params(labelfontfamily=FONT, labelsize=9)
     ax.spines[["top", "right"]].set_visible(False)
     return ax

@@ -57,13 +57,20 @@ def interval(index: float | None, variance: float | None, respondents: int, answ
     return wilson(index, min(max(n_eff, 1.0), float(answers)))
 
 
+def weighted(parts: list[tuple[float, Sums]]) -> float | None:
+    """The weighted index of groups alone (no interval); groups without answers give their weight away."""
+    present = [(w, s) for w, s in parts if s.m and w > 0]
+    total = sum(w for w, _ in present)
+    return sum(w * (s.y / s.m) for w, s in present) / total if total else None
+
+
 def combine(parts: list[tuple[float, Sums]]) -> tuple[float | None, tuple[float, float] | None]:
     """Weighted index of independent groups and its interval; groups without answers give their weight away."""
     present = [(w, s) for w, s in parts if s.index is not None and w > 0]
     total = sum(w for w, _ in present)
     if not total:
         return None, None
-    index = sum(w * s.index for w, s in present) / total  # type: ignore[operator]
+    index = weighted(present)
     variances = [s.variance for _, s in present]
     variance = None
     if all(v is not None for v in variances):

@@ -32,6 +32,11 @@ from bot.service import Service
 from bot.settings import SettingError, Settings
 from bot.tracker import Tracker
 from bot.web import Media, WebServer
+from bot.web_auth import WebAuth
+from bot.web_desk import Board
+from bot.web_files import Files
+from bot.web_pages import Pages
+from bot.web_site import Site
 from bot.worker import Worker, tracking
 from bot.writer import Writer
 from conversations import Catalogue, Engine, load_flows
@@ -65,17 +70,33 @@ def build_service(parts: Parts, extra_admins: tuple[tuple[str, str], ...] = ()) 
     """Wire the engine (its flows checked now) and the service."""
     s = parts.settings
     admins = frozenset(parts.identity.pseudonym(c, u) for c, u in (*s.admins, *extra_admins))
+    auth = WebAuth(parts.db, parts.identity, parts.texts, web_url(s), session_hours=s.xtt_web_session_hours,
+                   admins=admins)
     return assemble(Engine(flows(s), parts.texts, forum_rules(s)), parts.db, parts.identity, parts.texts,
                     admins=admins, lang=s.xtt_locale, rubric=rubric(s), criteria=criteria(s),
                     remind_days=s.xtt_remind_days, office_name=s.xtt_office_name,
-                    leader_live_index=s.leader_live_index)
+                    leader_live_index=s.leader_live_index, web=auth)
+
+
+def web_url(settings: Settings) -> str:
+    """Where people open the web page: the public root, else this server's own address when it starts."""
+    s = settings
+    if s.web_public_url:
+        return s.web_public_url
+    if s.telegram_webhook_url or s.web_port_explicit or s.zalo_oa_app_id:
+        return f"http://{s.web_host}:{s.web_port}"
+    return ""
 
 
 def assemble(engine: Engine, db: AsyncEngine, identity: Identity, texts: Catalogue, *,
              admins: frozenset[str] = frozenset(), lang: str = "vi", clock: Callable[[], datetime] | None = None,
              rubric: Rubric | None = None, criteria: Criteria | None = None, remind_days: int = 3,
-             office_name: str = "", leader_live_index: bool = False, extra: tuple[Router, ...] = ()) -> Service:
-    """The service with every feature's router; `extra` adds routers (a new feature, or a test's)."""
+             office_name: str = "", leader_live_index: bool = False, extra: tuple[Router, ...] = (),
+             web: WebAuth | None = None) -> Service:
+    """The service with every feature's router; `extra` adds routers (a new feature, or a test's).
+
+    `web` adds `/web` (login links to the office's web page); the service keeps it for the web server.
+    """
     communes = Communes(db)
     commune_names = communes.names
     reports = Reports(db, texts, rubric or load_rubric(), criteria or load_criteria(), engine.flows.questionnaires,
@@ -83,14 +104,15 @@ def assemble(engine: Engine, db: AsyncEngine, identity: Identity, texts: Catalog
     forum = engine.proposals.forum
     office = Office(db, identity, texts, {}, reports, commune_names, leader_live_index, agencies=forum.agencies)
     alerts = Alerts(db, texts, engine.screen, commune_names, admins, lang)
-    routers = (Desk(db, texts, forum, commune_names, lang).router(), alerts.router(),
-               AgencyDesk(db, texts, forum, commune_names, lang).router(),
+    desk = Desk(db, texts, forum, commune_names, lang)
+    routers = (desk.router(), alerts.router(), AgencyDesk(db, texts, forum, commune_names, lang).router(),
                Outreach(db, texts, commune_names, reports, remind_days).router(),
-               office.router(), office.reports_router(), *extra)
+               office.router(), office.reports_router(), *((web.router(),) if web else ()), *extra)
     writer = Writer(identity, texts, engine.proposals.forum, lang, admins, engine.screen)
     service = Service(engine, db, identity, texts, routers=routers, office=office, writer=writer,
                       tracker=Tracker(db, texts), communes=communes, alerts=alerts, admins=admins, lang=lang,
                       **({"clock": clock} if clock else {}))
+    service.web_auth, service.desk = web, desk
     return service
 
 
@@ -192,6 +214,8 @@ async def serve(parts: Parts, service: Service, inbox: Inbox, channels: list[Cha
                 web.webhook(channel.route, channel.webhook)
         if media := next((c.media for c in channels if c.media is not None), None):
             web.media(media)  # the one store of run(), shared by the channels that send files by URL
+        if service.web_auth is not None:
+            web_pages(web, service, s)
     sender = make_sender(parts, service, channels)
     inbox.wake_sender = sender.wake
     worker = Worker(service, inbox, sender, channels, web, stop_seconds=s.xtt_stop_seconds,
@@ -206,6 +230,28 @@ async def serve(parts: Parts, service: Service, inbox: Inbox, channels: list[Cha
     log.info("xtt ready: %s", ", ".join(c.name for c in started))
     await worker.run_until_signalled()
     return 0
+
+
+def web_pages(web: WebServer, service: Service, s: Settings) -> None:
+    """Route the office's web page on the server: login, overview, commune, board, alerts, calendar, downloads."""
+    auth, desk = service.web_auth, service.desk
+    assert auth is not None and desk is not None
+    site = Site(auth, service.texts, s.xtt_locale)
+    forum = service.engine.proposals.forum
+    names = service.communes.names
+    reports = service.office.reports
+
+    def topic(topic_id: str, lang: str) -> str:
+        found = forum.topic(topic_id)
+        return found.label.get(lang) if found else topic_id
+
+    pages = Pages(site, service.db, reports.rubric, reports.criteria, reports.questionnaires, topic,
+                  live_index=s.leader_live_index)
+    board = Board(site, service.db, desk, service.alerts, names, alert_hours=s.xtt_alert_hours,
+                  wake=lambda: service.wake() if service.wake else None)
+    files = Files(site, service.db, reports.rubric, reports.criteria, service.engine.flows, names,
+                  office=s.xtt_office_name, answer_days=forum.answer_days)
+    web.pages(site, pages, board, files)
 
 
 def make_sender(parts: Parts, service: Service, channels: list[Channel]) -> Sender:

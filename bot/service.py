@@ -19,10 +19,12 @@ from bot import access
 from bot.access import EVERYONE
 from bot.alerts import Alerts
 from bot.cache import Communes, StateCache
+from bot.desk import Desk
 from bot.identity import Identity, looks_like_invite
 from bot.office import Office
 from bot.router import Call, Command, Outcome, Router, Routes, Tap, say
 from bot.tracker import Tracker
+from bot.web_auth import WebAuth
 from bot.writer import Writer
 from conversations import Catalogue, Choice, Context, Engine, Incoming, Input, Reply, Result
 from conversations.matching import pick
@@ -112,6 +114,8 @@ class Service:
         self.communes = communes
         self.preset: tuple[tuple[str, str], ...] = ()
         self.buttonless: frozenset[str] = frozenset({"console", "zalo_bot", "zalo_oa"})
+        self.web_auth: WebAuth | None = None  # login links to the office's web page, which acts through the desk
+        self.desk: Desk | None = None
 
     async def close(self) -> None:
         """Finish pending writes and stop following broadcasts."""

@@ -203,6 +203,9 @@ class Settings:
     web_public_url: str = setting(
         "WEB_PUBLIC_URL", "", "Public HTTPS root of that server, e.g. https://xtt.example.org: Zalo fetches charts "
         "from it.", web_url)
+    xtt_web_session_hours: float = setting(
+        "XTT_WEB_SESSION_HOURS", "12", "A web page session (opened by a one-time link from /web in chat) lasts this "
+        "many hours; /web off in chat ends them all.", positive)
     web_port_explicit: bool = False
 
     @property

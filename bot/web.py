@@ -9,10 +9,19 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.web_site import headers
+
+if TYPE_CHECKING:
+    from bot.web_desk import Board
+    from bot.web_files import Files
+    from bot.web_pages import Pages
+    from bot.web_site import Site
 
 log = logging.getLogger(__name__)
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -66,7 +75,7 @@ class Media:
 
 
 class WebServer:
-    """Serves POST /webhooks/<channel>, GET /healthz and GET /media/<name> on WEB_HOST:WEB_PORT."""
+    """Serves POST /webhooks/<channel>, GET /healthz, GET /media/<name> and the office's /web/ pages."""
 
     def __init__(self, host: str, port: int, db: AsyncEngine) -> None:
         self.host = host
@@ -74,7 +83,7 @@ class WebServer:
         self.db = db
         self.channels: list[str] = []
         self.ready = False
-        self.app = web.Application(client_max_size=MAX_BODY)
+        self.app = web.Application(client_max_size=MAX_BODY, middlewares=[headers])
         self.app.router.add_get("/healthz", self.healthz)
         self._runner: web.AppRunner | None = None
 
@@ -85,6 +94,27 @@ class WebServer:
     def media(self, store: Media) -> None:
         """Serve a media store at GET /media/<name>."""
         self.app.router.add_get("/media/{name}", store.serve)
+
+    def pages(self, site: Site, pages: Pages, board: Board, files: Files) -> None:
+        """Route the office's web page under /web/ (each handler checks the visitor's role and communes)."""
+        r = self.app.router
+        r.add_get("/web", site.home)
+        r.add_get("/web/login/{token}", site.login_page)
+        r.add_post("/web/login", site.login)
+        r.add_post("/web/logout", site.logout)
+        r.add_get("/web/lang/{lang}", site.choose_language)
+        r.add_get("/web/static/style.css", site.style)
+        r.add_get("/web/", pages.overview)
+        r.add_get("/web/chart/overview.png", pages.overview_chart)
+        r.add_get("/web/commune/{code}", pages.commune)
+        r.add_get("/web/calendar", pages.calendar)
+        r.add_get("/web/proposals", board.proposals)
+        r.add_post("/web/proposals/{id}", board.act_on_proposal)
+        r.add_get("/web/alerts", board.alert_queue)
+        r.add_post("/web/alerts/{id}", board.act_on_alert)
+        r.add_get("/web/downloads", files.page)
+        r.add_get("/web/download/{what}", files.download)
+        r.add_post("/web/forms", files.forms)
 
     async def start(self) -> None:
         """Listen."""

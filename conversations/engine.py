@@ -111,13 +111,14 @@ class Engine:
         elif turn.s["flow"] == "proposal":
             self.proposals.ask(turn, new=False)
 
-    def _polls_step(self) -> Step | None:
-        """The onboarding step asking whether the person will receive leaders' polls, if the flow has one."""
-        return next((st for st in self.flows.onboarding.steps if st.field == "polls"), None)
+    def _polls_step(self, profile: dict) -> Step | None:
+        """The onboarding step asking this person whether they will receive leaders' polls, if the flow has one."""
+        return next((st for st in self.flows.onboarding.steps if st.field == "polls" and st.applies(profile)), None)
 
     def _ask_polls(self, turn: Turn) -> bool:
         """Ask someone onboarded before the polls question was added; until they say yes they get no polls."""
-        step, s = self._polls_step(), turn.s
+        s = turn.s
+        step = self._polls_step(s.get("profile") or {})
         if step is None or s.get("polls") is not None:
             return False
         s.update(flow="onboarding", data=dict(s["profile"]), step=step.id)

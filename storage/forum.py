@@ -185,3 +185,31 @@ async def _event(conn: AsyncConnection, proposal_id: int, at: datetime, actor: s
     """Append an event."""
     await conn.execute(ProposalEvent.__table__.insert().values(proposal_id=proposal_id, at=at, actor=actor,
                                                                kind=kind, detail=detail))
+
+
+async def board(engine: AsyncEngine, communes: Sequence[str] | None, *, status: str = "", topic: str = "",
+                commune: str = "", late_before: datetime | None = None, limit: int = 100
+                ) -> list[tuple[Item, bool, bool]]:
+    """Proposals for the web board as (item, sensitive, awaiting an answer): filtered, open first, oldest first.
+
+    `status` "open" means not resolved nor merged; `late_before` keeps open ones filed before it and never answered.
+    """
+    where = []
+    if communes is not None:
+        where.append(Proposal.commune.in_(list(communes)))
+    if status == "open":
+        where.append(Proposal.status.not_in(CLOSED))
+    elif status:
+        where.append(Proposal.status == status)
+    if topic:
+        where.append(Proposal.topic == topic)
+    if commune:
+        where.append(Proposal.commune == commune)
+    if late_before is not None:
+        where += [Proposal.status.not_in(CLOSED), Proposal.first_answer_at.is_(None),
+                  Proposal.created_at < late_before]
+    query = (select(*ITEM, Proposal.sensitive, Proposal.first_answer_at).where(*where)
+             .order_by(Proposal.status.in_(CLOSED), Proposal.created_at, Proposal.id).limit(limit))
+    async with engine.connect() as conn:
+        return [(_item(r), bool(r.sensitive), r.first_answer_at is None and r.status not in CLOSED)
+                for r in await conn.execute(query)]

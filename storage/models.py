@@ -162,7 +162,8 @@ class Response(Base):
     source: Mapped[str] = mapped_column(String(10), default="chat", server_default="chat")
     form_code: Mapped[str | None] = mapped_column(String(12), unique=True)
     __table_args__ = (Index("ix_responses_score", "round_id", "submitted", "commune", "group",
-                            "answers_scored", "answers_satisfied"),)
+                            "answers_scored", "answers_satisfied"),
+                      Index("ix_responses_paper", "round_id", "source", "submitted", "commune"))
 
 
 class Participation(Base):
@@ -424,3 +425,19 @@ class Forum(Base):
     report_due: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     __table_args__ = (Index("ix_forums_commune_held", "commune", "held_on"),)
+
+
+class WebSession(Base):
+    """A one-time login link (`kind` link) or a browser session (`kind` session) of a member of staff.
+
+    `id` is the SHA-256 of the token the person holds, so a copy of the table opens nothing.
+    """
+
+    __tablename__ = "web_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    person: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

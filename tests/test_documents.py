@@ -45,7 +45,7 @@ def points(commune: dict) -> str:
 
 def season(xtt, tmp_path: Path) -> None:
     """A round with a chat response, paper forms in two communes, criteria 1-12 and a forum with proposals."""
-    answers = ["1", "1", "bố mẹ em đã đồng ý", "2", *["2"] * 10, "rat hai long", "5", "Em thích sân chơi mới", "1"]
+    answers = ["1", "1", "bố mẹ em đã đồng ý", "2", "1", *["2"] * 10, "rat hai long", "5", "Em thích sân chơi mới", "1"]
     xtt("round", "open", "2024")
     assert xtt("chat", "--as", "child", "--commune", "my-an", stdin="\n".join(answers) + "\n")[0] == 0
     rows = []

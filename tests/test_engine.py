@@ -131,7 +131,7 @@ def test_the_childs_consent_says_in_one_sentence_that_danger_is_told_to_an_adult
 def test_the_polls_question_comes_last_and_either_answer_goes_on_to_the_survey(answer: str, agree: bool) -> None:
     talk = Talk()
     talk.run(CHILD_START[:-1])
-    assert talk.keys() == ["onboarding.polls"]
+    assert talk.keys() == ["onboarding.polls_child"]
     talk.say(answer)
     assert [e for e in talk.effects if isinstance(e, PollConsent)] == [PollConsent(agree)]
     assert talk.keys()[-1] == "survey.item.safe_home" and talk.session["polls"] is agree
@@ -145,13 +145,13 @@ def test_someone_onboarded_before_the_polls_question_is_asked_it_once_at_start()
     talk.say("/survey")
     assert talk.keys()[-1] == "survey.item.safe_home", "/survey goes straight on"
     talk.say("/start")
-    assert talk.keys() == ["onboarding.polls"]
+    assert talk.keys() == ["onboarding.polls_child"]
     talk.say("yes")
     assert talk.effects == [PollConsent(True)], "no second profile, no second response"
     assert talk.keys()[-1] == "survey.item.safe_home"
     talk.say("/start")
     asked = talk.keys()
-    assert "onboarding.polls" not in asked, "asked once"
+    assert "onboarding.polls_child" not in asked, "asked once"
 
 
 def test_resident_consent_is_their_own() -> None:

@@ -214,7 +214,7 @@ async def test_polls_reach_only_who_said_yes_and_people_from_before_only_after_s
         await conn.execute(Session.__table__.update().where(Session.person == person).values(data=data))
     service.cache.drop(person)
     asked = await people["a3"].say("/start")
-    assert asked[-1].key == "onboarding.polls"
+    assert asked[-1].key == "onboarding.polls_child"  # a3 is a child: asked in a child's voice
     await people["a3"].say("yes")
     async with db.connect() as conn:
         agreed = (await conn.execute(select(Contact.polls).where(Contact.chat_id == "a3"))).scalar_one()
