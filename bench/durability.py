@@ -1,11 +1,13 @@
-"""The closed loop through the inbox (accept → process → answers in the outbox) against direct `Service.handle`.
+"""The closed loop through the inbox (accept → process → answers in the outbox) against the same loop without it.
 
 N respondents, already past onboarding (untimed, the snapshot of bench.engine_storage), answer their 12 survey
-questions as fast as they can. Direct: each answer is `Service.handle` with a reply callback. Inbox: each answer
-is `Inbox.accept` (durable when it returns), then the inbox task claims it and runs `Service.process`, whose
-transaction finishes the row and queues the reply as an `answer` in the outbox; the respondent reads the next
-question from what was queued (observed by wrapping `Service._answers`, nothing sent). SQLite, the runs
-alternate, --reps each.
+questions as fast as they can, three ways, alternating, --reps each (SQLite):
+- inbox: each answer is `Inbox.accept` (durable when it returns), then the inbox runs `Service.process`, whose
+  transaction finishes the row and queues the reply as an `answer` in the outbox; the respondent reads the next
+  question from what was queued (observed by wrapping `Service._answers`, nothing sent);
+- without the inbox (the target's baseline): the respondent calls `Service.process` itself, answers still queued
+  in the outbox (replies are never lost, with or without the inbox);
+- direct: `Service.handle` returning the replies to a callback, nothing queued (the design before durable replies).
 
     python -m bench.durability [--respondents 500] [--reps 2]
 """
@@ -44,8 +46,12 @@ async def direct(source: str, first: dict[int, str], n: int) -> dict[str, Any]:
     return {"rate": n * QUESTIONS / wall, "seconds": wall, "cpu_ms": 1000 * cpu_s / (n * QUESTIONS), "bad": bad}
 
 
-async def through_inbox(source: str, first: dict[int, str], n: int) -> dict[str, Any]:
-    """The closed loop through Inbox.accept → Service.process → answers in the outbox."""
+async def durable(source: str, first: dict[int, str], n: int, inbox_on: bool) -> dict[str, Any]:
+    """The closed loop through Service.process (answers queued in the outbox), with or without the inbox before it.
+
+    With the inbox each answer is `Inbox.accept` (durable when it returns) and the inbox hands it to the service;
+    without, the respondent calls `Service.process` itself. Either way the respondent reads the next question from
+    the answers queued in the process's transaction."""
     parts, service, people = await start_from(source, first, list(range(1, n + 1)), 1000, "inbox")
     loop = asyncio.get_running_loop()
     waiting: dict[str, asyncio.Future[str]] = {}
@@ -65,8 +71,9 @@ async def through_inbox(source: str, first: dict[int, str], n: int) -> dict[str,
             future.set_result(status)
         return status
 
-    inbox = Inbox(parts.db, parts.identity, process, parts.texts, committer=service.committer)
-    inbox.start()
+    inbox = Inbox(parts.db, parts.identity, process, parts.texts, committer=service.committer)  # as bot/app.py
+    if inbox_on:
+        inbox.start()
     bad = 0
     try:
         async def answer_all(p: Respondent) -> None:
@@ -74,9 +81,13 @@ async def through_inbox(source: str, first: dict[int, str], n: int) -> dict[str,
             for _ in range(QUESTIONS):
                 p.n += 1
                 key = f"{p.channel}:{p.uid}:{p.n}"
-                waiting[key] = done = loop.create_future()
-                await inbox.accept([Incoming(p.channel, p.uid, p.uid, choice_id=p.next_choice(), update_key=key)])
-                await done
+                incoming = Incoming(p.channel, p.uid, p.uid, choice_id=p.next_choice(), update_key=key)
+                if inbox_on:
+                    waiting[key] = done = loop.create_future()
+                    await inbox.accept([incoming])
+                    await done
+                else:
+                    await process(incoming)
                 for reply in queued.pop(key, []):
                     await p._send(reply)
                 bad += not is_next(p)
@@ -105,27 +116,30 @@ async def main() -> None:
     n = args.respondents
     source, seconds, first = await snapshot(n)
     line("onboarding into the snapshot (untimed)", f"{n} respondents in {seconds:.1f} s")
-    plain, durable, ratios = [], [], []
+    runs: dict[str, list[dict[str, Any]]] = {"direct": [], "outbox": [], "inbox": []}
     for rep in range(args.reps):
-        d = await direct(source, first, n)
-        i = await through_inbox(source, first, n)
-        plain.append(d)
-        durable.append(i)
-        ratios.append(i["rate"] / d["rate"])
-        line(f"rep {rep + 1}: direct Service.handle", f"{d['rate']:,.0f} answers/s ({d['cpu_ms']:.2f} ms CPU/answer, "
-             f"bad replies {d['bad']})")
-        line(f"rep {rep + 1}: inbox accept → process → outbox", f"{i['rate']:,.0f} answers/s "
-             f"({i['cpu_ms']:.2f} ms CPU/answer, bad replies {i['bad']}, inbox done {i['inbox_done']}, "
-             f"answers queued {i['answers_queued']})")
-        line(f"rep {rep + 1}: ratio inbox/direct", f"{ratios[-1]:.3f}")
-    line("inbox answers/s (median)", spread([i["rate"] for i in durable]) + "  (target >= 2,000/s)")
-    line("direct answers/s (median)", spread([d["rate"] for d in plain]))
-    line("ratio inbox/direct (median)", f"{median(ratios):.3f}  (target >= 0.85)")
+        runs["direct"].append(await direct(source, first, n))
+        runs["outbox"].append(await durable(source, first, n, inbox_on=False))
+        runs["inbox"].append(await durable(source, first, n, inbox_on=True))
+        for name, what in (("direct", "direct Service.handle (replies returned)"),
+                           ("outbox", "Service.process, answers in the outbox"),
+                           ("inbox", "inbox accept → process → outbox")):
+            r = runs[name][-1]
+            line(f"rep {rep + 1}: {what}", f"{r['rate']:,.0f} answers/s ({r['cpu_ms']:.2f} ms CPU/answer, "
+                 f"bad replies {r['bad']}" + (f", inbox done {r['inbox_done']}" if name == "inbox" else "") + ")")
+    rates = {name: [r["rate"] for r in rs] for name, rs in runs.items()}
+    ratio = [i / o for i, o in zip(rates["inbox"], rates["outbox"], strict=True)]
+    ratio_direct = [i / d for i, d in zip(rates["inbox"], rates["direct"], strict=True)]
+    line("inbox answers/s (median)", spread(rates["inbox"]) + "  (target >= 2,000/s)")
+    line("without the inbox (answers in the outbox)", spread(rates["outbox"]))
+    line("direct Service.handle", spread(rates["direct"]))
+    line("ratio inbox / without the inbox (median)", f"{median(ratio):.3f}  (target >= 0.85)")
+    line("ratio inbox / direct handle (median)", f"{median(ratio_direct):.3f}")
     result("durability", {"respondents": n, "answers": n * QUESTIONS,
-                          "inbox_per_s": [round(i["rate"]) for i in durable],
-                          "direct_per_s": [round(d["rate"]) for d in plain], "ratio": [round(r, 3) for r in ratios],
-                          "ratio_median": round(median(ratios), 3),
-                          "bad_replies": sum(i["bad"] + d["bad"] for i, d in zip(durable, plain, strict=True))})
+                          "per_s": {k: [round(x) for x in v] for k, v in rates.items()},
+                          "ratio": [round(r, 3) for r in ratio], "ratio_median": round(median(ratio), 3),
+                          "ratio_direct_median": round(median(ratio_direct), 3),
+                          "bad_replies": sum(r["bad"] for rs in runs.values() for r in rs)})
 
 
 if __name__ == "__main__":
