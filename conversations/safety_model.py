@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from conversations.datafile import DataFileError
@@ -34,7 +35,7 @@ def features(keys: list[str]) -> list[str]:
     """
     bare = [bare_of(k) if k != BOUNDARY else BOUNDARY for k in keys]
     out = {"w:" + w for w in bare if w != BOUNDARY}
-    out |= {f"b:{a}_{b}" for a, b in zip(bare, bare[1:], strict=False) if BOUNDARY not in (a, b)}
+    out |= {f"b:{a}_{b}" for a, b in pairwise(bare) if BOUNDARY not in (a, b)}
     return sorted(out)
 
 
@@ -80,7 +81,7 @@ class Scorer:
         return [v / total for v in e]
 
     def score(self, keys: list[str]) -> Score:
-        """How likely a message, given as the Speller's keys, is a disclosure (1 - P(none)), and its likeliest category."""
+        """How likely a message (the Speller's keys) is a disclosure, 1 - P(none), and its likeliest category."""
         p = self.probabilities(features(keys))
         best = max((i for i in range(len(p)) if i != self._none), key=p.__getitem__)
         return Score(self.labels[best], 1.0 - p[self._none])
