@@ -109,8 +109,14 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("alerts", help="safety alerts with their age against the escalation deadline").add_argument(
         "--all", action="store_true", help="also those already handled")
     safety = sub.add_parser("safety", help="the safety screen").add_subparsers(dest="action", required=True)
-    safety.add_parser("check", help="screen stdin, one message per line; print JSON lines").add_argument(
-        "--signals", type=Path, help="signal file to try (default: the shipped one)")
+    checking = safety.add_parser("check", help="screen stdin, one message per line; print JSON lines")
+    checking.add_argument("--signals", type=Path, help="signal file to try (default: the shipped one)")
+    checking.add_argument("--model", type=Path, help="scorer model file to try (default: the shipped one)")
+    checking.add_argument("--no-model", action="store_true", help="patterns only, without the trained scorer")
+    training = safety.add_parser("train", help="train the scorer on a corpus's dev half; write its model file")
+    training.add_argument("--corpus", type=Path, help="label<TAB>dev|held<TAB>text (default: the test corpus)")
+    training.add_argument("--signals", type=Path, help="signal file whose spelling table the scorer reads with")
+    training.add_argument("--out", type=Path, help="model file to write (default: the shipped one)")
     return p
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conversations.datafile import DataFileError, read_toml
+from conversations.safety_model import MODEL, Scorer
 from conversations.spelling import BOUNDARY, Speller, bare_of, key
 
 SIGNALS = Path(__file__).parent / "data" / "safety_signals.toml"
@@ -142,20 +143,24 @@ class _Compiler:
 
 
 class Screen:
-    """Finds signal patterns in a text, unless a negative context covers them."""
+    """Finds signal patterns in a text, unless a negative context covers them; else asks the scorer, if any."""
 
     def __init__(self, speller: Speller, patterns: tuple[Pattern, ...], negatives: tuple[Pattern, ...],
-                 order: tuple[str, ...]) -> None:
-        self.speller, self.order = speller, order
+                 order: tuple[str, ...], scorer: Scorer | None = None) -> None:
+        self.speller, self.order, self.scorer = speller, order, scorer
         self.patterns, self.negatives = patterns, negatives
         self._index = {bare: _by_anchor(patterns, bare) for bare in (False, True)}
         self._negative_index = {bare: _by_anchor(negatives, bare) for bare in (False, True)}
 
     @classmethod
-    def load(cls, path: Path = SIGNALS) -> Screen:
-        """Read and compile the signal file."""
+    def load(cls, path: Path = SIGNALS, model: Path | None = MODEL) -> Screen:
+        """Read and compile the signal file, and read the scorer's model file unless `model` is None."""
         doc = read_toml(path, "signal file", SignalFileError)
-        return cls.from_document(doc, path.name)
+        return cls.from_document(doc, path.name).with_scorer(Scorer.load(model) if model else None)
+
+    def with_scorer(self, scorer: Scorer | None) -> Screen:
+        """The same patterns with another second stage (or none)."""
+        return Screen(self.speller, self.patterns, self.negatives, self.order, scorer)
 
     @classmethod
     def from_document(cls, doc: dict, name: str = "signals") -> Screen:
@@ -201,7 +206,7 @@ class Screen:
         line, starts = _line(keys)
         hits = _hits(self._index[not accented], keys, line, starts)
         if not hits:
-            return Check((), ())
+            return self._second(keys, accented, line, starts)
         quiet = _hits(self._negative_index[not accented], keys, line, starts)
         fired: dict[str, list[str]] = {}
         for p, begin, end in hits:
@@ -214,6 +219,15 @@ class Screen:
                 sources.append(p.source)
         categories = tuple(c for c in self.order if c in fired)
         return Check(categories, tuple(s for c in categories for s in fired[c]))
+
+    def _second(self, keys: list[str], accented: bool, line: str, starts: list[int]) -> Check:
+        """The scorer's verdict when no pattern fired: quiet unless confident and no negative context is there."""
+        if self.scorer is None:
+            return Check((), ())
+        found = self.scorer.score(keys)
+        if found.probability < self.scorer.threshold or _hits(self._negative_index[not accented], keys, line, starts):
+            return Check((), ())
+        return Check((found.category,), (f"model:{found.category} {found.probability:.2f}",))
 
     def categories(self, text: str) -> tuple[str, ...]:
         """The categories whose patterns occur in the text, in file order, without repeats."""

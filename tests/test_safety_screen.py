@@ -12,16 +12,18 @@ from pathlib import Path
 import pytest
 
 from conversations.safety import Check, Screen, SignalFileError
+from conversations.safety_model import ModelFileError, Scorer
+from conversations.safety_training import Settings, fit, folds, threshold
 from conversations.spelling import Speller, fold, key
-from tests.support.safety_corpus import read, score
+from tests.support.safety_corpus import FRESH, read, score
 
 ROOT = Path(__file__).parent.parent
 SCREEN = Screen.load()
 ROWS = read()
 
 
-HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 85.0% recall (target 95%) and 4.9% false alarms; "
-                                      "see bench/README.md", strict=False)
+HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 92.1% recall (target 95%) and 5.6% false alarms "
+                                      "(target 5%); see bench/README.md", strict=False)
 
 
 def table(half: str) -> tuple[dict, str]:
@@ -40,8 +42,52 @@ def test_corpus_half_recall_and_false_alarms(half: str) -> None:
 
 def test_held_half_does_not_fall_below_what_was_measured() -> None:
     scores, shown = table("held")
-    assert scores["disclosures"].rate >= 0.84, shown
-    assert scores["harmless"].rate <= 0.055, shown
+    assert scores["disclosures"].rate >= 0.915, shown
+    assert scores["harmless"].rate <= 0.06, shown
+
+
+def test_fresh_messages_never_trained_on_meet_the_hidden_set_aim() -> None:
+    fresh = read(FRESH)
+    assert {r.split for r in fresh} == {"fresh"} and len(fresh) == 60
+    assert not {r.text for r in fresh} & {r.text for r in ROWS}
+    scores = score(SCREEN.categories, fresh)
+    assert scores["disclosures"].rate >= 0.9 and scores["harmless"].rate <= 0.1, scores
+
+
+def test_the_scorer_catches_what_no_pattern_does_and_says_so() -> None:
+    text = "em xin lỗi má, con hông làm được gì nên hồn, con đi đây"
+    assert SCREEN.with_scorer(None).check(text) == Check((), ())
+    found = SCREEN.check(text)
+    assert found.categories == ("self_harm",)
+    (matched,) = found.matched
+    name, probability = matched.split()
+    assert name == "model:self_harm" and SCREEN.scorer and float(probability) >= SCREEN.scorer.threshold
+
+
+def test_a_negative_context_quiets_the_scorer_too() -> None:
+    assert SCREEN.scorer is not None
+    confident = Scorer(SCREEN.scorer.labels, SCREEN.scorer.bias, SCREEN.scorer.weights, 0.0)
+    screen = SCREEN.with_scorer(confident)
+    assert screen.categories("hôm nay em đi học") != ()
+    assert screen.categories("Em đề nghị tuyên truyền phòng chống xâm hại tình dục") == ()
+
+
+def test_training_is_deterministic_and_its_threshold_keeps_harmless_scores_below() -> None:
+    dev = [(r.label, r.text) for r in ROWS if r.split == "dev"]
+    small = [e for e, f in zip(dev, folds(dev, 4), strict=True) if f == 0]
+    quick = Settings(epochs=3)
+    one, two = fit(SCREEN.speller, small, quick), fit(SCREEN.speller, small, quick)
+    assert one.document() == two.document() and "none" in one.labels
+    scores = [("", 0.9), ("", 0.2), ("", 0.5), ("", 0.1)]
+    cut = threshold([("none", "a"), ("none", "b"), ("x", "c"), ("none", "d")], scores, 0.34)
+    assert 0.2 < cut < 0.9
+
+
+def test_a_broken_model_file_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "model.json"
+    bad.write_text('{"format": 0}', encoding="utf-8")
+    with pytest.raises(ModelFileError, match=r"model\.json.*xtt safety train"):
+        Screen.load(model=bad)
 
 
 def test_corpus_is_big_varied_and_split() -> None:
@@ -173,6 +219,29 @@ def test_cli_check_reads_lines_and_prints_json_lines(tmp_path: Path) -> None:
     assert first["text"] == "em bi ba danh" and first["categories"] == ["violence"] and first["matched"]
     assert second == {"text": "Em đánh răng", "categories": [], "matched": []}
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_cli_trains_a_model_that_check_then_uses(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.tsv"
+    kept = [r for r in ROWS if r.label in ("self_harm", "none") and "cứu" not in r.text][:300]
+    lines = [f"{r.label}\t{r.split}\t{r.text}" for r in kept]  # a self-harm message first: no pattern can flag it
+    corpus.write_text("# a small corpus\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    model, signals = tmp_path / "model.json", write(tmp_path, '[[categories]]\nid = "danger"\npatterns = ["cứu"]\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XTT_", "DATABASE_"))}
+    done = subprocess.run([sys.executable, "-m", "bot", "safety", "train", "--corpus", str(corpus), "--out",
+                           str(model), "--signals", str(signals)],
+                          capture_output=True, text=True, encoding="utf-8", cwd=ROOT, env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(model.read_text(encoding="utf-8"))
+    assert doc["labels"] == ["none", "self_harm"] and "dev half" in doc["trained_on"] and 0 < doc["threshold"] < 1
+    assert Screen.load(model=model).scorer.labels == ("none", "self_harm")  # type: ignore[union-attr]
+    for flags, has_model in (([], True), (["--no-model"], False)):
+        done = subprocess.run([sys.executable, "-m", "bot", "safety", "check", "--model", str(model), "--signals",
+                               str(signals), *flags], input=lines[0].split("\t")[2] + "\n", capture_output=True,
+                              text=True, encoding="utf-8", cwd=ROOT, env=env, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        matched = json.loads(done.stdout)["matched"]
+        assert any(m.startswith("model:") for m in matched) == has_model, matched
 
 
 def test_cli_names_a_broken_signal_file_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

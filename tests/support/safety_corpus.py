@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CORPUS = Path(__file__).parent.parent / "data" / "safety_corpus.tsv"
+# Written before the scorer was trained and never trained on; its split column says "fresh".
+FRESH = Path(__file__).parent.parent / "data" / "safety_fresh.tsv"
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One labelled message: its category (or 'none'), its half and its text."""
+    """One labelled message: its category (or 'none'), its half (dev, held, or fresh) and its text."""
 
     label: str
     split: str
@@ -40,8 +42,8 @@ def read(path: Path = CORPUS) -> list[Row]:
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split("\t")
-        if len(parts) != 3 or parts[1] not in ("dev", "held"):
-            raise ValueError(f"{path.name}:{n}: want label<TAB>dev|held<TAB>text")
+        if len(parts) != 3 or parts[1] not in ("dev", "held", "fresh"):
+            raise ValueError(f"{path.name}:{n}: want label<TAB>dev|held|fresh<TAB>text")
         rows.append(Row(*parts))
     return rows
 
