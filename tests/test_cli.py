@@ -89,7 +89,7 @@ def test_a_broken_flow_file_stops_start_up(xtt, tmp_path: Path, monkeypatch: pyt
 
 
 def test_console_chat_finishes_a_survey(xtt) -> None:
-    answers = ["1", "1", "bố mẹ em đã đồng ý", "2", *["2"] * 10, "rat hai long", "5", "Em thích sân chơi mới", "1"]
+    answers = ["1", "1", "bố mẹ em đã đồng ý", "2", "1", *["2"] * 10, "rat hai long", "5", "Em thích sân chơi mới", "1"]
     code, out, err = xtt("chat", "--as", "child", "--commune", "my-an", stdin="\n".join(answers) + "\n")
     assert code == 0 and "First run: opened survey round" in err
     assert "Câu 12/12" in out and "Cảm ơn em đã hoàn thành" in out

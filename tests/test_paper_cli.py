@@ -92,7 +92,7 @@ def test_import_of_40_rows_stores_the_valid_ones_and_names_each_error(xtt, tmp_p
 
 
 def test_chat_and_paper_answers_add_up_in_the_score(xtt, tmp_path: Path) -> None:
-    answers = ["1", "1", "bố mẹ em đã đồng ý", "2", *["2"] * 10, "rat hai long", "5", "Em thích sân chơi mới", "1"]
+    answers = ["1", "1", "bố mẹ em đã đồng ý", "2", "1", *["2"] * 10, "rat hai long", "5", "Em thích sân chơi mới", "1"]
     assert xtt("chat", "--as", "child", "--commune", "my-an", stdin="\n".join(answers) + "\n")[0] == 0
     xtt("forms", "print", "--commune", "my-an", "--count", "2", "--group", "child", "--out", str(tmp_path / "f.pdf"))
     xtt("forms", "template", "--out", str(tmp_path / "nhap.xlsx"))
@@ -139,7 +139,7 @@ def test_forum_held_is_checked_then_listed(xtt, tmp_path: Path) -> None:
 def test_the_report_workbook_splits_respondents_by_source(xtt, tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
-    answers = ["1", "1", "bố mẹ em đã đồng ý", "2", *["2"] * 10, "rat hai long", "5", "Em thích sân chơi mới", "1"]
+    answers = ["1", "1", "bố mẹ em đã đồng ý", "2", "1", *["2"] * 10, "rat hai long", "5", "Em thích sân chơi mới", "1"]
     xtt("chat", "--as", "child", "--commune", "my-an", stdin="\n".join(answers) + "\n")
     xtt("forms", "print", "--commune", "my-an", "--count", "2", "--out", str(tmp_path / "f.pdf"))
     xtt("forms", "template", "--out", str(tmp_path / "nhap.xlsx"))
