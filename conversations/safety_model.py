@@ -20,6 +20,10 @@ class ModelFileError(DataFileError):
     """The model file cannot be read; the message names the file and the fix."""
 
 
+MIN_WORDS = 3  # the fewest distinct words a message needs for the scorer to judge it
+MIN_KNOWN = 2  # the fewest of them the model must know
+
+
 @dataclass(frozen=True, slots=True)
 class Score:
     """The scorer's view of one message: how likely it is a disclosure, and its most likely category."""
@@ -81,7 +85,16 @@ class Scorer:
         return [v / total for v in e]
 
     def score(self, keys: list[str]) -> Score:
-        """How likely a message (the Speller's keys) is a disclosure, 1 - P(none), and its likeliest category."""
-        p = self.probabilities(features(keys))
+        """How likely a message (the Speller's keys) is a disclosure, 1 - P(none), and its likeliest category.
+
+        A message with fewer than MIN_WORDS words, or fewer than MIN_KNOWN words the model has weights for, scores
+        0: with little evidence the answer would be the training corpus's prior, and that corpus is half disclosures
+        ("5" typed at a question once scored 0.85).
+        """
+        feats = features(keys)
+        words = [f for f in feats if f.startswith("w:")]
+        if len(words) < MIN_WORDS or sum(f in self.weights for f in words) < MIN_KNOWN:
+            return Score("", 0.0)
+        p = self.probabilities(feats)
         best = max((i for i in range(len(p)) if i != self._none), key=p.__getitem__)
         return Score(self.labels[best], 1.0 - p[self._none])

@@ -302,7 +302,7 @@ async def onboard_child(chat: Chat, commune: str = "my-an") -> list[SentMessage]
     age = await chat.tap(commune)
     assert options(age[0]) == ["a10_12", "a13_15", "under10", "over15"]
     polls = await chat.tap("a10_12")
-    assert options(polls[0]) == ["yes", "no"] and "Bạn có muốn nhận không?" in (polls[0].text or "")
+    assert options(polls[0]) == ["yes", "no"] and "Em có muốn nhận không?" in (polls[0].text or "")  # a child
     first = await chat.tap("yes", 2)
     assert "12 câu hỏi" in (first[0].text or "") and not first[0].buttons
     assert progress(first[1]) == "Câu 1/12"

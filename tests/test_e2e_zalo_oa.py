@@ -108,7 +108,7 @@ async def test_survey_and_proposal_by_typed_numbers(oa: ZaloOAStandin, database_
         assert "xã/thị trấn nào" in (await child.say("1"))[0].text
         assert "Em bao nhiêu tuổi" in (await child.pick("Xã Mỹ An"))[0].text
         assert "muốn nhận không" in (await child.pick("10–12 tuổi"))[0].text  # leaders' polls: a yes/no of its own
-        first = await child.pick("Có, gửi cho mình", 2)
+        first = await child.pick("Có, gửi cho em", 2)
         assert "12 câu hỏi" in first[0].text and first[1].text.startswith("Câu 1/12")
         for n, typed in enumerate(TYPED, 1):
             following = (await child.say(typed))[0].text
