@@ -65,7 +65,8 @@ def answer(person: Persona, question: Reply, rng: random.Random, answered: int) 
         return PROPOSALS.get(person.proposes or "", PROPOSALS["play"]), None
     else:
         picks = {"onboarding.intro": "start", "onboarding.role": person.group, "onboarding.commune": person.commune,
-                 "onboarding.polls": "yes", "forum.role": person.group, "forum.age": rng.choice(AGES["child"]),
+                 "onboarding.polls": "yes", "onboarding.polls_child": "yes", "forum.role": person.group,
+                 "forum.age": rng.choice(AGES["child"]),
                  "onboarding.age_child": rng.choice(AGES["child"]), "onboarding.age_resident": rng.choice(
                      AGES["resident"]), "survey.comment": "skip", "survey.review": "submit",
                  "forum.topic": person.proposes or "play", "forum.commune": person.commune,

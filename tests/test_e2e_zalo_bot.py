@@ -164,8 +164,8 @@ async def onboard(chat: Chat, *, child: bool) -> Sent:
     (age,) = await chat.say(f" {number(communes, 'Xã Mỹ An')} ")
     assert "tuổi" in (age.text or "")
     (polls,) = await chat.say("10-12 tuổi" if child else "3")
-    assert choices(polls) == ["Có, gửi cho em", "Không nhận"]  # a child's voice
-    first = await chat.say("co, gui cho minh", 2)
+    assert choices(polls) == ["Có, gửi cho em" if child else "Có, gửi cho mình", "Không nhận"]  # in their voice
+    first = await chat.say("co, gui cho em" if child else "co, gui cho minh", 2)
     assert "12 câu hỏi" in (first[0].text or "")
     assert (first[1].text or "").startswith("Câu 1/12") and len(choices(first[1])) == 5
     return first[1]

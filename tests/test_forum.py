@@ -115,7 +115,7 @@ async def test_the_same_text_twice_is_one_proposal_and_the_daily_limit_holds(db,
 async def test_a_resident_proposes_with_their_own_consent(db, forum) -> None:
     _, people = forum
     parent = people[KID2]
-    await parent.run(["/start", "start", "resident", "agree", "my-an", "a36_59", "/kiennghi"])
+    await parent.run(["/start", "start", "resident", "agree", "my-an", "a36_59", "yes", "/kiennghi"])
     assert parent.replies[-1].key == "forum.consent_resident" and "Bạn muốn gửi" in parent.replies[-1].text
     ref = await propose(parent, ["agree", "traffic", "=Cổng trường cần có vạch kẻ đường và biển báo", "yes"])
     async with db.connect() as conn:

@@ -252,7 +252,9 @@ async def complete_survey(say: Say, commune: str) -> None:
     assert "xã/thị trấn nào" in communes, communes
     (age,) = await say(commune, 1)
     assert "tuổi" in age, age
-    first = await say("10-12 tuổi", 2)
+    (polls,) = await say("10-12 tuổi", 1)
+    assert "Em có muốn nhận không?" in polls, polls
+    first = await say("1", 2)
     assert "12 câu hỏi" in first[0] and first[1].startswith("Câu 1/12"), first
     for n in range(1, 13):
         (following,) = await say(str(n % 5 + 1), 1)

@@ -156,8 +156,10 @@ async def test_an_official_logs_in_answers_a_proposal_and_acknowledges_an_alert(
 
     driver = browser
     await asyncio.to_thread(driver.get, link)
+    from selenium.webdriver.support.wait import WebDriverWait
+
     driver.find_element(By.ID, "login").click()
-    assert driver.current_url.endswith("/web/")
+    WebDriverWait(driver, 20).until(lambda d: d.current_url.endswith("/web/"))  # the POST, then the overview
     table = driver.find_element(By.CSS_SELECTOR, "table.overview").text
     assert "Mỹ An" in table and len(driver.find_elements(By.CSS_SELECTOR, "table.overview tbody tr")) == 13
     assert "34/30" in table and "Không đạt" in table and "chưa đủ điều kiện" in table, "the season's figures show"
