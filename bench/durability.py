@@ -64,8 +64,8 @@ async def durable(source: str, first: dict[int, str], n: int, inbox_on: bool) ->
 
     service._answers = observe  # type: ignore[method-assign]
 
-    async def process(incoming: Incoming) -> str:
-        status = await service.process(incoming)
+    async def process(incoming: Incoming, stored: Any = ()) -> str:
+        status = await service.process(incoming, stored)
         future = waiting.pop(str(incoming.update_key), None)
         if future is not None and not future.done():
             future.set_result(status)

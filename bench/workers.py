@@ -60,8 +60,8 @@ async def work(url: str, name: str, folder: str) -> None:
     processed: list[str] = []
     sent: list[int] = []
 
-    async def process(incoming: Incoming) -> str:
-        status = await service.process(incoming)
+    async def process(incoming: Incoming, stored: Any = ()) -> str:
+        status = await service.process(incoming, stored)
         processed.append(f"{incoming.update_key}={status}")
         return status
 
@@ -157,7 +157,7 @@ async def run(workers: int, people: int, each: int) -> dict[str, Any]:
             "answers": sum(outbox.values())}
 
 
-async def _never(incoming: Incoming) -> str:
+async def _never(incoming: Incoming, stored: Any = ()) -> str:
     """The front stores only."""
     raise AssertionError("the front does not process")
 

@@ -7,7 +7,9 @@ caused (answers included). After a crash, every stored but unfinished update is 
 person; the update key makes the second time a no-op for what was already committed.
 
 Where this process is the only worker (SQLite, whose lease keeps a second one out), an update whose person has
-nothing older waiting is stored already claimed and handed straight to its task: no claim round trip.
+nothing older waiting is handed straight to the service, which stores its row in the transaction of what it
+caused: one commit per update, as without the inbox. `accept` waits a moment for that commit; an update not yet
+stored by then (slow, failed, or seen before) is stored by `accept` itself, so nothing is acknowledged unstored.
 
 A person who sends much faster than anyone types is slowed: beyond a burst, their updates are dropped (and
 recorded as such) and they are told once, politely.
@@ -35,9 +37,10 @@ from storage.committer import Committer
 from storage.writes import Item
 
 log = logging.getLogger(__name__)
-Process = Callable[[Incoming], Awaitable[str]]
+Process = Callable[[Incoming, Sequence[Item]], Awaitable[str]]  # the update, and rows to store with its unit
 FIELDS = ("channel", "chat_id", "user_id", "text", "choice_id", "update_key", "other", "sent_at")
 RETRY = (1.0, 5.0, 30.0)  # seconds before a failed update is tried again; then it is recorded as failed
+HAND_WAIT = 0.25  # seconds `accept` waits for updates handed straight on to be stored with their processing
 
 
 def utcnow() -> datetime:
@@ -110,7 +113,6 @@ class Inbox:
         unit: list[Item] = []
         handed: list[inbox.Row] = []
         queued: list[inbox.Row] = []
-        until = now + timedelta(seconds=self.lease)
         for i in received:  # an update without a key gets one: the service finishes its row and dedupes by it
             key = i.update_key or f"{i.channel}:{uuid.uuid4().hex}"
             person, data = self.identity.pseudonym(i.channel, i.user_id), _data(i, key)
@@ -125,27 +127,46 @@ class Inbox:
                 continue
             allowed, tell = self.flood.allow(person, time.monotonic())
             if allowed:
-                unit.append(inbox.stored(key, person, data, now, claim=(self.worker, until)))
                 handed.append(row)
             else:  # a flood: kept as dropped, the person told once
                 unit.append(inbox.stored(key, person, {}, now, status="dropped"))
                 if tell:
                     unit.append(self._notice(row, "flood", now))
         unit += [inbox.stored(key, "-", {"error": reason[:200]}, now, status="bad") for key, reason in bad]
-        if not unit:
-            return
-        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        for row in handed:  # started now, in order, so each person's updates reach the service in order
-            self._start(row, stored)
-        try:
-            await self.committer.write(unit)
-        except BaseException:
-            stored.cancel()  # the tasks handed on stop quietly; the caller gets the error
-            for row in queued:
-                self._forget_waiting(row)
-            raise
-        stored.set_result(None)
-        self._event.set()
+        retry = await self._hand(handed, now, now + timedelta(seconds=self.lease), unit)
+        if unit:
+            try:
+                await self.committer.write(unit)
+            except BaseException:
+                for row in queued:
+                    self._forget_waiting(row)
+                raise
+        if queued or retry:  # rows for the loop to claim (the rest are done, or at work here)
+            self._event.set()
+
+    async def _hand(self, rows: list[inbox.Row], now: datetime, until: datetime, unit: list[Item]) -> bool:
+        """Hand updates straight to the service, in order; add to `unit` the rows it did not store in time.
+
+        Returns whether one of them failed (stored for the loop to try again)."""
+        if not rows:
+            return False
+        loop = asyncio.get_running_loop()
+        outcomes: list[asyncio.Future[str]] = []
+        for row in rows:  # started now, in order, so each person's updates reach the service in order
+            outcomes.append(loop.create_future())
+            self._start(row, outcomes[-1])
+        await asyncio.wait(outcomes, timeout=HAND_WAIT)
+        retry = False
+        for row, outcome in zip(rows, outcomes, strict=True):
+            done = outcome.result() if outcome.done() else "running"
+            if done == "seen":  # handled before: its row is finished
+                unit.append(inbox.stored(row.key, row.person, {}, now, status="done"))
+            elif done == "running":  # still at work: stored as held here, so no one else takes it meanwhile
+                unit.append(inbox.stored(row.key, row.person, row.data, now, claim=(self.worker, until)))
+            elif done != "stored":  # failed: stored for the loop to try again
+                unit.append(inbox.stored(row.key, row.person, row.data, now))
+                retry = True
+        return retry
 
     def _again(self, key: str) -> bool:
         """Whether this process stored the key lately (a redelivery); remember it if not."""
@@ -246,10 +267,10 @@ class Inbox:
         for row in started:
             self._start(row)
 
-    def _start(self, row: inbox.Row, stored: asyncio.Future[None] | None = None) -> None:
-        """Process an update in its own task (after `stored` resolves, for one handed straight on)."""
+    def _start(self, row: inbox.Row, outcome: asyncio.Future[str] | None = None) -> None:
+        """Process an update in its own task; for one handed on unstored, `outcome` tells whether it was stored."""
         self._held.add(row.key)
-        task = asyncio.create_task(self._one(row, stored), name=f"inbox-{row.key}")
+        task = asyncio.create_task(self._one(row, outcome), name=f"inbox-{row.key}")
         self._flight.add(task)
         task.add_done_callback(self._flight.discard)
 
@@ -261,25 +282,33 @@ class Inbox:
             if not keys:
                 del self._waiting[row.person]
 
-    async def _one(self, row: inbox.Row, stored: asyncio.Future[None] | None = None) -> None:
-        """Process one update; a failure is tried again a few times, then recorded."""
+    async def _one(self, row: inbox.Row, outcome: asyncio.Future[str] | None = None) -> None:
+        """Process one update; a failure is tried again a few times, then recorded.
+
+        An update handed on unstored has its row written in the service's transaction, and `outcome` says
+        "stored", or "seen" (handled before) or "failed": then `accept` stores the row itself.
+        """
+        def tell(what: str) -> None:
+            if outcome is not None and not outcome.done():
+                outcome.set_result(what)
+
         try:
-            if stored is not None:
-                try:
-                    await stored
-                except asyncio.CancelledError:
-                    return  # not stored: its platform was not told, and sends it again
-            status = await self.process(_incoming(row.data))
+            row_unit = [inbox.stored(row.key, row.person, {}, self.clock(), status="done")] if outcome else []
+            status = await self.process(_incoming(row.data), row_unit)
+            tell("stored" if status == "done" else status)
             if status == "seen":
                 await self.committer.write([inbox.finished(row.key, self.clock())])
             elif status == "failed":
                 await self._failed(row)
         except Exception:
             log.exception("inbox: update %s could not be processed", row.key)
+            tell("failed")
             await self._failed(row)
         finally:
+            tell("failed")
             self._held.discard(row.key)
-            self._event.set()
+            if outcome is None or self._waiting:  # room for the loop to take more
+                self._event.set()
 
     async def _failed(self, row: inbox.Row) -> None:
         """Try a failed update again later, or record it as failed after the last try."""

@@ -7,7 +7,7 @@ import dataclasses
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -140,9 +140,10 @@ class Service:
                 if reply.track:
                     self.tracker.watch(reply.track, shower(send, edit, message_id), self.lang)
 
-    async def process(self, incoming: Incoming) -> str:
+    async def process(self, incoming: Incoming, stored: Sequence[Item] = ()) -> str:
         """Process an update from the inbox: its replies are queued as answers in the same transaction.
 
+        `stored` is written in that transaction too (the inbox row of an update handed on before it was stored).
         Returns "done" (committed, the inbox row finished with it), "seen" (handled before) or "failed".
         """
         person = self.identity.pseudonym(incoming.channel, incoming.user_id)
@@ -150,7 +151,7 @@ class Service:
             incoming = dataclasses.replace(incoming, text=incoming.text.replace("\x00", ""))
         async with self.locks.hold(person):
             try:
-                status, late = await self._process(person, incoming, durable=True)
+                status, late = await self._process(person, incoming, durable=True, stored=stored)
             except Exception:
                 log.exception("failed to handle an update from %s", incoming.channel)
                 return "failed"
@@ -162,7 +163,8 @@ class Service:
         """Load a person's roles."""
         return access.Person.from_roles(key, await repo.roles(self.db, key), key in self.admins)
 
-    async def _process(self, person: str, incoming: Incoming, *, durable: bool) -> tuple[str, list[Reply]]:
+    async def _process(self, person: str, incoming: Incoming, *, durable: bool, stored: Sequence[Item] = (),
+                       ) -> tuple[str, list[Reply]]:
         """Decide and store in one transaction with the update's key; the status and the replies left to send.
 
         `durable` queues the replies as answers in the same transaction (only those built after the commit,
@@ -179,7 +181,7 @@ class Service:
                 state = dataclasses.replace(state, session=moved)
             decision = await self._decide(person, incoming, state, now)
             decision = await self._screened(person, incoming, state.session, decision, now)
-            base: list[Item] = [repo.reachable(incoming.channel, incoming.chat_id)]
+            base: list[Item] = [*stored, repo.reachable(incoming.channel, incoming.chat_id)]
             if incoming.update_key:
                 base += [repo.mark_processed(incoming.update_key, now), inbox.finished(incoming.update_key, now)]
             lang = (decision.session or state.session or {}).get("lang", self.lang)

@@ -65,8 +65,8 @@ class Recorder:
         self.log = [] if log is None else log
         self.calls = 0
 
-    async def __call__(self, incoming: Incoming) -> str:
-        status = await self.service.process(incoming)
+    async def __call__(self, incoming: Incoming, stored: Sequence[Any] = ()) -> str:
+        status = await self.service.process(incoming, stored)
         self.calls += 1
         self.log.append((str(incoming.update_key), status))  # no await between the person's lock and this
         return status
@@ -246,14 +246,14 @@ async def test_a_failing_update_is_tried_again_then_recorded_failed(db: AsyncEng
     tries: Counter[str] = Counter()
     service, recorder, inbox = stack(db)
 
-    async def flaky(incoming: Incoming) -> str:
+    async def flaky(incoming: Incoming, stored: Sequence[Any] = ()) -> str:
         key = str(incoming.update_key)
         tries[key] += 1
         if key.endswith(":0"):
             raise RuntimeError("always")
         if key.endswith(":1") and tries[key] == 1:
             return "failed"
-        return await recorder(incoming)
+        return await recorder(incoming, stored)
 
     inbox.process = flaky
     inbox.start()
