@@ -21,8 +21,9 @@ from bot.cache import Communes
 from bot.channels.base import Accept, Channel
 from bot.channels.console import ConsoleChannel
 from bot.desk import Desk
+from bot.flood import Flood
 from bot.identity import Identity
-from bot.inbox import Flood, Inbox
+from bot.inbox import Inbox
 from bot.office import Office
 from bot.outreach import Outreach
 from bot.reports import Reports

@@ -11,15 +11,14 @@ nothing older waiting is handed straight to the service, which stores its row in
 caused: one commit per update, as without the inbox. `accept` waits a moment for that commit; an update not yet
 stored by then (slow, failed, or seen before) is stored by `accept` itself, so nothing is acknowledged unstored.
 
-A person who sends much faster than anyone types is slowed: beyond a burst, their updates are dropped (and
-recorded as such) and they are told once, politely.
+A person who sends much faster than anyone types is slowed (`bot.flood`): beyond a burst, their updates are
+dropped (and recorded as such) and they are told once, politely.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 import uuid
@@ -30,6 +29,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.flood import Flood
 from bot.identity import Identity
 from conversations import Catalogue, Incoming, Reply
 from storage import inbox, leases, outbox
@@ -46,39 +46,6 @@ HAND_WAIT = 0.25  # seconds `accept` waits for updates handed straight on to be 
 def utcnow() -> datetime:
     """The current time in UTC."""
     return datetime.now(UTC)
-
-
-@dataclasses.dataclass(slots=True)
-class Bucket:
-    """A person's allowance of updates: `burst` at once, refilled at `rate` per second."""
-
-    tokens: float
-    at: float
-    told: bool = False
-
-
-class Flood:
-    """Slows a person who sends far faster than anyone types; everyone else is untouched."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, float(burst)
-        self._buckets: dict[str, Bucket] = {}
-
-    def allow(self, person: str, now: float) -> tuple[bool, bool]:
-        """Whether to process this update, and whether to tell the person they are going too fast."""
-        bucket = self._buckets.get(person) or Bucket(self.burst, now)
-        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.at) * self.rate)
-        bucket.at = now
-        self._buckets[person] = bucket
-        if len(self._buckets) > 50_000:
-            self._buckets = {k: b for k, b in self._buckets.items() if b.tokens < self.burst}
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-            if bucket.tokens >= self.burst / 2:
-                bucket.told = False
-            return True, False
-        tell, bucket.told = not bucket.told, True
-        return False, tell
 
 
 class Inbox:
