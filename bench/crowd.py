@@ -102,14 +102,19 @@ class Person:
         raise RuntimeError(f"person {self.uid} did not finish in 40 steps; last {msg.text!r}")
 
 
-async def chaos(bot: XttProcess, kills: int, every: float, restarts: list[float], stop: asyncio.Event) -> None:
-    """Kill the bot `kills` times and stop it once with SIGTERM, restarting it at once each time (none: no kill)."""
+async def chaos(bot: XttProcess, kills: int, every: float, restarts: list[float], stop: asyncio.Event,
+                moments: list[float] | None = None) -> None:
+    """Kill the bot `kills` times and stop it once with SIGTERM, restarting it at once each time (none: no kill).
+
+    `moments` gets the time of each signal, to tell which fell while people were still typing."""
     for n in range(kills + 1):
         try:
             await asyncio.wait_for(stop.wait(), every)
             return
         except TimeoutError:
             pass
+        if moments is not None:
+            moments.append(time.monotonic())
         if n < kills:
             await bot.kill()
         else:
@@ -147,7 +152,8 @@ async def crowd(people_n: int, *, kills: int = 3, every: float = 12.0, patience:
     restarts: list[float] = []
     stop = asyncio.Event()
     began = time.monotonic()
-    killer = asyncio.create_task(chaos(bot, kills, every, restarts, stop)) if kills else None
+    moments: list[float] = []
+    killer = asyncio.create_task(chaos(bot, kills, every, restarts, stop, moments)) if kills else None
     flooder = asyncio.create_task(flooding(standin, flood, stop)) if flood else None
     try:
         await asyncio.gather(*(person.run(random.Random(rng.random())) for person in people))
@@ -162,16 +168,22 @@ async def crowd(people_n: int, *, kills: int = 3, every: float = 12.0, patience:
             await bot.terminate(timeout=60)
         await standin.stop()
     score = json.loads(await xtt_cli_async(env, folder, "score", "--json"))
-    expected = Counter((p.commune, "children" if p.role == "child" else "residents") for p in people if p.finished)
-    counted = Counter({(c["code"], g): c[g]["n"] for c in score["communes"] for g in ("children", "residents")
-                       if c[g]["n"]})
     waits = [w * 1000 for person in people for w in person.waits]
     flood_replies = len(standin.sent(FLOODER)) if flood else 0
     return {"people": people_n, "finished": sum(p.finished for p in people),
             "unanswered": sum(p.unanswered for p in people), "sent": sum(p.updates for p in people),
-            "kills": kills, "restart_s": [round(r, 1) for r in restarts], "score_matches": counted == expected,
+            "kills": kills, "restart_s": [round(r, 1) for r in restarts], "score_matches": score_matches(score, people),
             "p50_ms": round(percentile(waits, 50)), "p99_ms": round(percentile(waits, 99)), "max_ms": round(max(waits)),
-            "postgres": postgres, "seconds": round(wall), "flood_replies": flood_replies}
+            "postgres": postgres, "seconds": round(wall), "flood_replies": flood_replies,
+            "signals_while_typing": sum(t < began + wall for t in moments)}
+
+
+def score_matches(score: dict[str, Any], people: list[Any]) -> bool:
+    """Whether `xtt score --json` counts exactly the people who finished, per commune and group."""
+    expected = Counter((p.commune, "children" if p.role == "child" else "residents") for p in people if p.finished)
+    counted = Counter({(c["code"], g): c[g]["n"] for c in score["communes"] for g in ("children", "residents")
+                       if c[g]["n"]})
+    return counted == expected
 
 
 async def flooding(standin: CrowdStandin, rate: float, stop: asyncio.Event) -> None:
@@ -194,14 +206,21 @@ async def main() -> None:
     args = p.parse_args()
     r = await crowd(args.people, kills=args.kills, every=args.every, patience=args.patience, postgres=args.postgres,
                     send_rate=args.send_rate)
-    line("database", "PostgreSQL" if args.postgres else "SQLite")
+    report("crowd", r)
+
+
+def report(name: str, r: dict[str, Any]) -> None:
+    """Print a crowd's figures and its RESULT line; exit 1 if anyone is unfinished, unanswered or miscounted."""
+    line("database", "PostgreSQL" if r["postgres"] else "SQLite")
     line("people finished", f"{r['finished']} of {r['people']} in {r['seconds']} s")
     line("messages unanswered", f"{r['unanswered']} (of {r['sent']} sent)")
     restarts = ", ".join(f"{x} s" for x in r["restart_s"])
-    line("restarts (start → ready)", f"{restarts}  ({args.kills} SIGKILL, 1 SIGTERM)")
+    line("restarts (start → ready)", f"{restarts}  ({r['kills']} SIGKILL, 1 SIGTERM)")
+    if "signals_while_typing" in r:
+        line("signals while people were typing", f"{r['signals_while_typing']} of {r['kills'] + 1}")
     line("wait for an answer", f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms")
     line("xtt score --json = the crowd", str(r["score_matches"]))
-    result("crowd", r)
+    result(name, r)
     if r["finished"] != r["people"] or r["unanswered"] or not r["score_matches"]:
         raise SystemExit(1)
 

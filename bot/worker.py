@@ -98,9 +98,9 @@ class Worker:
         def left(share: float = 1.0) -> float:
             return max(0.1, (deadline - loop.time()) * share)
 
-        for channel in self.channels:  # polling stops; webhooks answer 503 from now on
+        for channel in self.channels:  # polling stops (Zalo's open request is let finish); webhooks answer 503
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(channel.stop(), timeout=left(0.2))
+                await asyncio.wait_for(channel.stop(), timeout=left(0.6))
         await self.inbox.stop(grace=left(0.5))
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.service.close(), timeout=left(0.5))

@@ -277,13 +277,28 @@ async def test_getme_refused_stops_the_start_but_an_unreachable_api_does_not(zb:
     assert time.monotonic() - began < 2
 
 
-async def test_stop_returns_during_a_long_poll(zb: ZalobotStandin) -> None:
-    channel = ZalobotChannel(TOKEN, zb.root, Person(), poll_timeout=30)
+async def test_a_stop_lets_the_open_long_poll_finish_and_keeps_what_it_brings(zb: ZalobotStandin) -> None:
+    person = Person()
+    channel = ZalobotChannel(TOKEN, zb.root, person, poll_timeout=3)
+    await channel.start()
+    await asyncio.sleep(0.2)  # a getUpdates is open: the platform may hand it a message at any moment
+    began = time.monotonic()
+    stopping = asyncio.create_task(channel.stop())
+    await asyncio.sleep(0.3)
+    await zb.push_message(USER, "em gửi lúc bot đang dừng")
+    await stopping
+    assert person.texts == ["em gửi lúc bot đang dừng"], "getUpdates has no acknowledgement: never cancel it"
+    assert time.monotonic() - began < 3 + 2
+    assert len(zb.calls_of("getUpdates")) == 1, "no new request once stopping"
+
+
+async def test_a_stop_with_no_message_coming_returns_within_the_poll_timeout(zb: ZalobotStandin) -> None:
+    channel = ZalobotChannel(TOKEN, zb.root, Person(), poll_timeout=1)
     await channel.start()
     await asyncio.sleep(0.2)
     began = time.monotonic()
     await channel.stop()
-    assert time.monotonic() - began < 2
+    assert time.monotonic() - began < 1 + 2
 
 
 # ---------------------------------------------------------------------------------------------- webhook

@@ -22,7 +22,7 @@ from conversations import Incoming, Reply
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Bot-Api-Secret-Token"
-POLL_TIMEOUT = 30.0
+POLL_TIMEOUT = 10.0  # a stop waits for an open request: it must end within the stop's bound
 BACKOFF = (0.5, 30.0)  # first and longest pause after a failed poll
 IDLE = (0.2, 1.0)  # pause after an empty answer that came back at once, growing while they keep coming
 REMEMBER = 4096  # message ids kept to drop duplicates
@@ -60,6 +60,7 @@ class ZalobotChannel:
         self.notes = {**NOTES, **(notes or {})}
         self.account: JsonDict = {}
         self._task: asyncio.Task[None] | None = None
+        self._polling = False  # a getUpdates request is open
 
     async def start(self) -> None:
         """Check the token, then poll or set the webhook in the background."""
@@ -77,9 +78,15 @@ class ZalobotChannel:
         log.info("Zalo Bot %s: %s", self.account.get("account_name") or self.account.get("id") or "?", mode)
 
     async def stop(self) -> None:
-        """Stop polling (webhook calls get 503) and close the HTTP session."""
+        """Stop polling (webhook calls get 503) and close the HTTP session.
+
+        getUpdates has no acknowledgement: a message the platform handed to a request we cancel is lost. So an
+        open request is let finish (at most `poll_timeout`) and what it brought is stored; only a pause is cut.
+        """
         self.stopping = True
         if self._task is not None:
+            if self._polling:
+                await asyncio.wait([self._task], timeout=self.poll_timeout + 2.0)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -88,7 +95,7 @@ class ZalobotChannel:
     async def _run(self) -> None:
         """Set up the mode, then poll forever; any fault is logged and the loop goes on after a growing pause."""
         delay, idle, ready = self.backoff[0], IDLE[0], False
-        while True:
+        while not self.stopping:
             try:
                 if not ready:
                     await self._setup()
@@ -96,7 +103,11 @@ class ZalobotChannel:
                     if self.webhook_url:
                         return
                 began = time.monotonic()
-                updates = await self.client.get_updates(self.poll_timeout)
+                self._polling = True
+                try:
+                    updates = await self.client.get_updates(self.poll_timeout)
+                finally:
+                    self._polling = False
                 delay = self.backoff[0]
                 await self._store(updates)  # stored before the next getUpdates
                 if updates or time.monotonic() - began > 1.0:
