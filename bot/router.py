@@ -17,6 +17,11 @@ TAP = re.compile(r"^([a-z]):([a-z]{1,8})((?::[A-Za-z0-9_*-]{1,40}){0,3})(?:~([0-
 NUMBER = re.compile(r"^[0-9]{1,12}$")  # ASCII digits only ("²" is a digit to str.isdigit), within a 64-bit id
 
 
+def number(value: str | None) -> int | None:
+    """A typed, tapped or posted text as a database id or count, or None when it is not one."""
+    return int(value) if value and NUMBER.match(value) else None
+
+
 @dataclass(frozen=True, slots=True)
 class Tap:
     """A button of a feature, parsed from its callback data `prefix:verb[:arg…]`."""
@@ -40,8 +45,7 @@ class Tap:
 
     def number(self, n: int = 0) -> int | None:
         """The n-th argument as a database id, or None when it is not one."""
-        value = self.arg(n)
-        return int(value) if NUMBER.match(value) else None
+        return number(self.arg(n))
 
     def data(self) -> str:
         """The callback data again."""

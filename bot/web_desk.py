@@ -13,7 +13,7 @@ from analytics.dates import vn_date, vn_datetime
 from bot import access
 from bot.alerts import PLACES, Alerts
 from bot.desk import Desk
-from bot.router import Call, Outcome, Tap
+from bot.router import Call, Outcome, Tap, number
 from bot.web_auth import FLASH
 from bot.web_site import Site, Visitor
 from conversations import Incoming
@@ -96,14 +96,12 @@ class Board:
 
     async def act_on_proposal(self, request: web.Request) -> web.StreamResponse:
         """POST /web/proposals/<id>: answer, forward, resolve or merge, through the desk's own handlers."""
-        me = await self.site.visitor(request, access.LEADER)
-        if not isinstance(me, Visitor):
-            return me
-        fields = await self.site.form(request, me)
-        if not isinstance(fields, dict):
-            return fields
-        number, action, now = request.match_info["id"], fields.get("action", ""), self.site.clock()
-        item = await store.get(self.db, int(number)) if number.isdigit() and len(number) < 12 else None
+        posted = await self._posted(request, access.LEADER)
+        if not isinstance(posted, tuple):
+            return posted
+        me, fields, key = posted
+        action, now = fields.get("action", ""), self.site.clock()
+        item = await store.get(self.db, key)
         if item is None:
             raise web.HTTPNotFound()
         if access.check(me.person, access.LEADER, item.commune):  # the desk checks it too; a forged form stops here
@@ -121,6 +119,20 @@ class Board:
         else:
             raise web.HTTPBadRequest()
         return self._done(request, me, await self._commit(me, outcome), fields.get("back", ""), "/web/proposals")
+
+    async def _posted(self, request: web.Request, role: str,
+                      ) -> tuple[Visitor, dict[str, str], int] | web.StreamResponse:
+        """A form posted to /…/<id> by a visitor of `role`: who, the fields and the id (404 for no id)."""
+        me = await self.site.visitor(request, role)
+        if not isinstance(me, Visitor):
+            return me
+        fields = await self.site.form(request, me)
+        if not isinstance(fields, dict):
+            return fields
+        key = number(request.match_info["id"])
+        if key is None:
+            raise web.HTTPNotFound()
+        return me, fields, key
 
     # ------------------------------------------------------------------ alerts
     async def alert_queue(self, request: web.Request) -> web.Response:
@@ -143,14 +155,12 @@ class Board:
 
     async def act_on_alert(self, request: web.Request) -> web.StreamResponse:
         """POST /web/alerts/<id>: acknowledge, false alarm with a reason, handed on, or a reply to the child."""
-        me = await self.site.visitor(request, access.OFFICER)
-        if not isinstance(me, Visitor):
-            return me
-        fields = await self.site.form(request, me)
-        if not isinstance(fields, dict):
-            return fields
-        number, action, now = request.match_info["id"], fields.get("action", ""), self.site.clock()
-        alert = await alert_store.get(self.db, int(number)) if number.isdigit() and len(number) < 12 else None
+        posted = await self._posted(request, access.OFFICER)
+        if not isinstance(posted, tuple):
+            return posted
+        me, fields, key = posted
+        action, now = fields.get("action", ""), self.site.clock()
+        alert = await alert_store.get(self.db, key)
         if alert is None:
             raise web.HTTPNotFound()
         if Alerts._denied(self._call(me, now), alert):

@@ -18,6 +18,7 @@ from analytics.assess_chart import assessment_workbook
 from analytics.report import write_report
 from bot import access
 from bot.reports import chosen_round, recognition
+from bot.router import number
 from bot.web_desk import Names
 from bot.web_site import Site, Visitor
 from conversations.model import Flows
@@ -129,9 +130,10 @@ class Files:
         names = await self.names()
         if access.check(me.person, access.LEADER, commune) or commune not in names:
             return self.site.denied(request, me)
-        if group not in self.flows.questionnaires or not count.isdigit() or not 1 <= int(count) <= MAX_FORMS:
+        forms = number(count)
+        if group not in self.flows.questionnaires or forms is None or not 1 <= forms <= MAX_FORMS:
             raise web.HTTPBadRequest(text=f"1-{MAX_FORMS} forms of one group")
-        run = await paper.allocate(self.db, commune, group, int(count), self.site.clock())
+        run = await paper.allocate(self.db, commune, group, forms, self.site.clock())
         sheets = [Sheet(encode(s), names[commune], group) for s in range(run.first, run.first + run.count)]
         data = await asyncio.to_thread(forms_pdf, sheets, self.flows.questionnaires, age_bands(self.flows))
         return attachment(data, f"phieu-{commune}-{group}.pdf", "application/pdf")

@@ -21,6 +21,7 @@ from analytics.plot import PHONE, WIDTH, render
 from analytics.table import interval, percent
 from bot import access
 from bot.reports import chosen_round, still_open
+from bot.router import number
 from bot.web_site import Site, Visitor
 from conversations.matching import fold
 from conversations.model import Questionnaire
@@ -177,4 +178,4 @@ class Pages:
 
 def _int(value: str | None) -> int:
     """A page number from the query, 1 when absent or wrong."""
-    return int(value) if value and value.isdigit() and len(value) < 7 else 1
+    return min(number(value) or 1, 1_000_000)

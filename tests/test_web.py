@@ -140,6 +140,20 @@ async def test_a_leader_sees_only_their_commune_by_url_and_by_forged_form(site: 
     await client.close()
 
 
+async def test_numbers_that_are_not_ascii_digits_are_refused_not_crashed_on(site: Site) -> None:
+    client = await site.client(OFFICIAL)
+    token = await csrf(client, "/web/proposals")
+    for key in ("²", "١٢", "9" * 20):  # str.isdigit() accepts the first two; int() refuses "²"; the last overflows
+        posted = await client.post(f"/web/proposals/{key}", data={"csrf": token, "action": "resolve"})
+        assert posted.status == 404, key
+        alert = await client.post(f"/web/alerts/{key}", data={"csrf": token, "action": "ack"})
+        assert alert.status == 404, key
+        assert (await client.get(f"/web/?page={key}")).status == 200, key
+    printed = await client.post("/web/forms", data={"csrf": token, "commune": "my-an", "group": "child", "count": "²"})
+    assert printed.status == 400
+    await client.close()
+
+
 async def test_forms_need_the_sessions_csrf_token(site: Site, db) -> None:
     client = await site.client(LEADER_A)
     mine = (await ids(db))["my-an"]
