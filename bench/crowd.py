@@ -22,6 +22,7 @@ import json
 import random
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,18 +50,20 @@ class CrowdStandin(TelegramStandin):
             waiter.set_result(sent)
 
 
-class Person:
-    """One scripted person: taps through the survey, one update at a time."""
+class Patient:
+    """A person who sends one update at a time and waits `patience` for its answer, then sends it again.
 
-    def __init__(self, standin: CrowdStandin, uid: int, role: str, commune: str, patience: float) -> None:
-        self.standin, self.uid, self.role, self.commune, self.patience = standin, uid, role, commune, patience
+    `waiters` is the stand-in's per-chat futures, resolved by each message it records for that chat."""
+
+    def __init__(self, waiters: dict[Any, asyncio.Future[Any]], uid: Any, patience: float) -> None:
+        self.waiters, self.uid, self.patience = waiters, uid, patience
         self.unanswered = 0
         self.updates = 0
         self.waits: list[float] = []
         self.finished = False
 
-    async def _next(self, send: Any) -> SentMessage:
-        """Send (again after `patience` without an answer) until a message with buttons, or the thanks, comes."""
+    async def _next(self, send: Callable[[], Awaitable[Any]], answered: Callable[[Any], bool]) -> Any:
+        """Send until a message that `answered` accepts comes within `patience`; each miss counts unanswered."""
         while True:
             began = time.monotonic()
             self.updates += 1
@@ -68,15 +71,28 @@ class Person:
             deadline = began + self.patience
             while time.monotonic() < deadline:
                 waiter = asyncio.get_running_loop().create_future()
-                self.standin.waiting[self.uid] = waiter
+                self.waiters[self.uid] = waiter
                 try:
                     msg = await asyncio.wait_for(waiter, deadline - time.monotonic())
                 except TimeoutError:
                     break
-                if msg.buttons or DONE in (msg.text or ""):
+                if answered(msg):
                     self.waits.append(time.monotonic() - began)
                     return msg
             self.unanswered += 1
+
+
+class Person(Patient):
+    """One scripted person: taps through the survey, one update at a time."""
+
+    def __init__(self, standin: CrowdStandin, uid: int, role: str, commune: str, patience: float) -> None:
+        super().__init__(standin.waiting, uid, patience)
+        self.standin, self.role, self.commune = standin, role, commune
+
+    @staticmethod
+    def _answered(msg: SentMessage) -> bool:
+        """A message with buttons, or the thanks at the end."""
+        return bool(msg.buttons) or DONE in (msg.text or "")
 
     def _choose(self, msg: SentMessage, rng: random.Random) -> str:
         """The button to tap: the role, the commune, "Gửi", else a random acceptable choice."""
@@ -92,13 +108,13 @@ class Person:
 
     async def run(self, rng: random.Random) -> None:
         """Take the whole survey."""
-        msg = await self._next(lambda: self.standin.push_message(self.uid, "/start"))
+        msg = await self._next(lambda: self.standin.push_message(self.uid, "/start"), self._answered)
         for _ in range(40):
             if DONE in (msg.text or ""):
                 self.finished = True
                 return
             data = self._choose(msg, rng)
-            msg = await self._next(lambda data=data: self.standin.push_callback(self.uid, data))
+            msg = await self._next(lambda data=data: self.standin.push_callback(self.uid, data), self._answered)
         raise RuntimeError(f"person {self.uid} did not finish in 40 steps; last {msg.text!r}")
 
 

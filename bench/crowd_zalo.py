@@ -26,7 +26,6 @@ import re
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from typing import Any
 from aiohttp import web
 
 from bench.common import ROOT, SECRET, line, percentile, tmpdir
-from bench.crowd import DONE, ROUND, chaos, report, score_matches
+from bench.crowd import DONE, ROUND, Patient, chaos, report, score_matches
 from tests.support.xtt_process import XttProcess, free_port, xtt_cli_async, xtt_env
 from tests.support.zalo_bot_standin import Sent, ZalobotStandin
 
@@ -83,39 +82,23 @@ class CrowdZalo(ZalobotStandin):
         return response
 
 
-class Person:
+class Person(Patient):
     """One scripted Zalo user: types an answer to each message with numbered choices, one at a time."""
 
     def __init__(self, standin: CrowdZalo, uid: str, role: str, commune: str, names: dict[str, str],
                  patience: float, think: float) -> None:
-        self.standin, self.uid, self.role, self.commune, self.patience = standin, uid, role, commune, patience
-        self.think = think
+        super().__init__(standin.waiters, uid, patience)
+        self.standin, self.role, self.commune, self.think = standin, role, commune, think
         self.names = names  # commune label → code
-        self.unanswered = 0
-        self.updates = 0
-        self.waits: list[float] = []
         self.typed: list[str] = []  # message ids
-        self.finished = False
 
-    async def _next(self, send: Callable[[], Awaitable[str]]) -> str:
-        """Type (again after `patience` without an answer) until a message with choices, or the thanks, comes."""
-        while True:
-            began = time.monotonic()
-            self.updates += 1
-            self.typed.append(await send())
-            deadline = began + self.patience
-            while time.monotonic() < deadline:
-                waiter = asyncio.get_running_loop().create_future()
-                self.standin.waiters[self.uid] = waiter
-                try:
-                    msg = await asyncio.wait_for(waiter, deadline - time.monotonic())
-                except TimeoutError:
-                    break
-                text = msg.text or ""
-                if choices(text) or DONE in text:
-                    self.waits.append(time.monotonic() - began)
-                    return text
-            self.unanswered += 1
+    async def _say(self, text: str) -> str:
+        """Type a message; its text when an answer comes (a message with choices, or the thanks)."""
+        async def send() -> None:
+            self.typed.append(await self.standin.push_message(self.uid, text))
+
+        msg = await self._next(send, lambda m: bool(choices(m.text or "")) or DONE in (m.text or ""))
+        return msg.text or ""
 
     def _type(self, text: str, rng: random.Random) -> str:
         """What to type in answer to a message with numbered choices."""
@@ -138,14 +121,14 @@ class Person:
     async def run(self, rng: random.Random) -> None:
         """Take the whole survey."""
         await asyncio.sleep(rng.uniform(0, 2 * self.think))
-        text = await self._next(lambda: self.standin.push_message(self.uid, "/start"))
+        text = await self._say("/start")
         for _ in range(60):
             if DONE in text:
                 self.finished = True
                 return
             typed = self._type(text, rng)
             await asyncio.sleep(rng.uniform(0, 2 * self.think))
-            text = await self._next(lambda typed=typed: self.standin.push_message(self.uid, typed))
+            text = await self._say(typed)
         raise RuntimeError(f"person {self.uid} did not finish in 60 steps; last {text!r}")
 
 
