@@ -11,9 +11,9 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics.rubric import Rubric
-from analytics.score import GROUPS, CommuneScore, score
+from analytics.score import GROUPS, CommuneScore, goals, score
 from analytics.stats import Sums, weighted
-from storage.models import Alert, Commune, Proposal, Response, Round
+from storage.models import Alert, Commune, Proposal, Response
 
 RECOGNISED, NOT_RECOGNISED, NOT_ASSESSABLE = "Đạt", "Không đạt", "chưa đủ điều kiện"
 VERDICTS = (RECOGNISED, NOT_RECOGNISED, NOT_ASSESSABLE)
@@ -115,20 +115,9 @@ def query(round_id: str, communes: Sequence[str] | None = None) -> Select:
 async def lines(engine: AsyncEngine, round_id: str, rubric: Rubric,
                 communes: Sequence[str] | None = None) -> list[Line]:
     """The overview's lines in name order, each with criterion 13's own verdict (see `recognised`)."""
-    from storage.targets import per_band, per_commune
-
     async with engine.connect() as conn:
         listed = (await conn.execute(query(round_id, communes))).all()
-        default = (await conn.execute(select(Round.target_children, Round.target_residents)
-                                      .where(Round.id == round_id))).first() or (30, 30)
-        own = await per_commune(conn, round_id)
-        bands = await per_band(conn, round_id)
-        counted: dict[tuple[str, str, str], int] = {}
-        if bands:
-            by_band = (select(Response.commune, Response.group, Response.age_band, func.count())
-                       .where(Response.round_id == round_id, Response.submitted.is_(True))
-                       .group_by(Response.commune, Response.group, Response.age_band))
-            counted = {(c, g, b): n for c, g, b, n in await conn.execute(by_band)}
+        aims = await goals(conn, round_id)
     weights = tuple(zip(rubric.weights, GROUPS, strict=False))
     result = []
     for code, group_rows in groupby(listed, key=lambda r: r[0]):
@@ -136,12 +125,9 @@ async def lines(engine: AsyncEngine, round_id: str, rubric: Rubric,
         first = parts[0]
         sums = {r[4]: Sums(r[5], int(r[6] or 0), int(r[7] or 0), int(r[8] or 0), int(r[9] or 0), int(r[10] or 0))
                 for r in parts if r[4] is not None}
-        if first[3] and not sums and code not in own:
+        if first[3] and not sums and code not in aims.own:
             continue  # a dissolved or merged unit, listed only where the round has answers or targets for it
-        mine = own.get(code, {})
-        targets = (mine.get("child", default[0]), mine.get("resident", default[1]))
-        short = ({g: tuple(b for b, wanted in sorted(bands.get((code, g), {}).items())
-                           if counted.get((code, g, b), 0) < wanted) for g in GROUPS} if bands else None)
+        targets, short = aims.of(code), aims.short(code)
         index = weighted([(w, sums[g]) for w, g in weights if g in sums])
         points = rubric.points(index)
         assessable = index is not None and not (short and any(short.values())) and all(

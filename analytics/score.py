@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from analytics.rubric import Rubric
 from analytics.stats import Sums, combine, interval
@@ -118,8 +118,6 @@ async def compute(engine: AsyncEngine, round_id: str, rubric: Rubric,
     Each commune is held to its own targets (falling back to the round's); a unit no longer current
     (dissolved or merged) is listed only where the round has answers or targets for it.
     """
-    from storage.targets import per_band, per_commune
-
     ended = Commune.valid_to.is_not(None) | Commune.merged_into.is_not(None)
     listing = select(Commune.code, Commune.name, Commune.type, ended).order_by(Commune.name)
     if communes is not None:
@@ -128,28 +126,48 @@ async def compute(engine: AsyncEngine, round_id: str, rubric: Rubric,
         found: dict[str, dict[str, Sums]] = {}
         for commune, group, *values in await conn.execute(sums_query(round_id)):
             found.setdefault(commune, {})[group] = Sums(*(int(v or 0) for v in values))
-        default = (await conn.execute(select(Round.target_children, Round.target_residents)
-                                      .where(Round.id == round_id))).first() or (30, 30)
-        own = await per_commune(conn, round_id)
-        bands = await per_band(conn, round_id)
-        counted: dict[tuple[str, str, str], int] = {}
-        if bands:
-            by_band = (select(Response.commune, Response.group, Response.age_band, func.count())
-                       .where(Response.round_id == round_id, Response.submitted.is_(True))
-                       .group_by(Response.commune, Response.group, Response.age_band))
-            counted = {(c, g, b): n for c, g, b, n in await conn.execute(by_band)}
+        aims = await goals(conn, round_id)
         names = list(await conn.execute(listing))
+    return [score(code, name, kind, found.get(code, {}), aims.of(code), rubric, aims.short(code))
+            for code, name, kind, gone in names if not gone or code in found or code in aims.own]
 
-    def targets(code: str) -> tuple[int, int]:
-        mine = own.get(code, {})
-        return mine.get("child", default[0]), mine.get("resident", default[1])
 
-    def short(code: str) -> dict[str, tuple[str, ...]]:
-        return {group: tuple(b for b, wanted in sorted(bands.get((code, group), {}).items())
-                             if counted.get((code, group, b), 0) < wanted) for group in GROUPS}
+@dataclass(frozen=True, slots=True)
+class Goals:
+    """A round's targets: per commune and group (else the round's own), and per age band with what was counted."""
 
-    return [score(code, name, kind, found.get(code, {}), targets(code), rubric, short(code) if bands else None)
-            for code, name, kind, gone in names if not gone or code in found or code in own]
+    default: tuple[int, int]
+    own: dict[str, dict[str, int]]
+    bands: dict[tuple[str, str], dict[str, int]]
+    counted: dict[tuple[str, str, str], int]
+
+    def of(self, code: str) -> tuple[int, int]:
+        """The (children, residents) targets of a commune."""
+        mine = self.own.get(code, {})
+        return mine.get("child", self.default[0]), mine.get("resident", self.default[1])
+
+    def short(self, code: str) -> dict[str, tuple[str, ...]] | None:
+        """Per group, the age bands still short of their quota; None when the round sets none."""
+        if not self.bands:
+            return None
+        return {group: tuple(b for b, wanted in sorted(self.bands.get((code, group), {}).items())
+                             if self.counted.get((code, group, b), 0) < wanted) for group in GROUPS}
+
+
+async def goals(conn: AsyncConnection, round_id: str) -> Goals:
+    """Read a round's targets and, when it sets age-band quotas, the submitted responses per band."""
+    from storage.targets import per_band, per_commune
+
+    default = (await conn.execute(select(Round.target_children, Round.target_residents)
+                                  .where(Round.id == round_id))).first() or (30, 30)
+    bands = await per_band(conn, round_id)
+    counted: dict[tuple[str, str, str], int] = {}
+    if bands:
+        by_band = (select(Response.commune, Response.group, Response.age_band, func.count())
+                   .where(Response.round_id == round_id, Response.submitted.is_(True))
+                   .group_by(Response.commune, Response.group, Response.age_band))
+        counted = {(c, g, b): n for c, g, b, n in await conn.execute(by_band)}
+    return Goals(tuple(default), await per_commune(conn, round_id), bands, counted)
 
 
 def to_json(round_id: str, rubric: Rubric, scores: list[CommuneScore]) -> dict[str, Any]:
