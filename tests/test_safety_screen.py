@@ -250,3 +250,12 @@ def test_cli_names_a_broken_signal_file_and_exits_2(tmp_path: Path, capsys: pyte
     bad = write(tmp_path, '[[categories]]\nid = "violence"\npatterns = ["(đánh"]\n')
     assert main(["safety", "check", "--signals", str(bad)]) == 2
     assert "signals.toml" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("typed", ["5", "1.", "ok", "Hài lòng", "hai long"])
+def test_the_scorer_says_nothing_on_a_few_words_typed_at_a_question(typed: str) -> None:
+    # Without evidence the scorer's answer is the corpus prior, and the corpus is half disclosures:
+    # "5" typed at a survey question once scored 0.85 "sexual abuse".
+    assert SCREEN.check(typed) == Check((), ())
+    keys, _ = SCREEN.speller.read(typed)
+    assert SCREEN.scorer is not None and SCREEN.scorer.score(keys).probability == 0.0
