@@ -1,14 +1,14 @@
 """The sender's claim (the query that fills its window) with 1,000 and with 1,000,000 queued messages.
 
-A broadcast to every contact is queued (notices, one contact each), then `Sender._claim(window)` is timed
---reps times; after each claim its rows are marked sent, as the sender does, so the head of the queue moves on
-(--reps × window extra rows are queued so that at least --small / --big stay queued). The ratio of the medians
-(1,000,000 / 1,000) shows whether the claim's cost grows with the queue (target <= 1.2). SQLite, and
-PostgreSQL when it answers on 127.0.0.1:5432 (a fresh database each, dropped afterwards). --custom-plans
-connects with plan_cache_mode=force_custom_plan: after five runs of a prepared statement PostgreSQL may switch
-to a generic plan, which for this claim scans and sorts the whole queue.
+A broadcast to every contact is queued (notices, one contact each) in two databases, one per size; then
+`Sender._claim(window)` runs --reps times on each, alternating between the two so that the shared machine's
+load falls on both alike. After each claim its rows are marked sent, as the sender does, so the head of the
+queue moves on (--reps × window extra rows are queued so that at least --small / --big stay queued). The ratio
+of the medians (1,000,000 / 1,000) shows whether the claim's cost grows with the queue (target <= 1.2). SQLite,
+and PostgreSQL when it answers on 127.0.0.1:5432 (fresh databases, dropped afterwards), connected as the
+product connects (custom plans: a generic plan would scan and sort the whole queue).
 
-    python -m bench.fill [--small 1000] [--big 1000000] [--reps 30] [--custom-plans]
+    python -m bench.fill [--small 1000] [--big 1000000] [--reps 30]
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ from conversations import Reply
 from storage import migrate
 from storage.db import connect
 from storage.models import Outbox
-
-CUSTOM = False
 
 
 class Idle:
@@ -59,30 +57,39 @@ async def fill(db: Any, rows: int) -> None:
             await conn.execute(text("ANALYZE"))
 
 
-async def timed(url: str, rows: int, reps: int) -> list[float]:
-    """Milliseconds per claim of a full window with at least `rows` queued messages (each claim then sent)."""
+async def prepared(url: str, rows: int, reps: int) -> tuple[Any, Sender]:
+    """A migrated database with at least `rows` queued messages after `reps` claims, and a sender on it."""
     db = connect(url)
-    if CUSTOM and db.dialect.name == "postgresql":
-        from sqlalchemy.ext.asyncio import create_async_engine
+    await migrate.upgrade(db)
+    sender = Sender(db, {"telegram": Idle()}, rate=200, per_chat=1)  # type: ignore[dict-item]
+    await fill(db, rows + (reps + 2) * sender.window)
+    return db, sender
 
-        await db.dispose()
-        db = create_async_engine(url, connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}})
+
+async def claim(db: Any, sender: Sender) -> float:
+    """Milliseconds to claim a full window, whose rows are then marked sent."""
+    t0 = time.perf_counter()
+    claimed = await sender._claim(sender.window)
+    ms = 1000 * (time.perf_counter() - t0)
+    assert len(claimed) == sender.window, len(claimed)
+    async with db.begin() as conn:
+        await conn.execute(update(Outbox).where(Outbox.id.in_([r.id for r in claimed]))
+                           .values(status="sent", claimed_by=None, claimed_until=None))
+    return ms
+
+
+async def timed(urls: dict[int, str], reps: int) -> dict[int, list[float]]:
+    """Milliseconds per claim for each queue size, the sizes' claims alternating (the first two warm caches)."""
+    parts = {rows: await prepared(url, rows, reps) for rows, url in urls.items()}
     try:
-        await migrate.upgrade(db)
-        sender = Sender(db, {"telegram": Idle()}, rate=200, per_chat=1)  # type: ignore[dict-item]
-        await fill(db, rows + (reps + 2) * sender.window)
-        out = []
+        out: dict[int, list[float]] = {rows: [] for rows in urls}
         for _ in range(reps + 2):
-            t0 = time.perf_counter()
-            claimed = await sender._claim(sender.window)
-            out.append(1000 * (time.perf_counter() - t0))
-            assert len(claimed) == sender.window, len(claimed)
-            async with db.begin() as conn:
-                await conn.execute(update(Outbox).where(Outbox.id.in_([r.id for r in claimed]))
-                                   .values(status="sent", claimed_by=None, claimed_until=None))
-        return out[2:]  # the first two warm the caches
+            for rows, (db, sender) in parts.items():
+                out[rows].append(await claim(db, sender))
+        return {rows: ms[2:] for rows, ms in out.items()}
     finally:
-        await db.dispose()
+        for db, _ in parts.values():
+            await db.dispose()
 
 
 def postgres_up() -> bool:
@@ -110,26 +117,25 @@ async def main() -> None:
     p.add_argument("--small", type=int, default=1000)
     p.add_argument("--big", type=int, default=1_000_000)
     p.add_argument("--reps", type=int, default=30)
-    p.add_argument("--custom-plans", action="store_true", help="PostgreSQL: plan_cache_mode=force_custom_plan")
     args = p.parse_args()
-    global CUSTOM
-    CUSTOM = args.custom_plans
     figures: dict[str, Any] = {}
     kinds = ["sqlite", *(["postgresql"] if postgres_up() else [])]
     for kind in kinds:
-        ms: dict[int, float] = {}
-        for rows in (args.small, args.big):
-            if kind == "sqlite":
-                url = f"sqlite+aiosqlite:///{tmpdir('fill')}/f.sqlite3"
-                ms[rows] = median(await timed(url, rows, args.reps))
-            else:
-                name = f"xtt_fill_{uuid.uuid4().hex[:8]}"
+        sizes = (args.small, args.big)
+        if kind == "sqlite":
+            urls = {rows: f"sqlite+aiosqlite:///{tmpdir('fill')}/f.sqlite3" for rows in sizes}
+            ms = {rows: median(v) for rows, v in (await timed(urls, args.reps)).items()}
+        else:
+            names = {rows: f"xtt_fill_{uuid.uuid4().hex[:8]}" for rows in sizes}
+            for name in names.values():
                 await admin(f'CREATE DATABASE "{name}"')
-                try:
-                    ms[rows] = median(await timed(f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", rows,
-                                                  args.reps))
-                finally:
+            try:
+                urls = {rows: f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}" for rows, name in names.items()}
+                ms = {rows: median(v) for rows, v in (await timed(urls, args.reps)).items()}
+            finally:
+                for name in names.values():
                     await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for rows in sizes:
             line(f"{kind}: claim of a window, {rows:,} queued", f"{ms[rows]:.2f} ms (median of {args.reps})")
         ratio = ms[args.big] / ms[args.small]
         line(f"{kind}: ratio {args.big:,} / {args.small:,}", f"{ratio:.2f}  (target <= 1.2)")
