@@ -72,8 +72,9 @@ async def durable(source: str, first: dict[int, str], n: int, inbox_on: bool) ->
         return status
 
     inbox = Inbox(parts.db, parts.identity, process, parts.texts, committer=service.committer)  # as bot/app.py
-    if inbox_on:
+    if inbox_on:  # started before the traffic, as in a running bot: its first claim finds the table empty
         inbox.start()
+        await inbox.started()
     bad = 0
     try:
         async def answer_all(p: Respondent) -> None:

@@ -21,7 +21,7 @@ class Identity:
 
     def _mac(self, message: str) -> str:
         """HMAC-SHA256 of a message, hex."""
-        return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self._key, message.encode(), "sha256").hex()
 
     def pseudonym(self, channel: str, user_id: str) -> str:
         """A person's key: the same person on another channel is another key."""

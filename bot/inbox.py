@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 Process = Callable[[Incoming, Sequence[Item]], Awaitable[str]]  # the update, and rows to store with its unit
 FIELDS = ("channel", "chat_id", "user_id", "text", "choice_id", "update_key", "other", "sent_at")
 RETRY = (1.0, 5.0, 30.0)  # seconds before a failed update is tried again; then it is recorded as failed
-HAND_WAIT = 0.25  # seconds `accept` waits for updates handed straight on to be stored with their processing
+HAND_WAIT = 1.0  # seconds `accept` waits for updates handed straight on to be stored with their processing
 
 
 def utcnow() -> datetime:
@@ -52,7 +53,7 @@ class Inbox:
     """Stores updates durably, then feeds them to the service in order per person."""
 
     def __init__(self, db: AsyncEngine, identity: Identity, process: Process, texts: Catalogue, *,
-                 lang: str = "vi", flood: Flood | None = None, concurrency: int = 256, batch: int = 500,
+                 lang: str = "vi", flood: Flood | None = None, concurrency: int = 1024, batch: int = 500,
                  lease: float = 60.0, late_after: float = 24 * 3600.0, worker: str = "",
                  committer: Committer | None = None, clock: Callable[[], datetime] = utcnow) -> None:
         self.db, self.identity, self.process, self.texts, self.lang = db, identity, process, texts, lang
@@ -69,6 +70,8 @@ class Inbox:
         self.wake_sender: Callable[[], None] | None = None
         self._event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._due: deque[tuple[float, asyncio.Future[str]]] = deque()  # updates handed on, by deadline
         self._flight: set[asyncio.Task[None]] = set()
         self._held: set[str] = set()  # keys of claimed rows not yet finished here
         self._stopping = False
@@ -78,27 +81,29 @@ class Inbox:
         """Store updates (and the keys of unreadable ones) durably; the platform may be told once this returns."""
         now = self.clock()
         unit: list[Item] = []
-        handed: list[inbox.Row] = []
+        handed: list[tuple[inbox.Row, Incoming]] = []
         queued: list[inbox.Row] = []
         for i in received:  # an update without a key gets one: the service finishes its row and dedupes by it
             key = i.update_key or f"{i.channel}:{uuid.uuid4().hex}"
-            person, data = self.identity.pseudonym(i.channel, i.user_id), _data(i, key)
-            row = inbox.Row(0, key, person, data, 1, now)
+            if key != i.update_key:
+                i = dataclasses.replace(i, update_key=key)
+            person = self.identity.pseudonym(i.channel, i.user_id)
             if self._again(key):  # stored already: the insert is a no-op, unless the first one's commit failed
-                unit.append(inbox.stored(key, person, data, now))
+                unit.append(inbox.stored(key, person, _data(i), now))
                 continue
-            if not self._straight(person, data, now):
-                unit.append(inbox.stored(key, person, data, now))
+            if not self._straight(person, i, now):
+                row = inbox.Row(0, key, person, _data(i), 1, now)
+                unit.append(inbox.stored(key, person, row.data, now))
                 self._waiting.setdefault(person, set()).add(key)
                 queued.append(row)
                 continue
             allowed, tell = self.flood.allow(person, time.monotonic())
-            if allowed:
-                handed.append(row)
+            if allowed:  # its data is built only if it has to be stored here
+                handed.append((inbox.Row(0, key, person, {}, 1, now), i))
             else:  # a flood: kept as dropped, the person told once
                 unit.append(inbox.stored(key, person, {}, now, status="dropped"))
                 if tell:
-                    unit.append(self._notice(row, "flood", now))
+                    unit.append(self._notice(key, i.channel, i.chat_id, "flood", now))
         unit += [inbox.stored(key, "-", {"error": reason[:200]}, now, status="bad") for key, reason in bad]
         retry = await self._hand(handed, now, now + timedelta(seconds=self.lease), unit)
         if unit:
@@ -111,29 +116,42 @@ class Inbox:
         if queued or retry:  # rows for the loop to claim (the rest are done, or at work here)
             self._event.set()
 
-    async def _hand(self, rows: list[inbox.Row], now: datetime, until: datetime, unit: list[Item]) -> bool:
+    async def _hand(self, rows: list[tuple[inbox.Row, Incoming]], now: datetime, until: datetime,
+                    unit: list[Item]) -> bool:
         """Hand updates straight to the service, in order; add to `unit` the rows it did not store in time.
 
         Returns whether one of them failed (stored for the loop to try again)."""
         if not rows:
             return False
         loop = asyncio.get_running_loop()
+        deadline = loop.time() + HAND_WAIT
         outcomes: list[asyncio.Future[str]] = []
-        for row in rows:  # started now, in order, so each person's updates reach the service in order
+        for row, incoming in rows:  # started now, in order, so each person's updates reach the service in order
             outcomes.append(loop.create_future())
-            self._start(row, outcomes[-1])
-        await asyncio.wait(outcomes, timeout=HAND_WAIT)
+            self._due.append((deadline, outcomes[-1]))  # the watch says "running" if it is not told by then
+            self._start(row, outcomes[-1], incoming)
         retry = False
-        for row, outcome in zip(rows, outcomes, strict=True):
-            done = outcome.result() if outcome.done() else "running"
+        for (row, incoming), outcome in zip(rows, outcomes, strict=True):
+            done = await outcome
             if done == "seen":  # handled before: its row is finished
                 unit.append(inbox.stored(row.key, row.person, {}, now, status="done"))
             elif done == "running":  # still at work: stored as held here, so no one else takes it meanwhile
-                unit.append(inbox.stored(row.key, row.person, row.data, now, claim=(self.worker, until)))
+                unit.append(inbox.stored(row.key, row.person, _data(incoming), now, claim=(self.worker, until)))
             elif done != "stored":  # failed: stored for the loop to try again
-                unit.append(inbox.stored(row.key, row.person, row.data, now))
+                unit.append(inbox.stored(row.key, row.person, _data(incoming), now))
                 retry = True
         return retry
+
+    async def _watch(self) -> None:
+        """Answer "running" for updates handed on whose processing has not stored them by their deadline."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(HAND_WAIT / 5)
+            now = loop.time()
+            while self._due and (self._due[0][0] <= now or self._due[0][1].done()):
+                _, outcome = self._due.popleft()
+                if not outcome.done():
+                    outcome.set_result("running")
 
     def _again(self, key: str) -> bool:
         """Whether this process stored the key lately (a redelivery); remember it if not."""
@@ -144,13 +162,13 @@ class Inbox:
             self._recent.popitem(last=False)
         return False
 
-    def _straight(self, person: str, data: dict[str, Any], now: datetime) -> bool:
+    def _straight(self, person: str, incoming: Incoming, now: datetime) -> bool:
         """Whether an update may skip the claim: sole worker, running, room, nothing older of its person waiting."""
         if not (self.solo and self._caught_up and not self._stopping and self._task is not None):
             return False
         if self._waiting.get(person) or len(self._flight) >= self.concurrency:
             return False
-        sent = data.get("sent_at")
+        sent = incoming.sent_at
         return not (sent and now.timestamp() - float(sent) > self.late_after)  # the claim path says sorry for it
 
     # ------------------------------------------------------------------ the loop
@@ -159,6 +177,7 @@ class Inbox:
         if self._task is None or self._task.done():
             self._stopping = False
             self._task = asyncio.create_task(self._run(), name="inbox")
+            self._watcher = asyncio.create_task(self._watch(), name="inbox-watch")
 
     async def stop(self, grace: float = 15.0) -> None:
         """Take nothing new; let the updates in hand finish (within `grace`), then stop."""
@@ -175,8 +194,18 @@ class Inbox:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+            self._watcher = None
         if self._own_committer:
             await self.committer.close()
+
+    async def started(self, timeout: float = 10.0) -> None:
+        """Wait until the loop has taken everything stored (fresh updates may then go straight on)."""
+        async with asyncio.timeout(timeout):
+            while not self._caught_up:
+                await asyncio.sleep(0.01)
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait until nothing stored is left to process (tests, benchmarks)."""
@@ -219,11 +248,12 @@ class Inbox:
             if not allowed:
                 unit.append(inbox.finished(row.key, at, "dropped"))
                 if tell:
-                    unit.append(self._notice(row, "flood", at))
+                    unit.append(self._notice(row.key, row.data.get("channel"), row.data.get("chat_id"), "flood", at))
                 continue
             sent = row.data.get("sent_at") or _aware(row.received_at).timestamp()
             if row.attempts == 1 and at.timestamp() - float(sent) > self.late_after:
-                unit.append(self._notice(row, "late", at))  # sent before its answer: sorry for the wait
+                unit.append(self._notice(row.key, row.data.get("channel"), row.data.get("chat_id"), "late",
+                                         at))  # sent before its answer: sorry for the wait
             started.append(row)
         if unit:
             await self.committer.write(unit)  # before the tasks start, so a late apology comes first
@@ -234,10 +264,11 @@ class Inbox:
         for row in started:
             self._start(row)
 
-    def _start(self, row: inbox.Row, outcome: asyncio.Future[str] | None = None) -> None:
+    def _start(self, row: inbox.Row, outcome: asyncio.Future[str] | None = None,
+               incoming: Incoming | None = None) -> None:
         """Process an update in its own task; for one handed on unstored, `outcome` tells whether it was stored."""
         self._held.add(row.key)
-        task = asyncio.create_task(self._one(row, outcome), name=f"inbox-{row.key}")
+        task = asyncio.create_task(self._one(row, outcome, incoming), name=f"inbox-{row.key}")
         self._flight.add(task)
         task.add_done_callback(self._flight.discard)
 
@@ -249,7 +280,8 @@ class Inbox:
             if not keys:
                 del self._waiting[row.person]
 
-    async def _one(self, row: inbox.Row, outcome: asyncio.Future[str] | None = None) -> None:
+    async def _one(self, row: inbox.Row, outcome: asyncio.Future[str] | None = None,
+                   incoming: Incoming | None = None) -> None:
         """Process one update; a failure is tried again a few times, then recorded.
 
         An update handed on unstored has its row written in the service's transaction, and `outcome` says
@@ -260,8 +292,8 @@ class Inbox:
                 outcome.set_result(what)
 
         try:
-            row_unit = [inbox.stored(row.key, row.person, {}, self.clock(), status="done")] if outcome else []
-            status = await self.process(_incoming(row.data), row_unit)
+            row_unit = [inbox.handled(row.key, row.person, self.clock())] if outcome else []
+            status = await self.process(incoming or _incoming(row.data), row_unit)
             tell("stored" if status == "done" else status)
             if status == "seen":
                 await self.committer.write([inbox.finished(row.key, self.clock())])
@@ -287,16 +319,15 @@ class Inbox:
             self._waiting.setdefault(row.person, set()).add(row.key)  # its person's newer updates queue behind it
             await self.committer.write([inbox.release([row.key], now + timedelta(seconds=RETRY[row.attempts - 1]))])
 
-    def _notice(self, row: inbox.Row, key: str, now: datetime) -> Item:
+    def _notice(self, key: str, channel: object, chat_id: object, what: str, now: datetime) -> Item:
         """A short answer about the update itself (too fast, or late), in the default language."""
-        data = row.data
-        reply = Reply(self.texts.get(self.lang, f"inbox.{key}"), key=f"inbox.{key}")
-        return outbox.answer(f"{key}:{row.key}", str(data.get("channel")), str(data.get("chat_id")), reply, now)
+        reply = Reply(self.texts.get(self.lang, f"inbox.{what}"), key=f"inbox.{what}")
+        return outbox.answer(f"{what}:{key}", str(channel), str(chat_id), reply, now)
 
 
-def _data(incoming: Incoming, key: str) -> dict[str, Any]:
-    """What is kept of an update: the neutral message under its stored key, not the platform's whole body."""
-    return {**{name: getattr(incoming, name) for name in FIELDS}, "update_key": key}
+def _data(incoming: Incoming) -> dict[str, Any]:
+    """What is kept of an update: the neutral message, not the platform's whole body."""
+    return {name: getattr(incoming, name) for name in FIELDS}
 
 
 def _incoming(data: dict[str, Any]) -> Incoming:

@@ -182,8 +182,10 @@ class Service:
             decision = await self._decide(person, incoming, state, now)
             decision = await self._screened(person, incoming, state.session, decision, now)
             base: list[Item] = [*stored, repo.reachable(incoming.channel, incoming.chat_id)]
-            if incoming.update_key:
-                base += [repo.mark_processed(incoming.update_key, now), inbox.finished(incoming.update_key, now)]
+            if incoming.update_key:  # (the inbox row `stored` with the unit finishes itself)
+                base.append(repo.mark_processed(incoming.update_key, now))
+                if not stored:
+                    base.append(inbox.finished(incoming.update_key, now))
             lang = (decision.session or state.session or {}).get("lang", self.lang)
             if person in self.admins:
                 base.append(repo.save_contact(person, incoming.channel, incoming.chat_id, now, lang))

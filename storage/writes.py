@@ -70,6 +70,15 @@ def _upsert(dialect: str, table: Table, keys: tuple[str, ...], columns: tuple[st
     return insert.on_conflict_do_update(index_elements=list(keys), set_={c: insert.excluded[c] for c in columns})
 
 
+def _handled(dialect: str) -> Executable:
+    """Store an update handed on before it was stored as done, or finish its row stored meanwhile."""
+    insert = (sqlite if dialect == "sqlite" else postgresql).insert(Inbox.__table__)
+    return insert.on_conflict_do_update(
+        index_elements=["key"], where=Inbox.__table__.c.status == "queued",
+        set_={"status": "done", "done_at": insert.excluded.done_at, "claimed_by": None, "claimed_until": None,
+              "data": {}})
+
+
 def _ignore(dialect: str, table: Table) -> Executable:
     """INSERT … ON CONFLICT DO NOTHING."""
     return (sqlite if dialect == "sqlite" else postgresql).insert(table).on_conflict_do_nothing()
@@ -88,6 +97,7 @@ def _submit(dialect: str) -> Executable:
 # needs (a response before its answers) exists when the grouped statement for the next shape runs.
 SHAPES: dict[str, Callable[[str], Executable]] = {
     "inbox": lambda d: _ignore(d, Inbox.__table__),
+    "inbox_handled": _handled,
     "processed": lambda d: ProcessedUpdate.__table__.insert(),  # a second time is an error: the dedupe guard
     "inbox_done": lambda d: update(Inbox).where(Inbox.key == bindparam("k"), Inbox.status == "queued").values(
         status=bindparam("s"), done_at=bindparam("at"), claimed_by=None, claimed_until=None, data={}),

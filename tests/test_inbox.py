@@ -167,6 +167,32 @@ async def test_an_update_without_a_key_is_processed_once(db: AsyncEngine) -> Non
     assert len(await answers(db)) >= 1
 
 
+async def test_a_slow_update_handed_on_is_stored_before_accept_returns_and_finished_once(
+        db: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    if db.dialect.name != "sqlite":
+        pytest.skip("updates are handed straight to the service only where this process is the one worker")
+    monkeypatch.setattr(bot.inbox, "HAND_WAIT", 0.05)
+    slow = asyncio.Event()
+
+    async with running(db) as (_, recorder, inbox):
+        process = recorder.__call__
+
+        async def held(incoming: Incoming, stored: Sequence[Any] = ()) -> str:
+            await slow.wait()  # processing outruns accept's wait
+            return await process(incoming, stored)
+
+        await inbox.started()  # its first claim found nothing: fresh updates go straight on
+        inbox.process = held
+        await asyncio.wait_for(inbox.accept([update(1, 0)]), timeout=2)
+        assert await statuses(db) == {f"{CHANNEL}:1:0": "queued"}  # durable before the platform is told
+        slow.set()
+        await asyncio.sleep(0.3)  # processing commits; the claim loop must not take the row meanwhile
+        await inbox.drain(timeout=5)
+    assert recorder.log == [(f"{CHANNEL}:1:0", "done")]
+    assert await statuses(db) == {f"{CHANNEL}:1:0": "done"}
+    assert len(await answers(db)) >= 1
+
+
 async def test_after_a_crash_every_stored_update_is_processed_in_order(db: AsyncEngine) -> None:
     people, each = 20, 5
     service, _, first = stack(db)
