@@ -33,6 +33,7 @@ from tests.support.xtt_process import XttProcess, free_port, xtt_cli_async, xtt_
 TOKEN = "123:ABC"
 ROUND = "2024"
 DONE = "hoàn thành khảo sát"  # the thanks at the end
+STALE = "Nút đó thuộc một câu hỏi cũ"  # the answer to a button of an earlier question
 FLOODER = 99_999
 
 
@@ -42,9 +43,15 @@ class CrowdStandin(TelegramStandin):
     def __init__(self) -> None:
         super().__init__(TOKEN)
         self.waiting: dict[int, asyncio.Future[SentMessage]] = {}
+        self.trace: dict[int, list[str]] = {}  # per chat: what was sent both ways, to explain a person stuck
+
+    def note(self, chat_id: int, what: str) -> None:
+        """Keep a line of a chat's trace."""
+        self.trace.setdefault(chat_id, []).append(f"{time.monotonic():.2f} {what}")
 
     async def _record(self, sent: SentMessage) -> None:
         self._sent.append(sent)
+        self.note(sent.chat_id, f"<- {(sent.text or '').splitlines()[0][:50]!r} {[d for _, d in sent.buttons][:3]}")
         waiter = self.waiting.pop(sent.chat_id, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(sent)
@@ -88,11 +95,27 @@ class Person(Patient):
     def __init__(self, standin: CrowdStandin, uid: int, role: str, commune: str, patience: float) -> None:
         super().__init__(standin.waiting, uid, patience)
         self.standin, self.role, self.commune = standin, role, commune
+        self.repeats = 0  # messages that came twice
 
     @staticmethod
     def _answered(msg: SentMessage) -> bool:
         """A message with buttons, or the thanks at the end."""
         return bool(msg.buttons) or DONE in (msg.text or "")
+
+    def _answer_to(self, tapped: SentMessage) -> Callable[[SentMessage], bool]:
+        """What answers a tap on `tapped`: as `_answered`, but not `tapped` itself arriving again (sent twice: a
+        SIGKILL fell between its send and its record), unless the bot just said the tap was on an old question."""
+        stale = False
+
+        def answered(msg: SentMessage) -> bool:
+            nonlocal stale
+            if (msg.text or "").startswith(STALE):
+                stale = True
+            elif not stale and (msg.text, msg.buttons) == (tapped.text, tapped.buttons):
+                self.repeats += 1
+                return False
+            return self._answered(msg)
+        return answered
 
     def _choose(self, msg: SentMessage, rng: random.Random) -> str:
         """The button to tap: the role, the commune, "Gửi", else a random acceptable choice."""
@@ -114,8 +137,10 @@ class Person(Patient):
                 self.finished = True
                 return
             data = self._choose(msg, rng)
-            msg = await self._next(lambda data=data: self.standin.push_callback(self.uid, data), self._answered)
-        raise RuntimeError(f"person {self.uid} did not finish in 40 steps; last {msg.text!r}")
+            self.standin.note(self.uid, f"-> {data}")
+            msg = await self._next(lambda data=data: self.standin.push_callback(self.uid, data), self._answer_to(msg))
+        trace = "\n".join(self.standin.trace.get(self.uid, []))
+        raise RuntimeError(f"person {self.uid} did not finish in 40 steps; what the chat saw:\n{trace}")
 
 
 async def chaos(bot: XttProcess, kills: int, every: float, restarts: list[float], stop: asyncio.Event,
@@ -188,7 +213,8 @@ async def crowd(people_n: int, *, kills: int = 3, every: float = 12.0, patience:
     flood_replies = len(standin.sent(FLOODER)) if flood else 0
     return {"people": people_n, "finished": sum(p.finished for p in people),
             "unanswered": sum(p.unanswered for p in people), "sent": sum(p.updates for p in people),
-            "kills": kills, "restart_s": [round(r, 1) for r in restarts], "score_matches": score_matches(score, people),
+            "repeated": sum(p.repeats for p in people), "kills": kills, "restart_s": [round(r, 1) for r in restarts],
+            "score_matches": score_matches(score, people),
             "p50_ms": round(percentile(waits, 50)), "p99_ms": round(percentile(waits, 99)), "max_ms": round(max(waits)),
             "postgres": postgres, "seconds": round(wall), "flood_replies": flood_replies,
             "signals_while_typing": sum(t < began + wall for t in moments)}
@@ -230,6 +256,8 @@ def report(name: str, r: dict[str, Any]) -> None:
     line("database", "PostgreSQL" if r["postgres"] else "SQLite")
     line("people finished", f"{r['finished']} of {r['people']} in {r['seconds']} s")
     line("messages unanswered", f"{r['unanswered']} (of {r['sent']} sent)")
+    if "repeated" in r:
+        line("questions that came twice", f"{r['repeated']} (a SIGKILL between a send and its record)")
     restarts = ", ".join(f"{x} s" for x in r["restart_s"])
     line("restarts (start → ready)", f"{restarts}  ({r['kills']} SIGKILL, 1 SIGTERM)")
     if "signals_while_typing" in r:
