@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conversations.datafile import DataFileError, read_toml
 from conversations.safety_model import MODEL, Scorer
-from conversations.spelling import BOUNDARY, Speller, bare_of, key
+from conversations.spelling import BOUNDARY, Speller, bare_key, bare_of, key
 
 SIGNALS = Path(__file__).parent / "data" / "safety_signals.toml"
 GAP_WORDS = 6
@@ -19,6 +19,7 @@ _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 COMMON = frozenset(key(w) for w in ("em", "con", "tôi", "tui", "mình", "bị", "không", "có", "là", "và", "thì", "mà",
                                     "được", "cho", "của", "với", "đi", "ba", "mẹ", "má", "bố", "anh", "chị", "nó",
                                     "người", "rồi", "lắm", "quá", "ở", "nhà", "trong", "vào", "ra", "bạn", "tụi"))
+COMMON_BARE = frozenset(bare_of(k) for k in COMMON)
 _SYNTAX = re.compile(r"\.\.\.|[()\[\]|]|@[\w]+|[^\s()\[\]|]+")
 
 
@@ -50,8 +51,10 @@ class _Compiler:
     """Turns the pattern syntax into a regular expression over word keys."""
 
     def __init__(self, sets: dict[str, list[str]], where: str, bare: bool = False,
-                 spelling: dict[str, tuple[str, ...]] | None = None) -> None:
+                 spelling: dict[str, tuple[str, ...]] | None = None,
+                 readings: dict[str, frozenset[str]] | None = None) -> None:
         self.sets, self.where, self.bare, self.spelling = sets, where, bare, spelling or {}
+        self.readings = readings  # for a negative context: a bare word matches only its usual readings
 
     def fail(self, source: str, problem: str) -> SignalFileError:
         """An error naming the file, the entry, the pattern and the fix."""
@@ -107,12 +110,14 @@ class _Compiler:
                 words = self.sets.get(part[1:])
                 if words is None:
                     raise self.fail(source, f"unknown word set {part!r}; define it under [sets] or fix the name")
-                item, first = self._words(words)
+                item, first = self._words(words, alone=True)
                 opt, pos = False, pos + 1
             else:
                 if not all(c.isalnum() for c in part):
                     raise self.fail(source, f"{part!r} is not a word; use letters, ( | ), [ ], ... and @set only")
-                item, first = self._words([part])
+                alone = (self._depth > 0 and parts[pos - 1] in ("(", "[", "|")
+                         and parts[pos + 1:pos + 2] in (["|"], [")"], ["]"]))
+                item, first = self._words([part], alone)
                 opt, pos = False, pos + 1
             regex += item
             if self._depth == 0 and not opt:
@@ -122,23 +127,41 @@ class _Compiler:
             empty = empty and opt
         return regex, firsts, empty, pos
 
-    def _words(self, phrases: list[str]) -> tuple[str, set[str]]:
-        """Alternatives of whole phrases, each word with its accents or, when reading bare text, without."""
+    def _words(self, phrases: list[str], alone: bool = False) -> tuple[str, set[str]]:
+        """Alternatives of whole phrases, each word with its accents or, when reading bare text, without.
+
+        `alone`: the phrases are one of several (a set, or "a" in "(a|b c)"); a one-word phrase then has no
+        neighbour of its own to tell which word it is, and a negative context reads it bare only for sure.
+        """
         options, firsts = [], set()
         for phrase in phrases:
-            forms = [self._forms(w) for w in phrase.split()]
+            words = phrase.split()
+            forms = [self._forms(w, sure=alone and len(words) == 1) for w in words]
+            if not all(forms):
+                continue  # a negative context's word that cannot be read for sure here
             options.append("".join("(?:" + "|".join(sorted("".join(" " + re.escape(k) for k in seq) for seq in f)) + ")"
                                    for f in forms))
             firsts |= {seq[0] for seq in forms[0]}
-        return "(?:" + "|".join(options) + ")", firsts
+        return "(?:" + ("|".join(options) or "(?!)") + ")", firsts
 
-    def _forms(self, word: str) -> set[tuple[str, ...]]:
-        """The key sequences a pattern word matches: itself, as the screen spells it, and bare if reading bare."""
+    def _forms(self, word: str, sure: bool = False) -> set[tuple[str, ...]]:
+        """The key sequences a pattern word matches: itself, as the screen spells it, and bare if reading bare.
+
+        A negative context must be sure: read bare, a word that is one of several alternatives matches a bare word
+        that stands for several ([readings]) only when it is one of that word's usual readings ("chó" in
+        "(gà|chó) ..." does not quiet "cho"); a word in a sequence of the negative's own ("bắt cóc bỏ đĩa") is read
+        by its neighbours and keeps every reading. A pattern read bare also matches what the Speller makes of its
+        bare form ("vợ" typed "vo" is read "vào").
+        """
         forms = {(key(word),)}
         if key(word) in self.spelling:
             forms.add(self.spelling[key(word)])
         if self.bare:
             forms |= {tuple(bare_of(k) for k in seq) for seq in forms}
+            if self.readings is None:  # a pattern: "vợ" typed bare is "vo", which the Speller reads as "vào"
+                forms |= {self.spelling[seq[0]] for seq in list(forms) if len(seq) == 1 and seq[0] in self.spelling}
+            if sure and self.readings is not None:
+                forms = {seq for seq in forms if len(seq) != 1 or key(word) in self.readings.get(seq[0], {key(word)})}
         return forms
 
 
@@ -172,6 +195,13 @@ class Screen:
                 if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
                     raise SignalFileError(f"{name}: [{label}] {entry!r} must be a list of non-empty texts in quotes")
         speller = Speller({k: tuple(v) for k, v in spelling.items()})
+        readings: dict[str, frozenset[str]] = {}
+        for typed, meant in doc.get("readings", {}).items():
+            if (not typed.isascii() or not isinstance(meant, list) or not meant
+                    or not all(isinstance(m, str) and bare_key(m) == key(typed) for m in meant)):
+                raise SignalFileError(f"{name}: [readings] {typed!r} must be a word without accents and a list of the "
+                                      f"words it often stands for, in quotes, e.g. co = [\"có\"]")
+            readings[key(typed)] = frozenset(key(m) for m in meant)
         patterns: list[Pattern] = []
         negatives: list[Pattern] = []
         order: list[str] = []
@@ -194,8 +224,8 @@ class Screen:
                 raise SignalFileError(f"{name}: category {cid!r} has no patterns; add patterns = [\"...\"]")
             where = f"{name}: category {cid!r}"
             patterns += [_pattern(sets, speller.expand, where, cid, s, n) for s in entry["patterns"]]
-            negatives += [_pattern(sets, speller.expand, where, "", s, n) for s in entry.get("unless", [])]
-        negatives += [_pattern(sets, speller.expand, f"{name}: [common] unless", "", s, 0) for s in common]
+            negatives += [_pattern(sets, speller.expand, where, "", s, n, readings) for s in entry.get("unless", [])]
+        negatives += [_pattern(sets, speller.expand, f"{name}: [common] unless", "", s, 0, readings) for s in common]
         return cls(speller, tuple(patterns), tuple(negatives), tuple(order))
 
     def check(self, text: str) -> Check:
@@ -212,6 +242,8 @@ class Screen:
         for p, begin, end in hits:
             needed = (p.bare if not accented else p.accented)[1]
             words = [i for i in range(begin, end) if keys[i] in needed] or [begin]
+            if all(bare_of(keys[i]) in COMMON_BARE for i in words) and bare_of(keys[end - 1]) not in COMMON_BARE:
+                words.append(end - 1)  # a common key word ("bị"): the act that ends the match counts too
             if any(q.owner in (0, p.owner) and any(b <= i < e for i in words) for q, b, e in quiet):
                 continue
             sources = fired.setdefault(p.category, [])
@@ -235,11 +267,11 @@ class Screen:
 
 
 def _pattern(sets: dict[str, list[str]], spelling: dict[str, tuple[str, ...]], where: str, category: str, source: str,
-             owner: int) -> Pattern:
+             owner: int, readings: dict[str, frozenset[str]] | None = None) -> Pattern:
     """Compile one pattern for accented text and for text typed without accents."""
     forms = []
     for bare in (False, True):
-        regex, anchor = _Compiler(sets, where, bare, spelling).compile(source)
+        regex, anchor = _Compiler(sets, where, bare, spelling, readings).compile(source)
         forms.append((regex + "(?= )", anchor))
     return Pattern(category, source, owner, forms[0], forms[1])
 

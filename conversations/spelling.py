@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -56,8 +57,10 @@ def bare_key(word: str) -> str:
     return key(fold(word))
 
 
+@functools.lru_cache(maxsize=_CACHE_LIMIT)
 def bare_of(typed: str) -> str:
-    """The key a word would have typed without accents, from its key: 'đanh1' -> 'danh'."""
+    """The key a word would have typed without accents, from its key: 'đanh1' -> 'danh' (cached: the screen's scorer
+    and its negative-context check ask it for every word of every message)."""
     if len(typed) > 1 and typed[-1] in "12345" and typed[-2].isalpha():
         typed = typed[:-1]
     return key(fold(typed))

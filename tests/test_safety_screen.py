@@ -22,8 +22,8 @@ SCREEN = Screen.load()
 ROWS = read()
 
 
-HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 92.1% recall (target 95%) and 5.6% false alarms "
-                                      "(target 5%); see bench/README.md", strict=False)
+HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 93.5% recall (target 95%; false alarms 4.96%, "
+                                      "target 5%); see bench/README.md", strict=False)
 
 
 def table(half: str) -> tuple[dict, str]:
@@ -42,8 +42,8 @@ def test_corpus_half_recall_and_false_alarms(half: str) -> None:
 
 def test_held_half_does_not_fall_below_what_was_measured() -> None:
     scores, shown = table("held")
-    assert scores["disclosures"].rate >= 0.915, shown
-    assert scores["harmless"].rate <= 0.06, shown
+    assert scores["disclosures"].rate >= 0.93, shown
+    assert scores["harmless"].rate <= 0.055, shown
 
 
 def test_fresh_messages_never_trained_on_meet_the_hidden_set_aim() -> None:
@@ -160,6 +160,39 @@ def test_issue_misses_are_caught(text: str, category: str) -> None:
 ])
 def test_issue_false_alarms_stay_quiet(text: str) -> None:
     assert SCREEN.categories(text) == ()
+
+
+@pytest.mark.parametrize(("text", "category"), [
+    ("chu xe om cho em ve roi so nguc em", "sexual_abuse"),  # "cho" is not "chó": "(gà|chó) ... em" stays out
+    ("co nguoi tren mang doi em gui anh khoa than", "trafficking"),  # "co" is có, not cô giáo sending class photos
+    ("chi em moi 15 da bi bat lam vo", "child_marriage"),  # "vo" typed bare is vợ as well as vô
+    ("hôm qua e lấy dao rọc giấy khứa tay", "self_harm"), ("mai là ngày cuối cùng của em", "self_harm"),
+    ("có người bắt em quay clip rồi đòi tiền, không thì tung lên mạng", "trafficking"),
+])
+def test_bare_and_indirect_disclosures_are_caught(text: str, category: str) -> None:
+    assert category in SCREEN.categories(text)
+
+
+@pytest.mark.parametrize("text", [
+    "em bi thay danh thuc day som",  # "bị (@adult) ... (@hit)" keyed on "bị": its last word "đánh" is covered
+    "em bi ong dot sung tay", "con cho nha em bi xe tong roi", "em bi co la vi khong lam bai tap, lan sau em lam",
+    "e xin 111 la so gi vay a", "tui bi ban gai da roi, buon ghe", "ba ke chuyen ma lam em so khong dam ngu",
+    "em bị cảm, mẹ mua thuốc cho uống rồi", "bạn em cho em mượn cây bút", "anh em đi bộ đội rồi, em nhớ anh",
+    "em ăn no rồi, không ăn nữa",
+])
+def test_bare_text_ambiguities_stay_quiet(text: str) -> None:
+    assert SCREEN.categories(text) == ()
+
+
+def test_a_negative_context_reads_a_bare_word_only_as_its_usual_readings(tmp_path: Path) -> None:
+    signals = write(tmp_path, '[readings]\nco = ["có"]\n[[categories]]\nid = "trafficking"\n'
+                              'patterns = ["gửi ảnh"]\nunless = ["(cô|thầy) ... gửi ảnh", "cô giáo gửi ảnh"]\n')
+    screen = Screen.load(signals, model=None)
+    assert screen.categories("cô nói gửi ảnh") == () and screen.categories("thay noi gui anh") == ()
+    assert screen.categories("co nguoi noi gui anh") == ("trafficking",)  # có người, not cô
+    assert screen.categories("co giao gui anh") == ()  # in a phrase of its own "co" keeps every reading
+    with pytest.raises(SignalFileError, match=r"\[readings\] 'co'.*e\.g\. co"):
+        Screen.load(write(tmp_path, '[readings]\nco = "có"\n[[categories]]\nid = "x"\npatterns = ["a"]\n'))
 
 
 def test_check_tells_what_fired_and_is_frozen() -> None:
