@@ -37,8 +37,10 @@ def collapse(word: str) -> str:
     return "".join(kept)
 
 
+@functools.lru_cache(maxsize=_CACHE_LIMIT)
 def key(word: str) -> str:
-    """The comparable form of one word: tone moved to a final digit ('doạ', 'dọa' -> 'doa5'), or folded if bare."""
+    """The comparable form of one word: tone moved to a final digit ('doạ', 'dọa' -> 'doa5'), or folded if bare
+    (cached: compiling the screen's patterns asks it for the same words many times)."""
     word = collapse(unicodedata.normalize("NFC", word.lower()))
     for typed, meant in PREFIXES:
         if word.startswith(typed) and len(word) > len(typed):
