@@ -91,13 +91,21 @@ class Person(Patient):
         self.standin, self.role, self.commune, self.think = standin, role, commune, think
         self.names = names  # commune label → code
         self.typed: list[str] = []  # message ids
+        self.repeats = 0  # messages that came twice
 
-    async def _say(self, text: str) -> str:
-        """Type a message; its text when an answer comes (a message with choices, or the thanks)."""
+    async def _say(self, text: str, asked: str = "") -> str:
+        """Type a message in reply to `asked`; the text of the answer that comes: a message with choices, or the
+        thanks, but not `asked` itself arriving again (sent twice: a SIGKILL fell between its send and its record)."""
         async def send() -> None:
             self.typed.append(await self.standin.push_message(self.uid, text))
 
-        msg = await self._next(send, lambda m: bool(choices(m.text or "")) or DONE in (m.text or ""))
+        def answered(msg: Any) -> bool:
+            if asked and msg.text == asked:
+                self.repeats += 1
+                return False
+            return bool(choices(msg.text or "")) or DONE in (msg.text or "")
+
+        msg = await self._next(send, answered)
         return msg.text or ""
 
     def _type(self, text: str, rng: random.Random) -> str:
@@ -128,7 +136,7 @@ class Person(Patient):
                 return
             typed = self._type(text, rng)
             await asyncio.sleep(rng.uniform(0, 2 * self.think))
-            text = await self._say(typed)
+            text = await self._say(typed, text)
         raise RuntimeError(f"person {self.uid} did not finish in 60 steps; last {text!r}")
 
 
@@ -175,7 +183,8 @@ async def crowd(people_n: int, *, kills: int = 3, every: float = 12.0, patience:
     stored = {key.removeprefix("zalo_bot:") for key in inbox}
     return {"people": people_n, "finished": sum(p.finished for p in people),
             "unanswered": sum(p.unanswered for p in people), "sent": sum(p.updates for p in people),
-            "kills": kills, "restart_s": [round(r, 1) for r in restarts], "score_matches": score_matches(score, people),
+            "repeated": sum(p.repeats for p in people), "kills": kills, "restart_s": [round(r, 1) for r in restarts],
+            "score_matches": score_matches(score, people),
             "p50_ms": round(percentile(waits, 50)), "p99_ms": round(percentile(waits, 99)), "max_ms": round(max(waits)),
             "postgres": False, "seconds": round(wall), "not_polled": len(typed - standin.handed_ids),
             "polled_not_stored": len(standin.handed_ids - stored), "seen_dead_poll": len(standin.dead),
