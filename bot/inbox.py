@@ -53,7 +53,7 @@ class Inbox:
     """Stores updates durably, then feeds them to the service in order per person."""
 
     def __init__(self, db: AsyncEngine, identity: Identity, process: Process, texts: Catalogue, *,
-                 lang: str = "vi", flood: Flood | None = None, concurrency: int = 1024, batch: int = 500,
+                 lang: str = "vi", flood: Flood | None = None, concurrency: int = 1024, batch: int = 200,
                  lease: float = 60.0, late_after: float = 24 * 3600.0, worker: str = "",
                  committer: Committer | None = None, clock: Callable[[], datetime] = utcnow) -> None:
         self.db, self.identity, self.process, self.texts, self.lang = db, identity, process, texts, lang
