@@ -193,6 +193,23 @@ async def test_a_slow_update_handed_on_is_stored_before_accept_returns_and_finis
     assert len(await answers(db)) >= 1
 
 
+async def test_an_update_handed_on_is_known_after_a_restart_by_its_inbox_row(db: AsyncEngine) -> None:
+    if db.dialect.name != "sqlite":
+        pytest.skip("updates are handed straight to the service only where this process is the one worker")
+    async with running(db) as (_, _recorder, inbox):
+        await inbox.started()
+        await inbox.accept([update(1, 0)])
+        await inbox.drain(timeout=5)
+    assert await statuses(db) == {f"{CHANNEL}:1:0": "done"}
+    queued = await answers(db)
+    async with running(db) as (_, recorder, inbox):  # a new process: nothing in memory
+        await inbox.started()
+        await inbox.accept([update(1, 0)])  # the platform delivers it again
+        await inbox.drain(timeout=5)
+    assert recorder.log == [(f"{CHANNEL}:1:0", "seen")]
+    assert await answers(db) == queued
+
+
 async def test_after_a_crash_every_stored_update_is_processed_in_order(db: AsyncEngine) -> None:
     people, each = 20, 5
     service, _, first = stack(db)
