@@ -15,15 +15,23 @@ from conversations.safety import Check, Screen, SignalFileError
 from conversations.safety_model import ModelFileError, Scorer
 from conversations.safety_training import Settings, fit, folds, threshold
 from conversations.spelling import Speller, fold, key
-from tests.support.safety_corpus import FRESH, read, score
+from tests.support.safety_corpus import CORPUS, FRESH, Row, read, score
 
 ROOT = Path(__file__).parent.parent
 SCREEN = Screen.load()
 ROWS = read()
 
 
-HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 93.5% recall (target 95%; false alarms 4.96%, "
-                                      "target 5%); see bench/README.md", strict=False)
+HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 91.3% recall (target 95%; false alarms 5.56%, "
+                                      "target 5%) since the fourth fresh batch; see bench/README.md", strict=False)
+FOURTH = "# Fourth fresh batch"
+
+
+def rows_before(comment: str) -> list[Row]:
+    """The corpus rows above the comment line that opens a batch (a floor measured on them stays comparable)."""
+    lines = CORPUS.read_text(encoding="utf-8").splitlines()
+    above = lines[:next(n for n, line in enumerate(lines) if line.startswith(comment))]
+    return ROWS[:sum(1 for line in above if line.strip() and not line.startswith("#"))]
 
 
 def table(half: str) -> tuple[dict, str]:
@@ -42,8 +50,10 @@ def test_corpus_half_recall_and_false_alarms(half: str) -> None:
 
 def test_held_half_does_not_fall_below_what_was_measured() -> None:
     scores, shown = table("held")
-    assert scores["disclosures"].rate >= 0.93, shown
-    assert scores["harmless"].rate <= 0.055, shown
+    assert scores["disclosures"].rate >= 0.91, shown  # measured 91.3% with the fourth batch's held half
+    assert scores["harmless"].rate <= 0.057, shown  # measured 5.56%
+    before = score(SCREEN.categories, [r for r in rows_before(FOURTH) if r.split == "held"])
+    assert before["disclosures"].rate >= 0.93 and before["harmless"].rate <= 0.055, before  # the floor set before it
 
 
 def test_fresh_messages_never_trained_on_meet_the_hidden_set_aim() -> None:
