@@ -178,17 +178,11 @@ async def crowd(people_n: int, *, kills: int = 3, every: float = 12.0, patience:
         url = "postgresql+asyncpg://postgres@127.0.0.1:5432/xtt_crowd"
     standin = CrowdStandin()
     await standin.start()
-    port = free_port()
-    env = xtt_env({"DATABASE_URL": url, "XTT_SECRET": SECRET, "XTT_DATA_DIR": str(folder), "WEB_PORT": str(port),
-                   "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": standin.root, "XTT_SEND_RATE": send_rate,
-                   "PYTHONPATH": str(ROOT)})
-    await xtt_cli_async(env, folder, "db", "upgrade")
-    await xtt_cli_async(env, folder, "round", "open", ROUND)
-    communes = [c["code"] for c in json.loads(await xtt_cli_async(env, folder, "score", "--json"))["communes"]]
+    bot, communes = await prepared(folder, url, {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": standin.root},
+                                   send_rate, "crowd")
     rng = random.Random(7)
-    people = [Person(standin, 10_000 + n, "child" if n % 2 else "resident", communes[n % len(communes)], patience)
-              for n in range(people_n)]
-    bot = XttProcess(env, folder, port, name="crowd")
+    people = [Person(standin, 10_000 + n, "child" if n % 2 else "resident", communes[n % len(communes)]["code"],
+                     patience) for n in range(people_n)]
     await bot.start_ready(timeout=120)
     restarts: list[float] = []
     stop = asyncio.Event()
@@ -208,7 +202,7 @@ async def crowd(people_n: int, *, kills: int = 3, every: float = 12.0, patience:
         if bot.running:
             await bot.terminate(timeout=60)
         await standin.stop()
-    score = json.loads(await xtt_cli_async(env, folder, "score", "--json"))
+    score = json.loads(await xtt_cli_async(bot.env, folder, "score", "--json"))
     waits = [w * 1000 for person in people for w in person.waits]
     flood_replies = len(standin.sent(FLOODER)) if flood else 0
     return {"people": people_n, "finished": sum(p.finished for p in people),
@@ -218,6 +212,18 @@ async def crowd(people_n: int, *, kills: int = 3, every: float = 12.0, patience:
             "p50_ms": round(percentile(waits, 50)), "p99_ms": round(percentile(waits, 99)), "max_ms": round(max(waits)),
             "postgres": postgres, "seconds": round(wall), "flood_replies": flood_replies,
             "signals_while_typing": sum(t < began + wall for t in moments)}
+
+
+async def prepared(folder: Path, url: str, channel: dict[str, str], send_rate: str,
+                   name: str) -> tuple[XttProcess, list[dict[str, Any]]]:
+    """`xtt run` for a crowd (not started) on a migrated database with the round open, and the map's communes."""
+    port = free_port()
+    env = xtt_env({"DATABASE_URL": url, "XTT_SECRET": SECRET, "XTT_DATA_DIR": str(folder), "WEB_PORT": str(port),
+                   **channel, "XTT_SEND_RATE": send_rate, "PYTHONPATH": str(ROOT)})
+    await xtt_cli_async(env, folder, "db", "upgrade")
+    await xtt_cli_async(env, folder, "round", "open", ROUND)
+    communes = json.loads(await xtt_cli_async(env, folder, "score", "--json"))["communes"]
+    return XttProcess(env, folder, port, name=name), communes
 
 
 def score_matches(score: dict[str, Any], people: list[Any]) -> bool:

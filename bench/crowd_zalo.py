@@ -32,9 +32,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bench.common import ROOT, SECRET, line, percentile, tmpdir
-from bench.crowd import DONE, ROUND, Patient, chaos, report, score_matches
-from tests.support.xtt_process import XttProcess, free_port, xtt_cli_async, xtt_env
+from bench.common import line, percentile, tmpdir
+from bench.crowd import DONE, Patient, chaos, prepared, report, score_matches
+from tests.support.xtt_process import xtt_cli_async
 from tests.support.zalo_bot_standin import Sent, ZalobotStandin
 
 TOKEN = "3141592653589793:zb-crowd-token"
@@ -147,18 +147,12 @@ async def crowd(people_n: int, *, kills: int = 3, every: float = 12.0, patience:
     url = f"sqlite+aiosqlite:///{folder}/crowd.sqlite3"
     standin = CrowdZalo()
     await standin.start()
-    port = free_port()
-    env = xtt_env({"DATABASE_URL": url, "XTT_SECRET": SECRET, "XTT_DATA_DIR": str(folder), "WEB_PORT": str(port),
-                   "ZALO_BOT_TOKEN": TOKEN, "ZALO_BOT_API_URL": standin.root, "XTT_SEND_RATE": send_rate,
-                   "PYTHONPATH": str(ROOT)})
-    await xtt_cli_async(env, folder, "db", "upgrade")
-    await xtt_cli_async(env, folder, "round", "open", ROUND)
-    communes = json.loads(await xtt_cli_async(env, folder, "score", "--json"))["communes"]
+    bot, communes = await prepared(folder, url, {"ZALO_BOT_TOKEN": TOKEN, "ZALO_BOT_API_URL": standin.root},
+                                   send_rate, "crowd-zalo")
     names = {c["name"]: c["code"] for c in communes}
     rng = random.Random(7)
     people = [Person(standin, f"zl{10_000 + n:x}", "child" if n % 2 else "resident",
                      communes[n % len(communes)]["code"], names, patience, think) for n in range(people_n)]
-    bot = XttProcess(env, folder, port, name="crowd-zalo")
     await bot.start_ready(timeout=120)
     restarts: list[float] = []
     stop = asyncio.Event()
@@ -175,7 +169,7 @@ async def crowd(people_n: int, *, kills: int = 3, every: float = 12.0, patience:
         if bot.running:
             await bot.terminate(timeout=60)
         await standin.stop()
-    score = json.loads(await xtt_cli_async(env, folder, "score", "--json"))
+    score = json.loads(await xtt_cli_async(bot.env, folder, "score", "--json"))
     waits = [w * 1000 for person in people for w in person.waits]
     typed = {mid for person in people for mid in person.typed}
     with closing(sqlite3.connect(folder / "crowd.sqlite3")) as db:

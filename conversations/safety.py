@@ -55,7 +55,6 @@ class _Compiler:
                  readings: dict[str, frozenset[str]] | None = None) -> None:
         self.sets, self.where, self.bare, self.spelling = sets, where, bare, spelling or {}
         self.readings = readings  # for a negative context: a bare word matches only its usual readings
-        self._made: dict[tuple[tuple[str, ...], bool], tuple[str, set[str]]] = {}  # a set is used by many patterns
 
     def fail(self, source: str, problem: str) -> SignalFileError:
         """An error naming the file, the entry, the pattern and the fix."""
@@ -134,9 +133,6 @@ class _Compiler:
         `alone`: the phrases are one of several (a set, or "a" in "(a|b c)"); a one-word phrase then has no
         neighbour of its own to tell which word it is, and a negative context reads it bare only for sure.
         """
-        made = self._made.get((tuple(phrases), alone))
-        if made is not None:
-            return made
         options, firsts = [], set()
         for phrase in phrases:
             words = phrase.split()
@@ -146,8 +142,7 @@ class _Compiler:
             options.append("".join("(?:" + "|".join(sorted("".join(" " + re.escape(k) for k in seq) for seq in f)) + ")"
                                    for f in forms))
             firsts |= {seq[0] for seq in forms[0]}
-        made = self._made[tuple(phrases), alone] = "(?:" + ("|".join(options) or "(?!)") + ")", firsts
-        return made
+        return "(?:" + ("|".join(options) or "(?!)") + ")", firsts
 
     def _forms(self, word: str, sure: bool = False) -> set[tuple[str, ...]]:
         """The key sequences a pattern word matches: itself, as the screen spells it, and bare if reading bare.

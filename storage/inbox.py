@@ -42,8 +42,7 @@ def stored(key: str, person: str, data: dict[str, Any], now: datetime, status: s
 def handled(key: str, person: str, now: datetime) -> Write:
     """Store as done an update handed to the service before it was stored (in the unit of what it caused); if it
     was stored meanwhile (its processing outran `accept`'s wait), finish that row instead."""
-    return Write("inbox_handled", {"key": key, "person": person, "data": {}, "status": "done", "attempts": 1,
-                                   "received_at": now, "done_at": now, "claimed_by": None, "claimed_until": None})
+    return Write("inbox_handled", stored(key, person, {}, now, status="done").params)
 
 
 def finished(key: str, now: datetime, status: str = "done") -> Write:
