@@ -25,6 +25,7 @@ ROWS = read()
 HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 91.3% recall (target 95%; false alarms 5.56%, "
                                       "target 5%) since the fourth fresh batch; see bench/README.md", strict=False)
 FOURTH = "# Fourth fresh batch"
+FIFTH = "# Fifth fresh batch"
 
 
 def rows_before(comment: str) -> list[Row]:
@@ -50,8 +51,10 @@ def test_corpus_half_recall_and_false_alarms(half: str) -> None:
 
 def test_held_half_does_not_fall_below_what_was_measured() -> None:
     scores, shown = table("held")
-    assert scores["disclosures"].rate >= 0.91, shown  # measured 91.3% with the fourth batch's held half
-    assert scores["harmless"].rate <= 0.057, shown  # measured 5.56%
+    assert scores["disclosures"].rate >= 0.905, shown  # measured 90.95% with the fifth batch's held half, untuned
+    assert scores["harmless"].rate <= 0.06, shown  # measured 5.87%
+    fifth = score(SCREEN.categories, [r for r in rows_before(FIFTH) if r.split == "held"])
+    assert fifth["disclosures"].rate >= 0.91 and fifth["harmless"].rate <= 0.057, fifth  # measured before it
     before = score(SCREEN.categories, [r for r in rows_before(FOURTH) if r.split == "held"])
     assert before["disclosures"].rate >= 0.93 and before["harmless"].rate <= 0.055, before  # the floor set before it
 
