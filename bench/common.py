@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import gc
 import json
 import os
 import platform
@@ -57,6 +58,7 @@ def env_for(folder: str, **extra: str) -> dict[str, str]:
 async def product(folder: str, *, open_round: bool = True) -> tuple[Any, Any]:
     """Prepare the database in `folder`, open a round (unless a snapshot has one) and build the service."""
     import bot.app
+    import bot.heap
     import bot.settings
     import storage.rounds
 
@@ -64,7 +66,9 @@ async def product(folder: str, *, open_round: bool = True) -> tuple[Any, Any]:
     parts = await bot.app.prepare(settings)
     if open_round:
         await storage.rounds.open_round(parts.db, ROUND, datetime.now(UTC))
-    return parts, bot.app.build_service(parts)
+    service = bot.app.build_service(parts)
+    bot.heap.settle()  # as `xtt run` does once it is ready
+    return parts, service
 
 
 def copy_db(source: str, target: str) -> None:
@@ -79,6 +83,7 @@ async def shutdown(parts: Any, service: Any) -> None:
     """Finish pending writes and close the database."""
     await service.close()
     await parts.db.dispose()
+    gc.unfreeze()  # the next run in this process settles its own objects, as a new `xtt run` would
 
 
 def pick(choices: Iterable[str], rng: random.Random | None = None) -> str:

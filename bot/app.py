@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics import Rubric, load_rubric
 from analytics.assess import Criteria, load_criteria
-from bot import access
+from bot import access, heap
 from bot.agency import AgencyDesk
 from bot.alerts import Alerts
 from bot.cache import Communes
@@ -229,6 +229,7 @@ async def serve(parts: Parts, service: Service, inbox: Inbox, channels: list[Cha
     if link := next((c.invite_link for c in started if c.invite_link), ""):
         service.office.links["telegram"] = link
     log.info("xtt ready: %s", ", ".join(c.name for c in started))
+    heap.settle()
     await worker.run_until_signalled()
     return 0
 

@@ -18,6 +18,7 @@ class Identity:
         if not secret:
             raise ValueError("XTT_SECRET is empty")
         self._key = secret.encode()
+        self._people: dict[str, str] = {}  # pseudonyms lately asked for: every update asks twice (inbox, service)
 
     def _mac(self, message: str) -> str:
         """HMAC-SHA256 of a message, hex."""
@@ -25,7 +26,13 @@ class Identity:
 
     def pseudonym(self, channel: str, user_id: str) -> str:
         """A person's key: the same person on another channel is another key."""
-        return self._mac(f"{channel}:{user_id}")
+        name = f"{channel}:{user_id}"
+        person = self._people.get(name)
+        if person is None:
+            if len(self._people) >= 100_000:
+                self._people.clear()
+            person = self._people[name] = self._mac(name)
+        return person
 
     def participation(self, round_id: str, person: str) -> str:
         """A per-round token that says 'answered' without naming the response."""
