@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,12 +19,14 @@ from bot.alerts import Alerts
 from bot.cache import Communes, StateCache
 from bot.desk import Desk
 from bot.identity import Identity, looks_like_invite
+from bot.locks import Locks
 from bot.office import Office
 from bot.router import Call, Command, Outcome, Router, Routes, Tap, say
+from bot.screens import shows_buttons, stamp
 from bot.tracker import Tracker
 from bot.web_auth import WebAuth
 from bot.writer import Writer
-from conversations import Catalogue, Choice, Context, Engine, Incoming, Input, Reply, Result
+from conversations import Catalogue, Context, Engine, Incoming, Input, Reply, Result
 from conversations.matching import pick
 from conversations.turn import voiced
 from storage import communes, forum, inbox, outbox, repo
@@ -52,28 +52,6 @@ SURVEY = Router("survey", commands=(
 def utcnow() -> datetime:
     """The current time in UTC."""
     return datetime.now(UTC)
-
-
-class Locks:
-    """One lock per conversation, dropped when nobody waits on it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        """Run the block alone for this key."""
-        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -331,11 +309,9 @@ class Service:
         if router is not None and router.pending and outcome.keep is not None:
             after[router.pending] = outcome.keep
         screened = {p for p, b in self.routes.taps.items() if b.screened}
-        stamped = any(t and t.prefix in screened for r in outcome.replies for t in map(_tap, r.choices))
-        if stamped or "screen" in before or outcome.after is not None:
+        if shows_buttons(outcome, screened) or "screen" in before or outcome.after is not None:
             after["screen"] = screen = int(before.get("screen", 0)) + 1
-            outcome = dataclasses.replace(outcome, replies=tuple(_stamp(r, screened, screen) for r in outcome.replies),
-                                          after=_stamped(outcome.after, screened, screen))
+            outcome = stamp(outcome, screened, screen)
         if after == before:
             return Decision(outcome, session)
         return Decision(outcome, after or None, save=True)
@@ -397,32 +373,6 @@ class Service:
         if who.official:
             lines.append(self.texts.get(lang, "help_scope.official"))
         return tuple(lines)
-
-
-def _tap(choice: Choice) -> Tap | None:
-    """A choice's button, if it is a feature's."""
-    return Tap.parse(choice.id)
-
-
-def _stamp(reply: Reply, screened: set[str], screen: int) -> Reply:
-    """Mark a reply's feature buttons with the screen they belong to."""
-    if not any((t := _tap(c)) and t.prefix in screened for c in reply.choices):
-        return reply
-    choices = tuple(Choice(f"{c.id}~{screen}", c.label) if (t := _tap(c)) and t.prefix in screened and t.screen is None
-                    else c for c in reply.choices)
-    return dataclasses.replace(reply, choices=choices)
-
-
-def _stamped(after: Callable[[Any], Awaitable[list[Reply]]] | None, screened: set[str], screen: int
-             ) -> Callable[[Any], Awaitable[list[Reply]]] | None:
-    """The same `after`, its replies' buttons marked with the screen."""
-    if after is None:
-        return None
-
-    async def stamped(results: Any) -> list[Reply]:
-        return [_stamp(r, screened, screen) for r in await after(results)]
-
-    return stamped
 
 
 def shower(send: Send, edit: Edit | None, message_id: str | None) -> Callable[[str, bool], Awaitable[None]]:
