@@ -29,14 +29,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
 
 from bot.channels.base import Channel
 from bot.channels.errors import SendFailure
 from conversations import Catalogue, Choice, Reply
-from storage import leases, outbox
+from storage import claims, leases, outbox
 from storage.committer import Committer
 from storage.models import Contact, Outbox
 
@@ -44,8 +44,6 @@ log = logging.getLogger(__name__)
 ALWAYS = frozenset({"answer", "alert"})  # kinds delivered even to people who opted out
 SLACK = 0.02  # seconds a late loop may catch up on its channel's pace (a burst of a few messages)
 STALE = 5.0  # seconds a row may wait in the window before it is read again (opt-out, reachability)
-CHANNEL = func.coalesce(Outbox.channel, Contact.channel)  # an answer names its chat; other messages their contact
-CHAT = func.coalesce(Outbox.chat_id, Contact.chat_id)
 
 
 def utcnow() -> datetime:
@@ -186,10 +184,7 @@ class Sender:
 
     async def queued(self) -> int:
         """How many messages for the configured channels wait in the table."""
-        query = (select(func.count()).select_from(Outbox).outerjoin(Contact, Contact.id == Outbox.contact_id)
-                 .where(Outbox.status == "queued", CHANNEL.in_(list(self.channels))))
-        async with self.db.connect() as conn:
-            return int((await conn.execute(query)).scalar_one())
+        return await claims.queued(self.db, self.channels)
 
     async def progress(self, batch: str) -> dict[str, int]:
         """How many messages of a batch are in each status."""
@@ -263,62 +258,12 @@ class Sender:
 
     async def _claim(self, limit: int) -> list[Any]:
         """Take due rows for this worker, answers first, each in id order, with a lease that runs out if it dies."""
-        now = self.clock()
-        free = or_(Outbox.claimed_until.is_(None), Outbox.claimed_until <= now, Outbox.claimed_by == self.worker)
-        async with self.db.begin() as conn:
-            ids: list[int] = []
-            for answers in (True, False):  # answers to what people just sent go before broadcasts
-                kind = Outbox.kind == "answer" if answers else Outbox.kind != "answer"
-                due = (select(Outbox.id).outerjoin(Contact, Contact.id == Outbox.contact_id)
-                       .where(Outbox.status == "queued", kind, Outbox.next_at <= now, free,
-                              CHANNEL.in_(list(self.channels)), CHAT.not_in([chat for _, chat in self._busy]))
-                       .order_by(Outbox.status, Outbox.kind, Outbox.id).limit(limit - len(ids)))
-                if self.db.dialect.name == "postgresql":  # several workers: a chat's order holds across them
-                    due = due.with_for_update(skip_locked=True, of=Outbox)
-                    ids += await self._lock_chats(conn, [i for (i,) in await conn.execute(due)], answers, now)
-                else:
-                    ids += [i for (i,) in await conn.execute(due)]
-                if len(ids) >= limit:
-                    break
-            if not ids:
-                return []
-            await conn.execute(update(Outbox).where(Outbox.id.in_(ids)).values(
-                claimed_by=self.worker, claimed_until=now + timedelta(seconds=self.lease)))
-            rows = await conn.execute(
-                select(Outbox.id, Outbox.contact_id, Outbox.kind, Outbox.payload, Outbox.attempts,
-                       CHANNEL.label("channel"), CHAT.label("chat_id"), Contact.opted_out, Contact.unreachable,
-                       Contact.lang).outerjoin(Contact, Contact.id == Outbox.contact_id)
-                .where(Outbox.id.in_(ids)).order_by(Outbox.id))
-            return list(rows)
-
-    async def _lock_chats(self, conn: Any, ids: list[int], answers: bool, now: datetime) -> list[int]:
-        """Of the rows found, those whose chat this claim locks (advisory) and no other worker holds."""
-        if not ids:
-            return []
-        locked = (select(Outbox.id, CHAT).outerjoin(Contact, Contact.id == Outbox.contact_id)
-                  .where(Outbox.id.in_(ids), func.pg_try_advisory_xact_lock(2, func.hashtext(CHAT))))
-        rows = list(await conn.execute(locked))
-        if not rows:
-            return []
-        chats = list({chat for _, chat in rows})
-        if answers:  # an earlier answer to the chat not among these (held or being claimed elsewhere) goes first
-            earlier = (select(Outbox.chat_id, func.min(Outbox.id))
-                       .where(Outbox.status == "queued", Outbox.kind == "answer", Outbox.chat_id.in_(chats),
-                              Outbox.id.not_in(ids)).group_by(Outbox.chat_id))
-            first = dict((await conn.execute(earlier)).all())
-            return sorted(i for i, chat in rows if i < first.get(chat, i + 1))
-        elsewhere = and_(Outbox.status == "queued", Outbox.claimed_by != self.worker, Outbox.claimed_until > now)
-        held = select(Contact.chat_id).where(Contact.channel.in_(list(self.channels)), Contact.chat_id.in_(chats),
-                                             exists().where(Outbox.contact_id == Contact.id, elsewhere))
-        taken = set((await conn.execute(held)).scalars())
-        return sorted(i for i, chat in rows if chat not in taken)
+        busy = [chat for _, chat in self._busy]
+        return await claims.claim(self.db, self.worker, self.channels, busy, self.clock(), limit, self.lease)
 
     async def release_claims(self, mine: bool = False) -> None:
         """Free this worker's claims, or every claim (the one worker of a SQLite database, at start)."""
-        claimed = Outbox.claimed_by == self.worker if mine else Outbox.claimed_until.is_not(None)
-        async with self.db.begin() as conn:
-            await conn.execute(update(Outbox).where(Outbox.status == "queued", claimed)
-                               .values(claimed_by=None, claimed_until=None))
+        await claims.release(self.db, self.worker if mine else None)
 
     def _dispatch(self, now: float) -> float:
         """Start every send the pace allows now; return the seconds until another one may start."""
