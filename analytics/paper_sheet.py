@@ -63,10 +63,11 @@ def _plain(text: str) -> str:
 
 def read_rows(path: Path) -> list[list[object]]:
     """The cells of the first sheet of an XLSX file (or a UTF-8 CSV)."""
-    from analytics.assess import AssessError, _rows
+    from analytics.assess import AssessError
+    from analytics.points_sheet import rows
 
     try:
-        return _rows(path)
+        return rows(path)
     except AssessError as exc:
         raise SheetError(str(exc)) from exc
 

@@ -78,7 +78,8 @@ async def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_assess(settings: Settings, args: argparse.Namespace) -> int:
     """xtt assess --template FILE | [--round ID] [--criteria FILE] [--out DIR]."""
-    from analytics.assess import assessment_chart, assessment_workbook, read_points, summary_lines, template
+    from analytics.assess import assessment_chart, assessment_workbook, summary_lines
+    from analytics.points_sheet import read_points, template
     from bot.reports import recognition, rubric_line
     from storage import criteria as stored
 

@@ -19,10 +19,9 @@ from analytics.assess import (
     assessment_chart,
     assessment_workbook,
     load_criteria,
-    read_points,
     summary_lines,
-    template,
 )
+from analytics.points_sheet import read_points, template
 from analytics.rubric import load as load_rubric
 from analytics.score import CommuneScore, score
 from analytics.stats import Sums
