@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-YOUNG = 2000  # new container objects between young collections (Python's default is 700)
+YOUNG = 10_000  # new container objects between young collections (Python's default is 700)
 
 
 def settle() -> None:

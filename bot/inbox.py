@@ -133,6 +133,8 @@ class Inbox:
         retry = False
         for (row, incoming), outcome in zip(rows, outcomes, strict=True):
             done = await outcome
+            while self._due and self._due[0][1].done():  # told: not the watch's to answer (freed now, not later)
+                self._due.popleft()
             if done == "seen":  # handled before: its row is finished
                 unit.append(inbox.stored(row.key, row.person, {}, now, status="done"))
             elif done == "running":  # still at work: stored as held here, so no one else takes it meanwhile
@@ -287,24 +289,20 @@ class Inbox:
         An update handed on unstored has its row written in the service's transaction, and `outcome` says
         "stored", or "seen" (handled before) or "failed": then `accept` stores the row itself.
         """
-        def tell(what: str) -> None:
-            if outcome is not None and not outcome.done():
-                outcome.set_result(what)
-
         try:
             row_unit = [inbox.handled(row.key, row.person, self.clock())] if outcome else []
             status = await self.process(incoming or _incoming(row.data), row_unit)
-            tell("stored" if status == "done" else status)
+            _tell(outcome, "stored" if status == "done" else status)
             if status == "seen":
                 await self.committer.write([inbox.finished(row.key, self.clock())])
             elif status == "failed":
                 await self._failed(row)
         except Exception:
             log.exception("inbox: update %s could not be processed", row.key)
-            tell("failed")
+            _tell(outcome, "failed")
             await self._failed(row)
         finally:
-            tell("failed")
+            _tell(outcome, "failed")
             self._held.discard(row.key)
             if outcome is None or self._waiting:  # room for the loop to take more
                 self._event.set()
@@ -323,6 +321,12 @@ class Inbox:
         """A short answer about the update itself (too fast, or late), in the default language."""
         reply = Reply(self.texts.get(self.lang, f"inbox.{what}"), key=f"inbox.{what}")
         return outbox.answer(f"{what}:{key}", str(channel), str(chat_id), reply, now)
+
+
+def _tell(outcome: asyncio.Future[str] | None, what: str) -> None:
+    """Tell `accept` what became of an update handed on (the first word counts)."""
+    if outcome is not None and not outcome.done():
+        outcome.set_result(what)
 
 
 def _data(incoming: Incoming) -> dict[str, Any]:
