@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Executable
@@ -16,6 +16,7 @@ from storage.models import Inbox
 from storage.writes import Write
 
 QUEUED = "queued"
+WAITING = Inbox.status == literal_column("'queued'")  # a literal, as the partial indexes' condition (0015)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +60,10 @@ async def claim(engine: AsyncEngine, worker: str, now: datetime, limit: int, lea
     """
     earlier = aliased(Inbox)
     held_elsewhere = exists().where(
-        earlier.person == Inbox.person, earlier.status == QUEUED, earlier.id < Inbox.id,
+        earlier.person == Inbox.person, earlier.status == literal_column("'queued'"), earlier.id < Inbox.id,
         earlier.claimed_by != worker, earlier.claimed_until > now)
     free = (Inbox.claimed_until.is_(None)) | (Inbox.claimed_until <= now)
-    due = select(Inbox.id).where(Inbox.status == QUEUED, free, ~held_elsewhere).order_by(Inbox.id).limit(limit)
+    due = select(Inbox.id).where(WAITING, free, ~held_elsewhere).order_by(Inbox.id).limit(limit)
     postgres = engine.dialect.name == "postgresql"
     if postgres:
         due = due.with_for_update(skip_locked=True, of=Inbox)
@@ -94,13 +95,13 @@ def release(keys: Sequence[str], after: datetime) -> Executable:
 async def unclaim(engine: AsyncEngine) -> None:
     """Free every claim and retry delay: the one worker of a SQLite database, at start, takes over everything."""
     async with engine.begin() as conn:
-        await conn.execute(update(Inbox).where(Inbox.status == QUEUED, Inbox.claimed_until.is_not(None))
+        await conn.execute(update(Inbox).where(WAITING, Inbox.claimed_until.is_not(None))
                            .values(claimed_by=None, claimed_until=None))
 
 
 async def waiting(engine: AsyncEngine) -> int:
     """How many updates wait to be processed."""
     async with engine.connect() as conn:
-        return int((await conn.execute(select(func.count()).select_from(Inbox).where(Inbox.status == QUEUED)))
+        return int((await conn.execute(select(func.count()).select_from(Inbox).where(WAITING)))
                    .scalar_one())
 

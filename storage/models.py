@@ -344,8 +344,12 @@ class Inbox(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(40))
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (Index("ix_inbox_status_id", "status", "id"),
-                      Index("ix_inbox_person_status", "person", "status", "id"), Index("ix_inbox_done_at", "done_at"))
+    __table_args__ = (  # what waits is indexed, not what is done (most rows are stored done: see migration 0015)
+        Index("ix_inbox_queued", "id", sqlite_where=text("status = 'queued'"),
+              postgresql_where=text("status = 'queued'")),
+        Index("ix_inbox_person_queued", "person", "id", sqlite_where=text("status = 'queued'"),
+              postgresql_where=text("status = 'queued'")),
+        Index("ix_inbox_done_at", "done_at"))
 
 
 class Lease(Base):
