@@ -22,10 +22,11 @@ SCREEN = Screen.load()
 ROWS = read()
 
 
-HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 91.97% recall (target 95%; false alarms 6.03%, "
-                                      "target 5%) since the fifth fresh batch; see bench/README.md", strict=False)
+HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 92.19% recall (target 95%; false alarms 5.83%, "
+                                      "target 5%) with the sixth fresh batch; see bench/README.md", strict=False)
 FOURTH = "# Fourth fresh batch"
 FIFTH = "# Fifth fresh batch"
+SIXTH = "# Sixth fresh batch"
 
 
 def rows_before(comment: str) -> list[Row]:
@@ -51,10 +52,13 @@ def test_corpus_half_recall_and_false_alarms(half: str) -> None:
 
 def test_held_half_does_not_fall_below_what_was_measured() -> None:
     scores, shown = table("held")
-    assert scores["disclosures"].rate >= 0.915, shown  # measured 91.97% (630/685) after tuning on the fifth batch
-    # 6.03% (38/630) after tuning, one false alarm more than untuned (5.87%, 37/630) for seven more disclosures
-    # caught: the floor moves from 6.0% to 6.1% by that trade, stated in bench/README.md, not to hide a regression
-    assert scores["harmless"].rate <= 0.061, shown
+    assert scores["disclosures"].rate >= 0.92, shown  # measured 92.19% (732/794) with the sixth batch, untuned
+    assert scores["harmless"].rate <= 0.059, shown  # measured 5.83% (42/720)
+    # Before the sixth batch: 91.97% and 6.03% (38/630) after tuning on the fifth, one false alarm more than
+    # untuned (5.87%) for seven more disclosures caught; that floor moved from 6.0% to 6.1% by the trade
+    # (bench/README.md says so)
+    sixth = score(SCREEN.categories, [r for r in rows_before(SIXTH) if r.split == "held"])
+    assert sixth["disclosures"].rate >= 0.915 and sixth["harmless"].rate <= 0.061, sixth
     fifth = score(SCREEN.categories, [r for r in rows_before(FIFTH) if r.split == "held"])
     assert fifth["disclosures"].rate >= 0.91 and fifth["harmless"].rate <= 0.057, fifth  # now 91.81%, 5.37%
     before = score(SCREEN.categories, [r for r in rows_before(FOURTH) if r.split == "held"])
