@@ -12,7 +12,12 @@ TONES = {"\u0301": "1", "\u0300": "2", "\u0309": "3", "\u0303": "4", "\u0323": "
 # Word-initial spellings no Vietnamese word starts with, as teenagers type them, and what they stand for.
 PREFIXES = (("dz", "v"), ("w", "qu"), ("f", "ph"), ("j", "gi"), ("z", "v"))
 BOUNDARY = "#"
-_PIECES = re.compile(r"[^\W_]+|[.!?;,:\n]+")
+# Laughter typed as a face ("=))", ":))", ":v") or an emoji: read as the word LAUGH, so negative contexts can name a
+# joke; a single ":)" or "=)" is not laughter (it often closes a sad or sour message).
+LAUGH = "haha"
+_LAUGHS = r"[=:;]+\)\)+|:v(?![^\W_])|[\U0001F602\U0001F923\U0001F606\U0001F605\U0001F61D\U0001F61C]"
+_PIECES = re.compile(_LAUGHS + r"|[^\W_]+|[.!?;,:\n]+")
+_LAUGH_PIECE = re.compile(_LAUGHS)
 _CACHE_LIMIT = 50_000
 
 
@@ -99,7 +104,9 @@ class Speller:
         out: list[str] = []
         words = marked = 0
         for piece in _PIECES.findall(unicodedata.normalize("NFC", text)):
-            if piece[0].isalnum():
+            if _LAUGH_PIECE.fullmatch(piece):
+                out.append(LAUGH)  # not a word: it does not count toward the message being accented
+            elif piece[0].isalnum():
                 out.extend(self.word(piece))
                 words += 1
                 marked += not piece.isascii()

@@ -22,8 +22,9 @@ SCREEN = Screen.load()
 ROWS = read()
 
 
-HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 92.19% recall (target 95%; false alarms 5.83%, "
-                                      "target 5%) with the sixth fresh batch; see bench/README.md", strict=False)
+HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 92.07% recall (target 95%; false alarms 4.58%, "
+                                      "target 5%) after tuning on the sixth fresh batch; see bench/README.md",
+                               strict=False)
 FOURTH = "# Fourth fresh batch"
 FIFTH = "# Fifth fresh batch"
 SIXTH = "# Sixth fresh batch"
@@ -52,8 +53,9 @@ def test_corpus_half_recall_and_false_alarms(half: str) -> None:
 
 def test_held_half_does_not_fall_below_what_was_measured() -> None:
     scores, shown = table("held")
-    assert scores["disclosures"].rate >= 0.92, shown  # measured 92.19% (732/794) with the sixth batch, untuned
-    assert scores["harmless"].rate <= 0.059, shown  # measured 5.83% (42/720)
+    assert scores["disclosures"].rate >= 0.92, shown  # measured 92.07% (731/794) after tuning on the sixth batch
+    assert scores["harmless"].rate <= 0.047, shown  # measured 4.58% (33/720); untuned 92.19% (732/794), 5.83% (42/720)
+    # The held rows before the sixth batch: now 91.82% (629/685) and 4.29% (27/630).
     # Before the sixth batch: 91.97% and 6.03% (38/630) after tuning on the fifth, one false alarm more than
     # untuned (5.87%) for seven more disclosures caught; that floor moved from 6.0% to 6.1% by the trade
     # (bench/README.md says so)
@@ -130,6 +132,14 @@ def test_decomposed_unicode_reads_like_composed() -> None:
     import unicodedata
     text = "em bị đánh"
     assert SCREEN.speller.keys(unicodedata.normalize("NFD", text)) == SCREEN.speller.keys(text)
+
+
+def test_laughter_faces_read_as_a_word_and_a_sour_smile_does_not() -> None:
+    read = SCREEN.speller.keys
+    assert read("chị dọa xử em =))") == read("chị dọa xử em haha") == read("chị dọa xử em :))")
+    assert read("ổn mà :)") == read("ổn mà") and read("vui :v") == read("vui haha")
+    assert SCREEN.categories("thằng bạn dọa 'tao giết mày' vì em ăn mất gói snack của nó =))") == ()
+    assert SCREEN.categories("thằng bạn dọa 'tao giết mày' vì em ăn mất gói snack của nó") == ("threat",)
 
 
 @pytest.mark.parametrize(("typed", "meant"), [
