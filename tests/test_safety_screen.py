@@ -22,12 +22,13 @@ SCREEN = Screen.load()
 ROWS = read()
 
 
-HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 92.07% recall (target 95%; false alarms 4.58%, "
-                                      "target 5%) after tuning on the sixth fresh batch; see bench/README.md",
+HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 92.04% recall (target 95%; false alarms 5.68%, "
+                                      "target 5%) with the seventh fresh batch, untuned; see bench/README.md",
                                strict=False)
 FOURTH = "# Fourth fresh batch"
 FIFTH = "# Fifth fresh batch"
 SIXTH = "# Sixth fresh batch"
+SEVENTH = "# Seventh fresh batch"
 
 
 def rows_before(comment: str) -> list[Row]:
@@ -53,8 +54,11 @@ def test_corpus_half_recall_and_false_alarms(half: str) -> None:
 
 def test_held_half_does_not_fall_below_what_was_measured() -> None:
     scores, shown = table("held")
-    assert scores["disclosures"].rate >= 0.92, shown  # measured 92.07% (731/794) after tuning on the sixth batch
-    assert scores["harmless"].rate <= 0.047, shown  # measured 4.58% (33/720); untuned 92.19% (732/794), 5.83% (42/720)
+    assert scores["disclosures"].rate >= 0.92, shown  # measured 92.04% (832/904) with the seventh batch, untuned
+    assert scores["harmless"].rate <= 0.057, shown  # measured 5.68% (46/810)
+    seventh = score(SCREEN.categories, [r for r in rows_before(SEVENTH) if r.split == "held"])
+    # after tuning on the sixth batch: 92.07% (731/794), 4.58% (33/720); untuned 92.19%, 5.83% (42/720)
+    assert seventh["disclosures"].rate >= 0.92 and seventh["harmless"].rate <= 0.047, seventh
     # The held rows before the sixth batch: now 91.82% (629/685) and 4.29% (27/630).
     # Before the sixth batch: 91.97% and 6.03% (38/630) after tuning on the fifth, one false alarm more than
     # untuned (5.87%) for seven more disclosures caught; that floor moved from 6.0% to 6.1% by the trade
