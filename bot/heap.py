@@ -8,13 +8,11 @@ YOUNG = 10_000  # new container objects between young collections (Python's defa
 
 
 def settle() -> None:
-    """Freeze what start-up built and collect young objects less often.
-
-    Flows, the safety screen's patterns, the catalogue and SQLAlchemy's metadata live as long as the process;
-    frozen, they are no longer walked by every full collection, which under load otherwise ran every few hundred
-    updates. Objects of an update in flight are young and short-lived, so a larger first threshold lets most die
-    by reference count before a collection looks at them.
-    """
+    """Freeze what start-up built and collect young objects less often."""
+    # Flows, the safety screen's patterns, the catalogue and SQLAlchemy's metadata live as long as the process:
+    # frozen, they are not walked again by every full collection, which under load ran every few hundred updates.
+    # An update's objects are young and short-lived: with a larger first threshold most die by reference count
+    # before a collection looks at them.
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG, 10, 10)
