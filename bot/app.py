@@ -28,6 +28,7 @@ from bot.office import Office
 from bot.outreach import Outreach
 from bot.reports import Reports
 from bot.router import Router
+from bot.screen_cache import load_screen
 from bot.sender import Sender
 from bot.service import Service
 from bot.settings import SettingError, Settings
@@ -73,7 +74,8 @@ def build_service(parts: Parts, extra_admins: tuple[tuple[str, str], ...] = ()) 
     admins = frozenset(parts.identity.pseudonym(c, u) for c, u in (*s.admins, *extra_admins))
     auth = WebAuth(parts.db, parts.identity, parts.texts, web_url(s), session_hours=s.xtt_web_session_hours,
                    admins=admins)
-    return assemble(Engine(flows(s), parts.texts, forum_rules(s)), parts.db, parts.identity, parts.texts,
+    engine = Engine(flows(s), parts.texts, forum_rules(s), screen=load_screen(Path(s.xtt_data_dir)))
+    return assemble(engine, parts.db, parts.identity, parts.texts,
                     admins=admins, lang=s.xtt_locale, rubric=rubric(s), criteria=criteria(s),
                     remind_days=s.xtt_remind_days, office_name=s.xtt_office_name,
                     leader_live_index=s.leader_live_index, web=auth)

@@ -129,8 +129,8 @@ class Settings:
     admins: tuple[tuple[str, str], ...] = setting(
         "XTT_ADMINS", "", "Bootstrap officials, e.g. telegram:12345,zalo_bot:abcd.", admins)
     xtt_locale: str = setting("XTT_LOCALE", "vi", "Default language of the bot: vi or en.", locale)
-    xtt_data_dir: str = setting("XTT_DATA_DIR", "data", "Folder for the SQLite file, the generated secret and "
-                                "exports.")
+    xtt_data_dir: str = setting("XTT_DATA_DIR", "data", "Folder for the SQLite file, the generated secret, "
+                                "exports and the compiled safety screen (cache/).")
     xtt_rubric: str = setting(
         "XTT_RUBRIC", "", "Rubric file mapping the criterion-13 index to points; empty uses the shipped one.")
     xtt_criteria: str = setting(

@@ -7,6 +7,7 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from conversations.datafile import DataFileError, read_toml
 from conversations.safety_model import MODEL, Scorer
@@ -180,6 +181,24 @@ class Screen:
         """Read and compile the signal file, and read the scorer's model file unless `model` is None."""
         doc = read_toml(path, "signal file", SignalFileError)
         return cls.from_document(doc, path.name).with_scorer(Scorer.load(model) if model else None)
+
+    def compiled(self) -> dict[str, Any]:
+        """The compiled patterns as plain data (JSON), to build the same screen again without compiling."""
+        def rows(patterns: tuple[Pattern, ...]) -> list[list[Any]]:
+            return [[p.category, p.source, p.owner, p.accented[0], sorted(p.accented[1]), p.bare[0], sorted(p.bare[1])]
+                    for p in patterns]
+
+        return {"expand": {k: list(v) for k, v in self.speller.expand.items()}, "patterns": rows(self.patterns),
+                "negatives": rows(self.negatives), "order": list(self.order)}
+
+    @classmethod
+    def from_compiled(cls, data: dict[str, Any], scorer: Scorer | None = None) -> Screen:
+        """The screen that `compiled()` describes."""
+        def patterns(rows: list[list[Any]]) -> tuple[Pattern, ...]:
+            return tuple(Pattern(c, s, o, (a, frozenset(ak)), (b, frozenset(bk))) for c, s, o, a, ak, b, bk in rows)
+
+        speller = Speller.of(data["expand"])
+        return cls(speller, patterns(data["patterns"]), patterns(data["negatives"]), tuple(data["order"]), scorer)
 
     def with_scorer(self, scorer: Scorer | None) -> Screen:
         """The same patterns with another second stage (or none)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 # Tone marks as combining characters, each with the digit a tone-folded key ends with.
 TONES = {"\u0301": "1", "\u0300": "2", "\u0309": "3", "\u0303": "4", "\u0323": "5"}
@@ -83,6 +83,13 @@ class Speller:
             for short in typed:
                 self.expand[key(short)] = keys
         self._cache: dict[str, tuple[str, ...]] = {}
+
+    @classmethod
+    def of(cls, expand: Mapping[str, Sequence[str]]) -> Speller:
+        """A speller from its expansion table (a short form's key → the keys it stands for)."""
+        speller = cls({})
+        speller.expand = {k: tuple(v) for k, v in expand.items()}
+        return speller
 
     def word(self, word: str) -> tuple[str, ...]:
         """The keys one typed word stands for."""
