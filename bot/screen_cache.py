@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 
 import conversations.safety
@@ -31,7 +32,7 @@ def load_screen(folder: Path, signals: Path = SIGNALS, model: Path | None = MODE
         cached.parent.mkdir(parents=True, exist_ok=True)
         for old in cached.parent.glob("safety-*.json"):
             old.unlink()
-        partial = cached.with_suffix(".part")
+        partial = cached.with_suffix(f".{os.getpid()}.part")  # workers sharing the folder write their own
         partial.write_text(json.dumps(screen.compiled(), ensure_ascii=False), encoding="utf-8")
         partial.replace(cached)
     except OSError as exc:
