@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import conversations.safety
+import conversations.signals
 import conversations.spelling
 from conversations.safety import SIGNALS, Screen
 from conversations.safety_model import MODEL, Scorer
@@ -44,6 +45,6 @@ def load_screen(folder: Path, signals: Path = SIGNALS, model: Path | None = MODE
 def _version(signals: Path) -> str:
     """A digest of the signal file and of the code that compiles it: a change to either compiles again."""
     digest = hashlib.sha256(signals.read_bytes())
-    for module in (conversations.safety, conversations.spelling):
+    for module in (conversations.safety, conversations.signals, conversations.spelling):  # the form and its compiler
         digest.update(Path(str(module.__file__)).read_bytes())
     return digest.hexdigest()[:24]
