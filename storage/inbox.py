@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, literal_column, select, update
+from sqlalchemy import ColumnElement, exists, func, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Executable
@@ -16,7 +16,14 @@ from storage.models import Inbox
 from storage.writes import Write
 
 QUEUED = "queued"
-WAITING = Inbox.status == literal_column("'queued'")  # a literal, as the partial indexes' condition (0015)
+
+
+def _waiting(table: Any) -> ColumnElement[bool]:
+    """Rows still to process, with 'queued' as a literal: the partial indexes' condition (0015) must match it."""
+    return table.status == literal_column(f"'{QUEUED}'")
+
+
+WAITING = _waiting(Inbox)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +67,7 @@ async def claim(engine: AsyncEngine, worker: str, now: datetime, limit: int, lea
     """
     earlier = aliased(Inbox)
     held_elsewhere = exists().where(
-        earlier.person == Inbox.person, earlier.status == literal_column("'queued'"), earlier.id < Inbox.id,
+        earlier.person == Inbox.person, _waiting(earlier), earlier.id < Inbox.id,
         earlier.claimed_by != worker, earlier.claimed_until > now)
     free = (Inbox.claimed_until.is_(None)) | (Inbox.claimed_until <= now)
     due = select(Inbox.id).where(WAITING, free, ~held_elsewhere).order_by(Inbox.id).limit(limit)
