@@ -52,23 +52,20 @@ def test_corpus_half_recall_and_false_alarms(half: str) -> None:
     assert scores["harmless"].rate <= 0.05, f"{half} false alarms too high\n{shown}"
 
 
+# The held rows written before each batch, and the recall and false alarms they may not fall below: the figures
+# measured on 2026-12-02 after the sixth batch's tuning (93.3%/3.9%, 91.5%/3.9%, 91.8%/4.3%, 92.1%/4.6%). The false
+# alarms of the rows before the sixth batch once rose from 5.87% to 6.03% (one alarm for seven more disclosures
+# caught, after the fifth batch's tuning; bench/README.md says so); every floor here is now tighter than that.
+FLOORS = ((FOURTH, 0.93, 0.04), (FIFTH, 0.91, 0.04), (SIXTH, 0.915, 0.044), (SEVENTH, 0.92, 0.047))
+
+
 def test_held_half_does_not_fall_below_what_was_measured() -> None:
     scores, shown = table("held")
     assert scores["disclosures"].rate >= 0.92, shown  # measured 92.04% (832/904) with the seventh batch, untuned
     assert scores["harmless"].rate <= 0.057, shown  # measured 5.68% (46/810)
-    seventh = score(SCREEN.categories, [r for r in rows_before(SEVENTH) if r.split == "held"])
-    # after tuning on the sixth batch: 92.07% (731/794), 4.58% (33/720); untuned 92.19%, 5.83% (42/720)
-    assert seventh["disclosures"].rate >= 0.92 and seventh["harmless"].rate <= 0.047, seventh
-    # The held rows before the sixth batch: now 91.82% (629/685) and 4.29% (27/630).
-    # Before the sixth batch: 91.97% and 6.03% (38/630) after tuning on the fifth, one false alarm more than
-    # untuned (5.87%) for seven more disclosures caught; that floor moved from 6.0% to 6.1% by the trade
-    # (bench/README.md says so)
-    sixth = score(SCREEN.categories, [r for r in rows_before(SIXTH) if r.split == "held"])
-    assert sixth["disclosures"].rate >= 0.915 and sixth["harmless"].rate <= 0.061, sixth
-    fifth = score(SCREEN.categories, [r for r in rows_before(FIFTH) if r.split == "held"])
-    assert fifth["disclosures"].rate >= 0.91 and fifth["harmless"].rate <= 0.057, fifth  # now 91.81%, 5.37%
-    before = score(SCREEN.categories, [r for r in rows_before(FOURTH) if r.split == "held"])
-    assert before["disclosures"].rate >= 0.93 and before["harmless"].rate <= 0.055, before  # the floor set before it
+    for batch, recall, false_alarms in FLOORS:
+        before = score(SCREEN.categories, [r for r in rows_before(batch) if r.split == "held"])
+        assert before["disclosures"].rate >= recall and before["harmless"].rate <= false_alarms, (batch, before)
 
 
 def test_fresh_messages_never_trained_on_meet_the_hidden_set_aim() -> None:
