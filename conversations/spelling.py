@@ -111,12 +111,12 @@ class Speller:
         out: list[str] = []
         words = marked = 0
         for piece in _PIECES.findall(unicodedata.normalize("NFC", text)):
-            if _LAUGH_PIECE.fullmatch(piece):
-                out.append(LAUGH)  # not a word: it does not count toward the message being accented
-            elif piece[0].isalnum():
+            if piece[0].isalnum():  # a word (no laughing face starts with a letter or digit)
                 out.extend(self.word(piece))
                 words += 1
                 marked += not piece.isascii()
+            elif _LAUGH_PIECE.fullmatch(piece):
+                out.append(LAUGH)  # not a word: it does not count toward the message being accented
             elif piece.strip(",:") and out and out[-1] != BOUNDARY:
                 out.append(BOUNDARY)
         return out, 2 * marked >= words > 0
