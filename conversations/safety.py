@@ -26,7 +26,7 @@ class Check:
 
 
 class Screen:
-    """Finds signal patterns in a text, unless a negative context covers them; else asks the scorer, if any."""
+    """Finds signal patterns in a text unless a negative context or the scorer quiets them; else asks the scorer."""
 
     def __init__(self, speller: Speller, patterns: tuple[Pattern, ...], negatives: tuple[Pattern, ...],
                  order: tuple[str, ...], scorer: Scorer | None = None) -> None:
@@ -91,7 +91,16 @@ class Screen:
             if p.source not in sources:
                 sources.append(p.source)
         categories = tuple(c for c in self.order if c in fired)
+        if categories and self._vetoed(keys):
+            return Check((), (f"model:none overrules {', '.join(categories)}",))
         return Check(categories, tuple(s for c in categories for s in fired[c]))
+
+    def _vetoed(self, keys: list[str]) -> bool:
+        """Whether the scorer is all but sure the message is harmless (below its veto), having judged it at all."""
+        if self.scorer is None or not self.scorer.veto:
+            return False
+        found = self.scorer.score(keys)
+        return bool(found.category) and found.probability < self.scorer.veto
 
     def _second(self, keys: list[str], accented: bool, line: str, starts: list[int]) -> Check:
         """The scorer's verdict when no pattern fired: quiet unless confident and no negative context is there."""

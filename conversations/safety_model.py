@@ -46,9 +46,12 @@ def features(keys: list[str]) -> list[str]:
 class Scorer:
     """Multinomial logistic regression over `features`: one weight per feature and class, 'none' among the classes."""
 
+    # threshold: the confidence above which it flags a message no pattern matched; veto: the confidence below which
+    # it overrules the patterns (0: never).
+
     def __init__(self, labels: tuple[str, ...], bias: list[float], weights: dict[str, list[float]],
-                 threshold: float) -> None:
-        self.labels, self.bias, self.weights, self.threshold = labels, bias, weights, threshold
+                 threshold: float, veto: float = 0.0) -> None:
+        self.labels, self.bias, self.weights, self.threshold, self.veto = labels, bias, weights, threshold, veto
         self._none = labels.index(NONE)
 
     @classmethod
@@ -63,11 +66,12 @@ class Scorer:
         labels = tuple(doc["labels"])
         if NONE not in labels or len(doc["bias"]) != len(labels):
             raise ModelFileError(f"{path.name}: labels and weights disagree; retrain with `xtt safety train`")
-        return cls(labels, doc["bias"], doc["weights"], float(doc["threshold"]))
+        return cls(labels, doc["bias"], doc["weights"], float(doc["threshold"]), float(doc.get("veto", 0.0)))
 
     def document(self, extra: dict | None = None) -> dict:
         """The model as the JSON document `load` reads (weights rounded: the file stays small)."""
-        return {"format": FORMAT, "threshold": self.threshold, "labels": list(self.labels), **(extra or {}),
+        return {"format": FORMAT, "threshold": self.threshold, "veto": self.veto, "labels": list(self.labels),
+                **(extra or {}),
                 "bias": [round(b, 4) for b in self.bias],
                 "weights": {f: [round(w, 4) for w in ws] for f, ws in sorted(self.weights.items())}}
 

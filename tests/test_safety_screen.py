@@ -22,8 +22,8 @@ SCREEN = Screen.load()
 ROWS = read()
 
 
-HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 92.40% recall (target 95%; false alarms 6.37%, "
-                                      "target 5%) with the eleventh fresh batch; see bench/README.md",
+HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 92.17% recall (target 95%; false alarms 3.97% "
+                                      "meet the 5% target) with the eleventh fresh batch; see bench/README.md",
                                strict=False)
 FOURTH = "# Fourth fresh batch"
 FIFTH = "# Fifth fresh batch"
@@ -57,18 +57,18 @@ def test_corpus_half_recall_and_false_alarms(half: str) -> None:
 
 
 # The held rows written before each batch, and the recall and false alarms they may not fall below: what they
-# measured on 2026-12-02 after the eleventh batch's tuning (93.3%/3.3%, 91.5%/3.3%, 92.1%/3.8%, 92.3%/4.2%,
-# 92.3%/5.2%, 92.6%/5.1%, 92.5%/5.6%, 92.6%/6.0%). The false alarms of the rows before the sixth batch once rose from
-# 5.87% to 6.03% (one alarm for seven more disclosures caught, after the fifth batch's tuning; bench/README.md says
-# so); every floor here is now tighter than that.
-FLOORS = ((FOURTH, 0.93, 0.034), (FIFTH, 0.91, 0.034), (SIXTH, 0.92, 0.039), (SEVENTH, 0.92, 0.042),
-          (EIGHTH, 0.92, 0.052), (NINTH, 0.925, 0.051), (TENTH, 0.92, 0.057), (ELEVENTH, 0.925, 0.061))
+# measured on 2026-12-02 with the scorer's veto (93.1%/2.3%, 91.3%/2.4%, 92.0%/2.9%, 92.2%/3.2%, 92.0%/3.5%,
+# 92.3%/3.4%, 92.2%/3.3%, 92.4%/3.6%). The veto cost three held disclosures and removed 29 held false alarms; the
+# recall floors are those of the morning (the sixth's had been raised to 92% between). The false alarms of the rows
+# before the sixth batch once rose from 5.87% to 6.03% (after the fifth batch's tuning; bench/README.md says so).
+FLOORS = ((FOURTH, 0.93, 0.023), (FIFTH, 0.91, 0.025), (SIXTH, 0.915, 0.029), (SEVENTH, 0.92, 0.032),
+          (EIGHTH, 0.92, 0.035), (NINTH, 0.92, 0.035), (TENTH, 0.92, 0.033), (ELEVENTH, 0.92, 0.037))
 
 
 def test_held_half_does_not_fall_below_what_was_measured() -> None:
     scores, shown = table("held")
-    assert scores["disclosures"].rate >= 0.92, shown  # measured 92.40% (1204/1303) with the eleventh batch
-    assert scores["harmless"].rate <= 0.064, shown  # measured 6.37% (77/1209); each new batch's held half moves it
+    assert scores["disclosures"].rate >= 0.92, shown  # measured 92.17% (1201/1303) with the eleventh batch
+    assert scores["harmless"].rate <= 0.04, shown  # measured 3.97% (48/1209); each new batch's held half moves it
     for batch, recall, false_alarms in FLOORS:
         before = score(SCREEN.categories, [r for r in rows_before(batch) if r.split == "held"])
         assert before["disclosures"].rate >= recall and before["harmless"].rate <= false_alarms, (batch, before)
@@ -98,6 +98,21 @@ def test_a_negative_context_quiets_the_scorer_too() -> None:
     screen = SCREEN.with_scorer(confident)
     assert screen.categories("hôm nay em đi học") != ()
     assert screen.categories("Em đề nghị tuyên truyền phòng chống xâm hại tình dục") == ()
+
+
+def test_the_scorer_vetoes_a_pattern_only_when_all_but_sure_and_only_after_judging() -> None:
+    assert SCREEN.scorer is not None and SCREEN.scorer.veto == Settings().veto > 0
+    text = "thằng bạn dọa 'tao giết mày' vì em ăn mất gói snack của nó"
+    assert SCREEN.with_scorer(None).categories(text) == ("threat",)
+    found = SCREEN.scorer.score(SCREEN.speller.keys(text))
+    assert found.category and found.probability < SCREEN.scorer.veto
+    assert SCREEN.check(text) == Check((), ("model:none overrules threat",))
+    never = Scorer(SCREEN.scorer.labels, SCREEN.scorer.bias, SCREEN.scorer.weights, SCREEN.scorer.threshold, 0.0)
+    assert SCREEN.with_scorer(never).categories(text) == ("threat",)
+    short = "cứu tui"  # too few words for the scorer to judge: the pattern stands
+    assert SCREEN.scorer.score(SCREEN.speller.keys(short)).category == ""
+    assert SCREEN.categories(short) == ("danger",)
+    assert Scorer.load().veto == SCREEN.scorer.veto and SCREEN.scorer.document()["veto"] == SCREEN.scorer.veto
 
 
 def test_training_is_deterministic_and_its_threshold_keeps_harmless_scores_below() -> None:
@@ -145,8 +160,9 @@ def test_laughter_faces_read_as_a_word_and_a_sour_smile_does_not() -> None:
     read = SCREEN.speller.keys
     assert read("chị dọa xử em =))") == read("chị dọa xử em haha") == read("chị dọa xử em :))")
     assert read("ổn mà :)") == read("ổn mà") and read("vui :v") == read("vui haha")
-    assert SCREEN.categories("thằng bạn dọa 'tao giết mày' vì em ăn mất gói snack của nó =))") == ()
-    assert SCREEN.categories("thằng bạn dọa 'tao giết mày' vì em ăn mất gói snack của nó") == ("threat",)
+    patterns = SCREEN.with_scorer(None)  # the face quiets the patterns (the scorer's veto quiets both)
+    assert patterns.categories("thằng bạn dọa 'tao giết mày' vì em ăn mất gói snack của nó =))") == ()
+    assert patterns.categories("thằng bạn dọa 'tao giết mày' vì em ăn mất gói snack của nó") == ("threat",)
 
 
 @pytest.mark.parametrize(("typed", "meant"), [
@@ -303,6 +319,7 @@ def test_cli_trains_a_model_that_check_then_uses(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     doc = json.loads(model.read_text(encoding="utf-8"))
     assert doc["labels"] == ["none", "self_harm"] and "dev half" in doc["trained_on"] and 0 < doc["threshold"] < 1
+    assert doc["veto"] == Settings().veto
     assert Screen.load(model=model).scorer.labels == ("none", "self_harm")  # type: ignore[union-attr]
     for flags, has_model in (([], True), (["--no-model"], False)):
         done = subprocess.run([sys.executable, "-m", "bot", "safety", "check", "--model", str(model), "--signals",
