@@ -34,6 +34,7 @@ class Screen:
         self.patterns, self.negatives = patterns, negatives
         self._index = {bare: _by_anchor(patterns, bare) for bare in (False, True)}
         self._negative_index = {bare: _by_anchor(negatives, bare) for bare in (False, True)}
+        self._owner = {p.category: p.owner for p in patterns}
 
     @classmethod
     def load(cls, path: Path = SIGNALS, model: Path | None = MODEL) -> Screen:
@@ -103,11 +104,14 @@ class Screen:
         return bool(found.category) and found.probability < self.scorer.veto
 
     def _second(self, keys: list[str], accented: bool, line: str, starts: list[int]) -> Check:
-        """The scorer's verdict when no pattern fired: quiet unless confident and no negative context is there."""
+        """The scorer's verdict when no pattern fired: quiet unless confident and no negative of its own (or common)."""
         if self.scorer is None:
             return Check((), ())
         found = self.scorer.score(keys)
-        if found.probability < self.scorer.threshold or _hits(self._negative_index[not accented], keys, line, starts):
+        if found.probability < self.scorer.threshold:
+            return Check((), ())
+        owners = {0, self._owner.get(found.category, 0)}
+        if any(q.owner in owners for q, _, _ in _hits(self._negative_index[not accented], keys, line, starts)):
             return Check((), ())
         return Check((found.category,), (f"model:{found.category} {found.probability:.2f}",))
 

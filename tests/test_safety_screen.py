@@ -22,7 +22,7 @@ SCREEN = Screen.load()
 ROWS = read()
 
 
-HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 92.17% recall (target 95%; false alarms 3.97% "
+HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 92.48% recall (target 95%; false alarms 4.22% "
                                       "meet the 5% target) with the eleventh fresh batch; see bench/README.md",
                                strict=False)
 FOURTH = "# Fourth fresh batch"
@@ -57,18 +57,19 @@ def test_corpus_half_recall_and_false_alarms(half: str) -> None:
 
 
 # The held rows written before each batch, and the recall and false alarms they may not fall below: what they
-# measured on 2026-12-02 with the scorer's veto (93.1%/2.3%, 91.3%/2.4%, 92.0%/2.9%, 92.2%/3.2%, 92.0%/3.5%,
-# 92.3%/3.4%, 92.2%/3.3%, 92.4%/3.6%). The veto cost three held disclosures and removed 29 held false alarms; the
-# recall floors are those of the morning (the sixth's had been raised to 92% between). The false alarms of the rows
+# measured on 2026-12-02 with the scorer's veto, the scorer quieted only by its own category's or common negatives
+# (93.5%/2.3%, 91.6%/2.4%, 92.3%/2.9%, 92.6%/3.2%, 92.5%/3.6%, 92.7%/3.6%, 92.6%/3.5%, 92.7%/3.8%). The veto cost three
+# held disclosures and removed 29 held false alarms; the narrower quieting caught four more and added three (so four
+# false-alarm floors rose by 0.1-0.2 points, all far below the morning's 4.0-4.7%). The false alarms of the rows
 # before the sixth batch once rose from 5.87% to 6.03% (after the fifth batch's tuning; bench/README.md says so).
-FLOORS = ((FOURTH, 0.93, 0.023), (FIFTH, 0.91, 0.025), (SIXTH, 0.915, 0.029), (SEVENTH, 0.92, 0.032),
-          (EIGHTH, 0.92, 0.035), (NINTH, 0.92, 0.035), (TENTH, 0.92, 0.033), (ELEVENTH, 0.92, 0.037))
+FLOORS = ((FOURTH, 0.935, 0.023), (FIFTH, 0.915, 0.025), (SIXTH, 0.92, 0.029), (SEVENTH, 0.925, 0.032),
+          (EIGHTH, 0.92, 0.036), (NINTH, 0.925, 0.037), (TENTH, 0.925, 0.035), (ELEVENTH, 0.925, 0.038))
 
 
 def test_held_half_does_not_fall_below_what_was_measured() -> None:
     scores, shown = table("held")
-    assert scores["disclosures"].rate >= 0.92, shown  # measured 92.17% (1201/1303) with the eleventh batch
-    assert scores["harmless"].rate <= 0.04, shown  # measured 3.97% (48/1209); each new batch's held half moves it
+    assert scores["disclosures"].rate >= 0.92, shown  # measured 92.48% (1205/1303) with the eleventh batch
+    assert scores["harmless"].rate <= 0.043, shown  # measured 4.22% (51/1209); each new batch's held half moves it
     for batch, recall, false_alarms in FLOORS:
         before = score(SCREEN.categories, [r for r in rows_before(batch) if r.split == "held"])
         assert before["disclosures"].rate >= recall and before["harmless"].rate <= false_alarms, (batch, before)
@@ -98,6 +99,19 @@ def test_a_negative_context_quiets_the_scorer_too() -> None:
     screen = SCREEN.with_scorer(confident)
     assert screen.categories("hôm nay em đi học") != ()
     assert screen.categories("Em đề nghị tuyên truyền phòng chống xâm hại tình dục") == ()
+
+
+def test_only_a_negative_of_the_scorers_category_or_a_common_one_quiets_it(tmp_path: Path) -> None:
+    signals = write(tmp_path, '[common]\nunless = ["trời mưa"]\n'
+                              '[[categories]]\nid = "violence"\npatterns = ["đánh đập"]\nunless = ["đánh cờ"]\n'
+                              '[[categories]]\nid = "threat"\npatterns = ["dằn mặt"]\nunless = ["đá bóng"]\n')
+    words = {"w:hom": 0.0, "w:nay": 0.0, "w:em": 0.0, "w:buon": 6.0}  # features are bare words: "buồn" says violence
+    scorer = Scorer(("none", "threat", "violence"), [2.0, 0.0, 0.0], {f: [0.0, 0.0, w] for f, w in words.items()}, 0.5)
+    screen = Screen.load(signals, model=None).with_scorer(scorer)
+    assert screen.check("hôm nay em buồn").categories == ("violence",)
+    assert screen.check("hôm nay em đá bóng buồn").categories == ("violence",)  # threat's negative: not its business
+    assert screen.check("hôm nay em đánh cờ buồn") == Check((), ())  # violence's own negative
+    assert screen.check("hôm nay trời mưa em buồn") == Check((), ())  # a common negative
 
 
 def test_the_scorer_vetoes_a_pattern_only_when_all_but_sure_and_only_after_judging() -> None:
