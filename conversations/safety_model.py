@@ -46,11 +46,10 @@ def features(keys: list[str]) -> list[str]:
 class Scorer:
     """Multinomial logistic regression over `features`: one weight per feature and class, 'none' among the classes."""
 
-    # threshold: the confidence above which it flags a message no pattern matched; veto: the confidence below which
-    # it overrules the patterns (0: never).
-
     def __init__(self, labels: tuple[str, ...], bias: list[float], weights: dict[str, list[float]],
                  threshold: float, veto: float = 0.0) -> None:
+        # threshold: the confidence above which it flags what no pattern matched; veto: the confidence below which it
+        # overrules the patterns (0: never)
         self.labels, self.bias, self.weights, self.threshold, self.veto = labels, bias, weights, threshold, veto
         self._none = labels.index(NONE)
 
