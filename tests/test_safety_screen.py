@@ -22,7 +22,7 @@ SCREEN = Screen.load()
 ROWS = read()
 
 
-HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 93.59% recall (target 95%; false alarms 4.35% "
+HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 94.02% recall (target 95%; false alarms 4.13% "
                                       "meet the 5% target) with the twelfth fresh batch; see bench/README.md",
                                strict=False)
 FOURTH = "# Fourth fresh batch"
@@ -59,19 +59,20 @@ def test_corpus_half_recall_and_false_alarms(half: str) -> None:
 
 # The held rows written before each batch, and the recall and false alarms they may not fall below: what they
 # measured on 2026-12-02 with the scorer's veto, the scorer quieted only by its own category's or common negatives,
-# and the scorer retrained on the dev half of all eleven batches (93.1%/2.9%, 91.8%/2.8%, 92.3%/2.9%, 92.2%/3.1%,
-# 92.7%/3.8%, 93.0%/3.7%, 93.2%/3.9%, 93.4%/4.0%, 93.5%/4.1%). Every floor of the morning (93%/4%, 91%/4%,
-# 91.5%/4.4%, 92%/4.7%) holds. The false alarms of the rows before the sixth batch once rose from 5.87% to 6.03%
-# (after the fifth batch's tuning; bench/README.md says so).
-FLOORS = ((FOURTH, 0.93, 0.029), (FIFTH, 0.915, 0.028), (SIXTH, 0.92, 0.029), (SEVENTH, 0.92, 0.031),
-          (EIGHTH, 0.925, 0.039), (NINTH, 0.93, 0.038), (TENTH, 0.93, 0.039), (ELEVENTH, 0.93, 0.04),
-          (TWELFTH, 0.93, 0.042))
+# and the scorer retrained on the dev half of all twelve batches (94.1%/3.1%, 92.2%/3.0%, 92.7%/2.9%, 92.8%/2.8%,
+# 93.5%/3.5%, 93.6%/3.4%, 93.7%/3.6%, 93.8%/3.6%, 93.9%/3.9%). Every floor of the morning (93%/4%, 91%/4%,
+# 91.5%/4.4%, 92%/4.7%) holds; the retraining on twelve batches cost the rows before the fourth and the fifth one
+# false alarm each and gained every subset recall. The false alarms of the rows before the sixth batch once rose
+# from 5.87% to 6.03% (after the fifth batch's tuning; bench/README.md says so).
+FLOORS = ((FOURTH, 0.94, 0.031), (FIFTH, 0.92, 0.03), (SIXTH, 0.925, 0.029), (SEVENTH, 0.925, 0.028),
+          (EIGHTH, 0.93, 0.035), (NINTH, 0.935, 0.035), (TENTH, 0.935, 0.036), (ELEVENTH, 0.935, 0.037),
+          (TWELFTH, 0.935, 0.039))
 
 
 def test_held_half_does_not_fall_below_what_was_measured() -> None:
     scores, shown = table("held")
-    assert scores["disclosures"].rate >= 0.93, shown  # measured 93.59% (1314/1404) with the twelfth batch
-    assert scores["harmless"].rate <= 0.044, shown  # measured 4.35% (57/1309); each new batch's held half moves it
+    assert scores["disclosures"].rate >= 0.94, shown  # measured 94.02% (1320/1404) with the twelfth batch
+    assert scores["harmless"].rate <= 0.042, shown  # measured 4.13% (54/1309); each new batch's held half moves it
     for batch, recall, false_alarms in FLOORS:
         before = score(SCREEN.categories, [r for r in rows_before(batch) if r.split == "held"])
         assert before["disclosures"].rate >= recall and before["harmless"].rate <= false_alarms, (batch, before)
