@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 from bisect import bisect_left
@@ -61,8 +62,10 @@ class Screen:
         return cls(speller, patterns(data["patterns"]), patterns(data["negatives"]), tuple(data["order"]), scorer)
 
     def with_scorer(self, scorer: Scorer | None) -> Screen:
-        """The same patterns with another second stage (or none)."""
-        return Screen(self.speller, self.patterns, self.negatives, self.order, scorer)
+        """The same patterns, sharing their indexes (never changed once built), with another second stage (or none)."""
+        other = copy.copy(self)
+        other.scorer = scorer
+        return other
 
     @classmethod
     def from_document(cls, doc: dict, name: str = "signals") -> Screen:

@@ -117,6 +117,15 @@ def test_only_a_negative_of_the_scorers_category_or_a_common_one_quiets_it(tmp_p
     assert screen.check("hôm nay trời mưa em buồn") == Check((), ())  # a common negative
 
 
+def test_the_model_file_keeps_the_veto_and_an_older_file_has_none(tmp_path: Path) -> None:
+    assert SCREEN.scorer is not None
+    kept = tmp_path / "model.json"
+    kept.write_text(json.dumps({**SCREEN.scorer.document(), "veto": 0.01}), encoding="utf-8")
+    assert Scorer.load(kept).veto == 0.01
+    kept.write_text(json.dumps({k: v for k, v in SCREEN.scorer.document().items() if k != "veto"}), encoding="utf-8")
+    assert Scorer.load(kept).veto == 0.0
+
+
 def test_the_scorer_vetoes_a_pattern_only_when_all_but_sure_and_only_after_judging() -> None:
     assert SCREEN.scorer is not None and SCREEN.scorer.veto == Settings().veto > 0
     text = "con mèo bị kẹt trên mái nhà, ba leo lên cứu nó"
@@ -129,7 +138,6 @@ def test_the_scorer_vetoes_a_pattern_only_when_all_but_sure_and_only_after_judgi
     short = "cứu tui"  # too few words for the scorer to judge: the pattern stands
     assert SCREEN.scorer.score(SCREEN.speller.keys(short)).category == ""
     assert SCREEN.categories(short) == ("danger",)
-    assert Scorer.load().veto == SCREEN.scorer.veto and SCREEN.scorer.document()["veto"] == SCREEN.scorer.veto
 
 
 def test_training_is_deterministic_and_its_threshold_keeps_harmless_scores_below() -> None:
