@@ -80,8 +80,17 @@ class Screen:
             return Check((), ())
         line, starts = _line(keys)
         hits = _hits(self._index[not accented], keys, line, starts)
-        if not hits:
+        fired = self._fired(hits, keys, accented, line, starts) if hits else {}
+        categories = tuple(c for c in self.order if c in fired)
+        if not categories:
             return self._second(keys, accented, line, starts)
+        if self._vetoed(keys):
+            return Check((), (f"model:none overrules {', '.join(categories)}",))
+        return Check(categories, tuple(s for c in categories for s in fired[c]))
+
+    def _fired(self, hits: list[Hit], keys: list[str], accented: bool, line: str,
+               starts: list[int]) -> dict[str, list[str]]:
+        """The sources of the pattern hits no negative context quiets, by category."""
         quiet = _hits(self._negative_index[not accented], keys, line, starts)
         fired: dict[str, list[str]] = {}
         for p, begin, end in hits:
@@ -94,10 +103,7 @@ class Screen:
             sources = fired.setdefault(p.category, [])
             if p.source not in sources:
                 sources.append(p.source)
-        categories = tuple(c for c in self.order if c in fired)
-        if categories and self._vetoed(keys):
-            return Check((), (f"model:none overrules {', '.join(categories)}",))
-        return Check(categories, tuple(s for c in categories for s in fired[c]))
+        return fired
 
     def _vetoed(self, keys: list[str]) -> bool:
         """Whether the scorer is all but sure the message is harmless (below its veto), having judged it at all."""
@@ -108,13 +114,15 @@ class Screen:
 
     def _second(self, keys: list[str], accented: bool, line: str, starts: list[int]) -> Check:
         """The scorer's verdict when no pattern fired: quiet unless confident and no negative of its own (or common)."""
+        # At or above its `sure`, no negative context quiets it: not even one that quieted every pattern match.
         if self.scorer is None:
             return Check((), ())
         found = self.scorer.score(keys)
         if found.probability < self.scorer.threshold:
             return Check((), ())
         owners = {0, self._owner.get(found.category, 0)}
-        if any(q.owner in owners for q, _, _ in _hits(self._negative_index[not accented], keys, line, starts)):
+        if found.probability < self.scorer.sure and any(
+                q.owner in owners for q, _, _ in _hits(self._negative_index[not accented], keys, line, starts)):
             return Check((), ())
         return Check((found.category,), (f"model:{found.category} {found.probability:.2f}",))
 
@@ -125,6 +133,7 @@ class Screen:
 
 Candidate = tuple[Pattern, str]
 Group = tuple[str, tuple[Candidate, ...]]
+Hit = tuple[Pattern, int, int]
 
 
 @functools.cache
@@ -152,7 +161,7 @@ def _line(keys: list[str]) -> tuple[str, list[int]]:
     return " " + " ".join(keys) + " ", starts
 
 
-def _hits(index: dict[str, Group], keys: list[str], line: str, starts: list[int]) -> list[tuple[Pattern, int, int]]:
+def _hits(index: dict[str, Group], keys: list[str], line: str, starts: list[int]) -> list[Hit]:
     """Every match of a pattern whose needed word is in the text, with the words it covers as [begin, end)."""
     found = []
     for k in {k for k in keys if k in index}:

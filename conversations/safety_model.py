@@ -47,10 +47,11 @@ class Scorer:
     """Multinomial logistic regression over `features`: one weight per feature and class, 'none' among the classes."""
 
     def __init__(self, labels: tuple[str, ...], bias: list[float], weights: dict[str, list[float]],
-                 threshold: float, veto: float = 0.0) -> None:
+                 threshold: float, veto: float = 0.0, sure: float = 1.0) -> None:
         # threshold: the confidence above which it flags what no pattern matched; veto: the confidence below which it
-        # overrules the patterns (0: never)
-        self.labels, self.bias, self.weights, self.threshold, self.veto = labels, bias, weights, threshold, veto
+        # overrules the patterns (0: never); sure: the confidence above which it overrules negative contexts (1: never)
+        self.labels, self.bias, self.weights, self.threshold = labels, bias, weights, threshold
+        self.veto, self.sure = veto, sure
         self._none = labels.index(NONE)
 
     @classmethod
@@ -65,11 +66,13 @@ class Scorer:
         labels = tuple(doc["labels"])
         if NONE not in labels or len(doc["bias"]) != len(labels):
             raise ModelFileError(f"{path.name}: labels and weights disagree; retrain with `xtt safety train`")
-        return cls(labels, doc["bias"], doc["weights"], float(doc["threshold"]), float(doc.get("veto", 0.0)))
+        return cls(labels, doc["bias"], doc["weights"], float(doc["threshold"]), float(doc.get("veto", 0.0)),
+                   float(doc.get("sure", 1.0)))
 
     def document(self, extra: dict | None = None) -> dict:
         """The model as the JSON document `load` reads (weights rounded: the file stays small)."""
-        return {"format": FORMAT, "threshold": self.threshold, "veto": self.veto, "labels": list(self.labels),
+        return {"format": FORMAT, "threshold": self.threshold, "veto": self.veto, "sure": self.sure,
+                "labels": list(self.labels),
                 **(extra or {}),
                 "bias": [round(b, 4) for b in self.bias],
                 "weights": {f: [round(w, 4) for w in ws] for f, ws in sorted(self.weights.items())}}

@@ -22,9 +22,6 @@ SCREEN = Screen.load()
 ROWS = read()
 
 
-HELD_SHORT = pytest.mark.xfail(reason="held-out half measured at 94.02% recall (target 95%; false alarms 4.13% "
-                                      "meet the 5% target) with the twelfth fresh batch; see bench/README.md",
-                               strict=False)
 FOURTH = "# Fourth fresh batch"
 FIFTH = "# Fifth fresh batch"
 SIXTH = "# Sixth fresh batch"
@@ -50,7 +47,7 @@ def table(half: str) -> tuple[dict, str]:
                              f"{s.right_category}" for s in scores.values())
 
 
-@pytest.mark.parametrize("half", ["dev", pytest.param("held", marks=HELD_SHORT)])
+@pytest.mark.parametrize("half", ["dev", "held"])
 def test_corpus_half_recall_and_false_alarms(half: str) -> None:
     scores, shown = table(half)
     assert scores["disclosures"].rate >= 0.95, f"{half} recall too low\n{shown}"
@@ -58,20 +55,20 @@ def test_corpus_half_recall_and_false_alarms(half: str) -> None:
 
 
 # The held rows written before each batch, and the recall and false alarms they may not fall below: what they
-# measured on 2026-12-02 with the scorer's veto, the scorer quieted only by its own category's or common negatives,
-# and the scorer retrained on the dev half of all twelve batches (94.1%/3.1%, 92.2%/3.0%, 92.7%/2.9%, 92.8%/2.8%,
-# 93.5%/3.5%, 93.6%/3.4%, 93.7%/3.6%, 93.8%/3.6%, 93.9%/3.9%). Every floor of the morning (93%/4%, 91%/4%,
-# 91.5%/4.4%, 92%/4.7%) holds; the retraining on twelve batches cost the rows before the fourth and the fifth one
-# false alarm each and gained every subset recall. The false alarms of the rows before the sixth batch once rose
-# from 5.87% to 6.03% (after the fifth batch's tuning; bench/README.md says so).
-FLOORS = ((FOURTH, 0.94, 0.031), (FIFTH, 0.92, 0.03), (SIXTH, 0.925, 0.029), (SEVENTH, 0.925, 0.028),
-          (EIGHTH, 0.93, 0.035), (NINTH, 0.935, 0.035), (TENTH, 0.935, 0.036), (ELEVENTH, 0.935, 0.037),
-          (TWELFTH, 0.935, 0.039))
+# measured on 2026-12-02 with the scorer's veto, the scorer quieted only by its own category's or common negatives
+# and never once sure (Settings.sure), and the scorer retrained on the dev half of all twelve batches (94.1%/3.1%,
+# 92.2%/3.0%, 93.1%/2.9%, 93.3%/2.8%, 93.9%/3.5%, 94.3%/3.4%, 94.5%/3.6%, 94.9%/3.6%, 94.9%/3.9%). Every floor of
+# the morning (93%/4%, 91%/4%, 91.5%/4.4%, 92%/4.7%) holds; the retraining on twelve batches cost the rows before the
+# fourth and the fifth one false alarm each and gained every subset recall. The false alarms of the rows before the
+# sixth batch once rose from 5.87% to 6.03% (after the fifth batch's tuning; bench/README.md says so).
+FLOORS = ((FOURTH, 0.94, 0.031), (FIFTH, 0.92, 0.03), (SIXTH, 0.93, 0.029), (SEVENTH, 0.93, 0.028),
+          (EIGHTH, 0.935, 0.035), (NINTH, 0.94, 0.035), (TENTH, 0.94, 0.036), (ELEVENTH, 0.945, 0.037),
+          (TWELFTH, 0.945, 0.039))
 
 
 def test_held_half_does_not_fall_below_what_was_measured() -> None:
     scores, shown = table("held")
-    assert scores["disclosures"].rate >= 0.94, shown  # measured 94.02% (1320/1404) with the twelfth batch
+    assert scores["disclosures"].rate >= 0.95, shown  # measured 95.01% (1334/1404) with the twelfth batch
     assert scores["harmless"].rate <= 0.042, shown  # measured 4.13% (54/1309); each new batch's held half moves it
     for batch, recall, false_alarms in FLOORS:
         before = score(SCREEN.categories, [r for r in rows_before(batch) if r.split == "held"])
@@ -117,13 +114,28 @@ def test_only_a_negative_of_the_scorers_category_or_a_common_one_quiets_it(tmp_p
     assert screen.check("hôm nay trời mưa em buồn") == Check((), ())  # a common negative
 
 
-def test_the_model_file_keeps_the_veto_and_an_older_file_has_none(tmp_path: Path) -> None:
-    assert SCREEN.scorer is not None
+def test_a_sure_scorer_is_not_quieted_and_is_asked_when_negatives_quiet_every_pattern(tmp_path: Path) -> None:
+    signals = write(tmp_path, '[[categories]]\nid = "violence"\npatterns = ["đánh đập"]\nunless = ["đánh cờ"]\n'
+                              '[[categories]]\nid = "threat"\npatterns = ["dằn mặt"]\nunless = ["dằn mặt đội bạn"]\n')
+    words = {"w:hom": 0.0, "w:nay": 0.0, "w:em": 0.0, "w:buon": 6.0, "w:lam": 4.0}
+    scorer = Scorer(("none", "threat", "violence"), [2.0, 0.0, 0.0], {f: [0.0, 0.0, w] for f, w in words.items()},
+                    0.5, sure=0.99)
+    screen = Screen.load(signals, model=None).with_scorer(scorer)
+    assert screen.check("hôm nay em đánh cờ buồn") == Check((), ())  # 0.98: its own negative quiets it
+    assert screen.check("hôm nay em đánh cờ buồn lắm") == Check(("violence",), ("model:violence 1.00",))
+    assert screen.with_scorer(None).check("hôm nay em bị dằn mặt đội bạn buồn") == Check((), ())
+    assert screen.check("hôm nay em bị dằn mặt đội bạn buồn").categories == ("violence",)  # threat's negative
+    assert screen.check("hôm nay em bị dằn mặt đội bạn") == Check((), ())  # the scorer is not confident
+
+
+def test_the_model_file_keeps_the_veto_and_sure_and_an_older_file_has_neither(tmp_path: Path) -> None:
+    assert SCREEN.scorer is not None and SCREEN.scorer.sure == Settings().sure < 1
     kept = tmp_path / "model.json"
-    kept.write_text(json.dumps({**SCREEN.scorer.document(), "veto": 0.01}), encoding="utf-8")
-    assert Scorer.load(kept).veto == 0.01
-    kept.write_text(json.dumps({k: v for k, v in SCREEN.scorer.document().items() if k != "veto"}), encoding="utf-8")
-    assert Scorer.load(kept).veto == 0.0
+    kept.write_text(json.dumps({**SCREEN.scorer.document(), "veto": 0.01, "sure": 0.995}), encoding="utf-8")
+    assert (Scorer.load(kept).veto, Scorer.load(kept).sure) == (0.01, 0.995)
+    older = {k: v for k, v in SCREEN.scorer.document().items() if k not in ("veto", "sure")}
+    kept.write_text(json.dumps(older), encoding="utf-8")
+    assert (Scorer.load(kept).veto, Scorer.load(kept).sure) == (0.0, 1.0)
 
 
 def test_the_scorer_vetoes_a_pattern_only_when_all_but_sure_and_only_after_judging() -> None:
